@@ -1,0 +1,75 @@
+"""Shared fixtures. Tiny demo models are built once per test session, family by family, into one
+folder that every test reads (building them is the slow part; sharing keeps the suite fast)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT.parent) not in sys.path:
+    sys.path.insert(0, str(ROOT.parent))  # so the pack itself imports as a package
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+_BUILT: set[str] = set()
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory) -> Path:
+    """Folder holding the tiny demo models (the `unison_runtime.layout` tree)."""
+    preset = os.environ.get("UNISON_TEST_MODELS")
+    if preset:
+        return Path(preset)
+    return tmp_path_factory.mktemp("demo_models")
+
+
+def _ensure(models_dir: Path, family: str) -> Path:
+    if family not in _BUILT:
+        module = importlib.import_module(f"unison_runtime.demo_models.{family}")
+        module.build(models_dir, 0)
+        _BUILT.add(family)
+    return models_dir
+
+
+@pytest.fixture(scope="session")
+def planner_models(models_dir) -> Path:
+    return _ensure(models_dir, "planner")
+
+
+@pytest.fixture(scope="session")
+def projector_models(models_dir) -> Path:
+    return _ensure(models_dir, "projector")
+
+
+@pytest.fixture(scope="session")
+def generator_models(models_dir) -> Path:
+    return _ensure(models_dir, "generator")
+
+
+@pytest.fixture(scope="session")
+def annotator_models(models_dir) -> Path:
+    return _ensure(models_dir, "annotators")
+
+
+@pytest.fixture(scope="session")
+def all_models(planner_models, projector_models, generator_models, annotator_models) -> Path:
+    return models_dir_of(planner_models)
+
+
+def models_dir_of(path: Path) -> Path:
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _fresh_manager():
+    """Each test starts with whatever the previous left cached; tests that count loads reset it."""
+    yield

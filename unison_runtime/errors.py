@@ -1,0 +1,34 @@
+"""Error types. Every error the runtime raises on bad input is a `UnisonError`, so callers
+(the CLI, the ComfyUI nodes) can show its message to the user as-is."""
+
+
+class UnisonError(Exception):
+    """Base class: the message names what was wrong and what is allowed."""
+
+
+class PlanError(UnisonError, ValueError):
+    """A plan (tokens, JSON or an override) that is not valid."""
+
+
+class RequestError(UnisonError, ValueError):
+    """A request whose text or media cannot be used (path outside the allowed roots, missing file...)."""
+
+
+class MediaError(UnisonError, ValueError):
+    """An image, video or mask that cannot be read, written or converted."""
+
+
+class ModelLoadError(UnisonError):
+    """A model folder or file that is missing, of the wrong kind, or corrupt."""
+
+
+class AnnotatorError(UnisonError, ValueError):
+    """Bad input to an annotator (unknown mode, mask size mismatch, box outside the image...)."""
+
+
+class GenerationError(UnisonError, ValueError):
+    """Bad settings or inputs for stage-two generation."""
+
+
+class Cancelled(UnisonError):
+    """The user cancelled a long-running step; whatever it allocated has been released."""
