@@ -1,0 +1,277 @@
+"""The task router: from a Plan and the request's media to exactly what stage two needs.
+
+`route(plan, media, overrides)` decides which media item is the source, the mask, the reference
+or the control input, which annotator prepares it, and the size and frame count to generate.
+It is pure (no models, no pixels): `media` describes each item's kind and size, so the router can
+be tested exhaustively and the pipeline and the ComfyUI Task Router node share it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from .errors import PlanError
+from .plan import MAX_FRAMES, Plan, snap_frames, snap_size
+
+# Which annotator prepares stage two's inputs for each generation task (None: nothing to prepare).
+# Video editing without a given mask falls back to a salient-object mask (DESIGN §2, task 11).
+ANNOTATOR_FOR_TASK = {
+    "text_to_image": None,
+    "text_to_video": None,
+    "image_edit": "mask",
+    "image_control": "control",
+    "image_reference": "reference",
+    "image_to_video": "firstframe",  # or lastframe / firstlastframe by the plan's frame_ref
+    "video_reference": "reference",
+    "video_edit": "mask",  # or salient when no mask is given
+    "video_control": "control",
+}
+FRAME_REF_ANNOTATOR = {"first": "firstframe", "last": "lastframe", "firstlast": "firstlastframe"}
+OVERRIDABLE = (
+    "task", "width", "height", "num_frames", "frame_ref",
+    "mask_index", "source_index", "reference", "control",
+)
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What the router needs to know about one media item of the request."""
+
+    kind: str  # "image" | "video"
+    width: int
+    height: int
+    num_frames: int = 1
+    name: str = ""
+
+    @property
+    def looks_like_mask(self) -> bool:
+        return "mask" in self.name.lower()
+
+
+@dataclass(frozen=True)
+class Route:
+    """Stage two's inputs for one request, decided from the plan (after overrides)."""
+
+    plan: Plan
+    task: str
+    needs_generator: bool
+    width: int = 0
+    height: int = 0
+    num_frames: int = 0
+    source_index: int | None = None
+    mask_index: int | None = None
+    reference_indices: tuple[int, ...] = ()
+    frame_indices: tuple[int, ...] = ()  # image-to-video: the given first/last frame(s)
+    control_index: int | None = None
+    annotator: str | None = None
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["plan"] = self.plan.to_dict()
+        data["reference_indices"] = list(self.reference_indices)
+        data["frame_indices"] = list(self.frame_indices)
+        data["notes"] = list(self.notes)
+        return data
+
+    def describe(self) -> str:
+        if not self.needs_generator:
+            return f"{self.task}: answered by the planner"
+        parts = [f"{self.task} {self.width}x{self.height}, {self.num_frames} frame(s)"]
+        if self.annotator:
+            parts.append(f"annotator {self.annotator}")
+        for label, index in (("source", self.source_index), ("mask", self.mask_index),
+                             ("control", self.control_index)):
+            if index is not None:
+                parts.append(f"{label} = media #{index + 1}")
+        if self.reference_indices:
+            parts.append("reference = " + ", ".join(f"media #{i + 1}" for i in self.reference_indices))
+        if self.frame_indices:
+            parts.append("frames = " + ", ".join(f"media #{i + 1}" for i in self.frame_indices))
+        return "; ".join(parts)
+
+
+def apply_overrides(plan: Plan, overrides: dict[str, Any] | None, media_count: int) -> Plan:
+    """The plan with the caller's values in place of the planned ones, validated like a plan.
+
+    A value of None means "as planned". Unknown names are an error naming the allowed ones.
+    """
+    chosen = {k: v for k, v in (overrides or {}).items() if v is not None}
+    unknown = sorted(set(chosen) - set(OVERRIDABLE))
+    if unknown:
+        raise PlanError(f"unknown override(s) {unknown}; allowed: {', '.join(OVERRIDABLE)}")
+    if not chosen:
+        return plan
+    data = plan.to_dict()
+    data.update(chosen)
+    if "task" in chosen:
+        # Flags follow the task unless the caller set them too; stale indices would misroute.
+        data.update(_flags_for_task(chosen["task"], data, chosen))
+    updated = Plan.from_dict(data, media_count=media_count)
+    note = "overridden: " + ", ".join(f"{k}={v}" for k, v in sorted(chosen.items()))
+    return Plan.from_dict({**updated.to_dict(), "warnings": [*updated.warnings, note]},
+                          media_count=media_count)
+
+
+def _flags_for_task(task: str, data: dict[str, Any], chosen: dict[str, Any]) -> dict[str, Any]:
+    flags: dict[str, Any] = {
+        "reference": task in ("image_reference", "video_reference"),
+        "control": task in ("image_control", "video_control"),
+    }
+    if task != "image_to_video":
+        flags["frame_ref"] = None
+    elif data.get("frame_ref") is None:
+        flags["frame_ref"] = "first"
+    if task not in ("image_edit", "video_edit"):
+        flags["mask_index"] = None
+        flags["source_index"] = None
+    if task in ("text_to_image", "image_edit", "image_control", "image_reference") or task.endswith("understanding"):
+        flags["num_frames"] = None
+    return {k: v for k, v in flags.items() if k not in chosen}
+
+
+def route(plan: Plan, media: list[MediaInfo], overrides: dict[str, Any] | None = None) -> Route:
+    """Decide stage two's inputs for `plan` (with `overrides` applied) and the request's media."""
+    plan = apply_overrides(plan, overrides, len(media))
+    task = plan.task
+    if plan.is_understanding:
+        return Route(plan=plan, task=task, needs_generator=False)
+    builder = _ROUTE_BUILDERS[task]
+    return builder(plan, media)
+
+
+# -- per-task routes ---------------------------------------------------------------------------
+
+def _size(plan: Plan, like: MediaInfo | None) -> tuple[int, int]:
+    """The plan's size; when it states none, the source's own size (snapped), else the default."""
+    if plan.width is not None and plan.height is not None:
+        return plan.width, plan.height
+    if like is not None:
+        return _fit_within_limits(like.width, like.height)
+    return plan.resolved_size()
+
+
+def _fit_within_limits(width: int, height: int) -> tuple[int, int]:
+    scale = min(1.0, 2048 / max(width, height))
+    return snap_size(max(16, round(width * scale))), snap_size(max(16, round(height * scale)))
+
+
+def _frames(plan: Plan, like: MediaInfo | None) -> int:
+    if plan.num_frames is not None:
+        return plan.num_frames
+    if like is not None and like.kind == "video":
+        return snap_frames(min(like.num_frames, MAX_FRAMES))
+    return plan.resolved_num_frames()
+
+
+def _pick(media: list[MediaInfo], kind: str, task: str, what: str, exclude: set[int] = frozenset()) -> int:
+    for index, item in enumerate(media):
+        if item.kind == kind and index not in exclude:
+            return index
+    have = ", ".join(m.kind for m in media) or "no media"
+    raise PlanError(f"{task} needs {what} ({kind}) in the request, but it has {have}; "
+                    f"add one with ###file### or connect it to the node")
+
+
+def _check_kind(media: list[MediaInfo], index: int, allowed: tuple[str, ...], task: str, role: str) -> None:
+    if index >= len(media):
+        raise PlanError(f"{task}: the {role} is media #{index + 1}, but the request has {len(media)} item(s)")
+    if media[index].kind not in allowed:
+        raise PlanError(f"{task}: the {role} (media #{index + 1}) is a {media[index].kind}; "
+                        f"allowed: {' or '.join(allowed)}")
+
+
+def _route_text(plan: Plan, media: list[MediaInfo]) -> Route:
+    width, height = plan.resolved_size()
+    frames = plan.resolved_num_frames()
+    return Route(plan=plan, task=plan.task, needs_generator=True, width=width, height=height,
+                 num_frames=frames)
+
+
+def _edit_indices(plan: Plan, media: list[MediaInfo], source_kind: str) -> tuple[int, int | None]:
+    """(source, mask) for an edit: the plan's indices, else the media named like a mask is the mask."""
+    task = plan.task
+    source, mask = plan.source_index, plan.mask_index
+    if source is None:
+        exclude = {mask} if mask is not None else {i for i, m in enumerate(media) if m.looks_like_mask}
+        source = _pick(media, source_kind, task, "a source", exclude)
+    if mask is None:
+        candidates = [i for i, m in enumerate(media) if i != source]
+        named = [i for i in candidates if media[i].looks_like_mask]
+        mask = (named or candidates or [None])[0]
+    _check_kind(media, source, (source_kind,), task, "source")
+    if mask is not None:
+        _check_kind(media, mask, ("image", "video"), task, "mask")
+        if mask == source:
+            raise PlanError(f"{task}: the mask and the source are the same media #{source + 1}")
+    return source, mask
+
+
+def _route_image_edit(plan: Plan, media: list[MediaInfo]) -> Route:
+    source, mask = _edit_indices(plan, media, "image")
+    if mask is None:
+        raise PlanError("image_edit needs a source image and a mask image; the request has only "
+                        f"{len(media)} media item(s). Add the mask with ###mask.png###")
+    width, height = _size(plan, media[source])
+    return Route(plan=plan, task=plan.task, needs_generator=True, width=width, height=height,
+                 num_frames=1, source_index=source, mask_index=mask, annotator="mask")
+
+
+def _route_video_edit(plan: Plan, media: list[MediaInfo]) -> Route:
+    source, mask = _edit_indices(plan, media, "video")
+    width, height = _size(plan, media[source])
+    notes = () if mask is not None else ("no mask given: the salient object is edited",)
+    return Route(plan=plan, task=plan.task, needs_generator=True, width=width, height=height,
+                 num_frames=_frames(plan, media[source]), source_index=source, mask_index=mask,
+                 annotator="mask" if mask is not None else "salient", notes=notes)
+
+
+def _route_control(plan: Plan, media: list[MediaInfo]) -> Route:
+    kind = "video" if plan.task == "video_control" else "image"
+    wanted = (kind,) if kind == "image" else ("video", "image")
+    index = plan.source_index
+    if index is None:
+        index = next((i for i, m in enumerate(media) if m.kind in wanted), None)
+        if index is None:
+            _pick(media, kind, plan.task, "a control input (pose/depth/edge...)")
+    _check_kind(media, index, wanted, plan.task, "control input")
+    width, height = _size(plan, media[index])
+    frames = 1 if kind == "image" else _frames(plan, media[index])
+    return Route(plan=plan, task=plan.task, needs_generator=True, width=width, height=height,
+                 num_frames=frames, control_index=index, annotator="control")
+
+
+def _route_reference(plan: Plan, media: list[MediaInfo]) -> Route:
+    refs = tuple(i for i, m in enumerate(media) if m.kind == "image")
+    if not refs:
+        _pick(media, "image", plan.task, "a reference image")
+    width, height = plan.resolved_size()
+    return Route(plan=plan, task=plan.task, needs_generator=True, width=width, height=height,
+                 num_frames=plan.resolved_num_frames(), reference_indices=refs, annotator="reference")
+
+
+def _route_image_to_video(plan: Plan, media: list[MediaInfo]) -> Route:
+    images = [i for i, m in enumerate(media) if m.kind == "image"]
+    mode = plan.frame_ref or "first"
+    needed = 2 if mode == "firstlast" else 1
+    if len(images) < needed:
+        raise PlanError(f"image_to_video with frame_ref={mode!r} needs {needed} image(s); "
+                        f"the request has {len(images)}")
+    width, height = plan.resolved_size()
+    return Route(plan=plan, task=plan.task, needs_generator=True, width=width, height=height,
+                 num_frames=plan.resolved_num_frames(), frame_indices=tuple(images[:needed]),
+                 annotator=FRAME_REF_ANNOTATOR[mode])
+
+
+_ROUTE_BUILDERS = {
+    "text_to_image": _route_text,
+    "text_to_video": _route_text,
+    "image_edit": _route_image_edit,
+    "video_edit": _route_video_edit,
+    "image_control": _route_control,
+    "video_control": _route_control,
+    "image_reference": _route_reference,
+    "video_reference": _route_reference,
+    "image_to_video": _route_image_to_video,
+}
