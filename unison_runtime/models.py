@@ -104,6 +104,9 @@ class ModelManager:
         self.offload_device = offload_device
         self._entries: OrderedDict[ModelKey, _Entry] = OrderedDict()
         self._lock = threading.RLock()
+        # Placement: module id -> (module, number of open `use` blocks); moves happen under it.
+        self._placement_lock = threading.Lock()
+        self._in_use: dict[int, tuple[Any, int]] = {}
         self._load_counts: dict[str, int] = {}
         self.load_seconds_total = 0.0
 
@@ -134,7 +137,7 @@ class ModelManager:
             source=(source,) if isinstance(source, str) else tuple(source),
             dtype=resolve_dtype(dtype, device),
             device=device,
-            options=tuple(sorted((options or {}).items())),
+            options=_freeze(options or {}),
         )
         with self._lock:
             entry = self._entries.get(key)
@@ -178,6 +181,8 @@ class ModelManager:
 
         Under the "offload" policy they go back to the offload device afterwards, even when the
         block raises; "sequential" leaves placement to the caller (e.g. diffusers group offload).
+        Blocks may nest or run in several threads: a module is parked only when the last block
+        using it ends.
         """
         with self._lock:
             entry = next((e for e in self._entries.values() if e.value is value), None)
@@ -188,15 +193,40 @@ class ModelManager:
             yield value
             return
         modules = modules_of(value)
-        chosen = {n: m for n, m in modules.items() if not names or n in names}
-        for module in chosen.values():
-            module.to(entry.key.device)
+        chosen = [m for n, m in modules.items() if not names or n in names]
+        self._acquire(chosen, entry.key.device)
         try:
             yield value
         finally:
-            for module in chosen.values():
+            self._release(chosen)
+
+    def _acquire(self, modules: list[Any], device: str) -> None:
+        with self._placement_lock:
+            counted: list[Any] = []
+            try:
+                for module in modules:
+                    _, count = self._in_use.get(id(module), (module, 0))
+                    if count == 0:
+                        _move_or_park(module, device, self.offload_device)
+                    self._in_use[id(module)] = (module, count + 1)
+                    counted.append(module)
+            except BaseException:
+                self._uncount(counted)  # leave nothing stranded on the execution device
+                raise
+
+    def _release(self, modules: list[Any]) -> None:
+        with self._placement_lock:
+            self._uncount(modules)
+        _empty_device_cache()
+
+    def _uncount(self, modules: list[Any]) -> None:
+        """Drop one use of each module, parking those no block uses any more (lock held)."""
+        for module in modules:
+            _, count = self._in_use.pop(id(module))
+            if count > 1:
+                self._in_use[id(module)] = (module, count - 1)
+            else:
                 module.to(self.offload_device)
-            _empty_device_cache()
 
     def memory_bytes(self) -> int:
         with self._lock:
@@ -223,6 +253,29 @@ class ModelManager:
             del self._entries[victim]
         gc.collect()
         _empty_device_cache()
+
+
+def _move_or_park(module: Any, device: str, offload_device: str) -> None:
+    try:
+        module.to(device)
+    except BaseException:
+        module.to(offload_device)  # a failed move (out of memory) can leave part of it moved
+        raise
+
+
+def _freeze(options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """Options as a hashable, order-independent key part (lists and dicts allowed as values)."""
+
+    def frozen(value: Any) -> Any:
+        if isinstance(value, dict):
+            return tuple(sorted((k, frozen(v)) for k, v in value.items()))
+        if isinstance(value, (list, tuple)):
+            return tuple(frozen(v) for v in value)
+        if isinstance(value, (set, frozenset)):
+            return frozenset(frozen(v) for v in value)
+        return value
+
+    return frozen(options)
 
 
 def _empty_device_cache() -> None:

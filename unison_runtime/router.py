@@ -8,7 +8,7 @@ be tested exhaustively and the pipeline and the ComfyUI Task Router node share i
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from .errors import PlanError
@@ -103,32 +103,14 @@ def apply_overrides(plan: Plan, overrides: dict[str, Any] | None, media_count: i
         raise PlanError(f"unknown override(s) {unknown}; allowed: {', '.join(OVERRIDABLE)}")
     if not chosen:
         return plan
-    data = plan.to_dict()
-    data.update(chosen)
-    if "task" in chosen:
-        # Flags follow the task unless the caller set them too; stale indices would misroute.
-        data.update(_flags_for_task(chosen["task"], data, chosen))
-    updated = Plan.from_dict(data, media_count=media_count)
+    if ("width" in chosen) != ("height" in chosen):
+        # One side overridden: the other stays as planned (or the default size).
+        width, height = plan.resolved_size()
+        chosen.setdefault("width", width)
+        chosen.setdefault("height", height)
+    updated = plan.with_overrides(media_count=media_count, **chosen)
     note = "overridden: " + ", ".join(f"{k}={v}" for k, v in sorted(chosen.items()))
-    return Plan.from_dict({**updated.to_dict(), "warnings": [*updated.warnings, note]},
-                          media_count=media_count)
-
-
-def _flags_for_task(task: str, data: dict[str, Any], chosen: dict[str, Any]) -> dict[str, Any]:
-    flags: dict[str, Any] = {
-        "reference": task in ("image_reference", "video_reference"),
-        "control": task in ("image_control", "video_control"),
-    }
-    if task != "image_to_video":
-        flags["frame_ref"] = None
-    elif data.get("frame_ref") is None:
-        flags["frame_ref"] = "first"
-    if task not in ("image_edit", "video_edit"):
-        flags["mask_index"] = None
-        flags["source_index"] = None
-    if task in ("text_to_image", "image_edit", "image_control", "image_reference") or task.endswith("understanding"):
-        flags["num_frames"] = None
-    return {k: v for k, v in flags.items() if k not in chosen}
+    return replace(updated, warnings=(*updated.warnings, note))
 
 
 def route(plan: Plan, media: list[MediaInfo], overrides: dict[str, Any] | None = None) -> Route:

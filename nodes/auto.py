@@ -1,0 +1,92 @@
+"""UnisonAuto: the whole pipeline in one box (plan → route → project → generate)."""
+
+from __future__ import annotations
+
+from . import comfy_glue as glue
+from .values import ANNOTATORS, GENERATOR, PLANNER, PROJECTOR
+
+CATEGORY = "Unison"
+
+
+class UnisonAuto:
+    DESCRIPTION = (
+        "One box for the whole of Unison: write a request (with {image1}..{image4}, {video1}, {mask1} for "
+        "connected media, or ###name### for files in the input folder) and get the answer or the "
+        "generated frames. Models come from the connected loaders, else from models_dir (default "
+        "ComfyUI's models/unison, laid out as planner/, projector/, generator/, annotators/)."
+    )
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("IMAGE", "STRING", "STRING")
+    RETURN_NAMES = ("frames", "answer", "plan_text")
+    OUTPUT_TOOLTIPS = (
+        "Generated frames (blocked for understanding tasks).",
+        "The answer (blocked for generation tasks).",
+        "The plan and route as readable text.",
+    )
+    FUNCTION = "run"
+    OUTPUT_NODE = True
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        glue.install_sample_media()
+        return {
+            "required": {
+                "request": ("STRING", {"multiline": True, "default": "make a 2-second 768x480 video of a lion",
+                                       "tooltip": "What you want, in plain words."}),
+                "models_dir": ("STRING", {"default": "",
+                                          "tooltip": "Folder in the unison layout (planner/, projector/, generator/, "
+                                                     "annotators/); empty = ComfyUI's models/unison. Connected loaders win."}),
+                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True,
+                                 "tooltip": "Noise seed."}),
+                "steps": ("INT", {"default": 50, "min": 1, "max": 200, "tooltip": "Sampling steps."}),
+                "cfg": ("FLOAT", {"default": 5.0, "min": 0.0, "max": 30.0, "step": 0.1, "round": 0.01,
+                                  "tooltip": "Classifier-free guidance scale."}),
+                "use_projector": ("BOOLEAN", {"default": True, "tooltip": "Off: T5 text alone conditions the generator."}),
+            },
+            "optional": {
+                "planner": (PLANNER, {"tooltip": "Overrides the planner found in models_dir."}),
+                "generator": (GENERATOR, {"tooltip": "Overrides the generator found in models_dir."}),
+                "projector": (PROJECTOR, {"tooltip": "Overrides the projector found in models_dir."}),
+                "annotators": (ANNOTATORS, {"tooltip": "Overrides the annotators found in models_dir."}),
+                **{slot: ("IMAGE", {"tooltip": f"Media referred to as {{{slot}}} in the request."})
+                   for slot in ("image1", "image2", "image3", "image4", "video1")},
+                "mask1": ("MASK", {"tooltip": "Mask referred to as {mask1} (white = regenerate)."}),
+            },
+        }
+
+    def run(self, request, models_dir, seed, steps, cfg, use_projector, planner=None, generator=None,
+            projector=None, annotators=None, image1=None, image2=None, image3=None, image4=None,
+            video1=None, mask1=None):
+        glue.on_first_run()
+        from .generation import UnisonProjector, UnisonVACESampler
+        from .planning import UnisonPlanner, UnisonTaskRouter
+        from .models_dir import handles_from_models_dir
+
+        found = handles_from_models_dir(models_dir)
+        planner = planner or found.planner
+        generator = generator or found.generator
+        projector = projector or found.projector
+        annotators = annotators or found.annotators
+
+        planned = UnisonPlanner().plan(request, 256, "auto", planner=planner, image1=image1, image2=image2,
+                                       image3=image3, image4=image4, video1=video1, mask1=mask1)
+        bundle, _, answer = planned["result"]
+        routed = UnisonTaskRouter().route(bundle, "auto", 0, 0, 0, "auto", -1, -1, "auto", "auto",
+                                          annotators=annotators)["result"]
+        resolved = routed[0]
+        if glue.is_blocked(resolved):  # understanding: the planner answered
+            text = bundle.summary()
+            return {"ui": {"text": [text, answer]}, "result": (glue.blocked(None), answer, text)}
+        if generator is None:
+            raise ValueError("UnisonAuto: no generator; connect UnisonGeneratorLoader or put Wan2.1-VACE "
+                             f"under {found.root}/generator")
+        conditioning = None
+        if use_projector and planner is not None and projector is not None:
+            (conditioning,) = UnisonProjector().project(planner, projector, resolved, True)
+        (frames,) = UnisonVACESampler().sample(generator, resolved, seed, steps, cfg, 5.0, 1.0, "",
+                                               conditioning=conditioning)
+        text = resolved.summary()
+        return {"ui": {"text": [text]}, "result": (frames, glue.blocked(None), text)}
+
+
+NODES = {"UnisonAuto": (UnisonAuto, "Unison (all in one)")}

@@ -1,0 +1,278 @@
+"""The few places the nodes touch ComfyUI itself: model folders, input/temp folders, the
+ExecutionBlocker, the progress bar, cancellation, and the "unload models" hook.
+
+Every ComfyUI module is imported inside a function and has a fallback, so the nodes import and run
+without ComfyUI (the tests do exactly that). Nothing here loads a model or imports torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+log = logging.getLogger("ComfyUI-Unison")
+
+PACK_DIR = Path(__file__).resolve().parents[1]
+SAMPLE_MEDIA_DIR = PACK_DIR / "example_workflows" / "input"
+
+# ComfyUI folder name -> subfolder of <models>/unison (the `unison_runtime.layout` tree).
+UNISON_FOLDERS = {
+    "unison_planner": "planner",
+    "unison_projector": "projector",
+    "unison_generator": "generator",
+    "unison_annotators": "annotators",
+}
+MODEL_FILE_EXTENSIONS = (".safetensors", ".pth", ".pt", ".bin", ".ckpt", ".sft")
+NONE = "none"
+
+
+def _optional_module(name: str):
+    try:
+        return importlib.import_module(name)
+    except Exception:  # ComfyUI absent (tests, CLI) or partially importable
+        return None
+
+
+def folder_paths():
+    """ComfyUI's `folder_paths` module, or None outside ComfyUI."""
+    return _optional_module("folder_paths")
+
+
+# -- model folders ---------------------------------------------------------------------------
+_REGISTERED = False
+
+
+def register_model_folders() -> None:
+    """Add `models/unison/{planner,projector,generator,annotators}` to ComfyUI's folder registry
+    (idempotent; users may add more paths for the same names in extra_model_paths.yaml)."""
+    global _REGISTERED
+    fp = folder_paths()
+    if fp is None or _REGISTERED:
+        return
+    root = os.path.join(fp.models_dir, "unison")
+    for name, sub in UNISON_FOLDERS.items():
+        path = os.path.join(root, sub)
+        if name in fp.folder_names_and_paths:
+            if path not in fp.folder_names_and_paths[name][0]:
+                fp.folder_names_and_paths[name][0].append(path)
+        else:
+            fp.folder_names_and_paths[name] = ([path], set(MODEL_FILE_EXTENSIONS))
+    _REGISTERED = True
+
+
+def folder_roots(folder_name: str) -> list[Path]:
+    fp = folder_paths()
+    if fp is None:
+        return []
+    register_model_folders()
+    try:
+        return [Path(p) for p in fp.get_folder_paths(folder_name)]
+    except KeyError:
+        return []
+
+
+def list_folders(folder_name: str, marker: str | tuple[str, ...]) -> list[str]:
+    """Sub-folders (up to two levels deep) of a registered model folder holding one of `marker`."""
+    markers = (marker,) if isinstance(marker, str) else marker
+    found: set[str] = set()
+    for root in folder_roots(folder_name):
+        if not root.is_dir():
+            continue
+        for candidate in [root, *root.iterdir(), *(c for d in root.iterdir() if d.is_dir() for c in d.iterdir())]:
+            if candidate.is_dir() and any((candidate / m).exists() for m in markers):
+                rel = candidate.relative_to(root).as_posix()
+                found.add(rel if rel != "." else candidate.name)
+    return sorted(found)
+
+
+def list_files(folder_name: str, extensions: tuple[str, ...] = MODEL_FILE_EXTENSIONS) -> list[str]:
+    fp = folder_paths()
+    if fp is None:
+        return []
+    register_model_folders()
+    try:
+        names = fp.get_filename_list(folder_name)
+    except KeyError:
+        return []
+    return sorted(n for n in names if n.lower().endswith(extensions))
+
+
+def resolve(folder_name: str, name: str, what: str) -> Path | None:
+    """The full path of a dropdown value (file or folder) in a registered model folder.
+
+    "none" gives None. An unknown name raises a `ModelLoadError` that lists the searched folders.
+    """
+    from unison_runtime.errors import ModelLoadError
+
+    if not name or name == NONE:
+        return None
+    candidate = Path(name)
+    if candidate.is_absolute():
+        if candidate.exists():
+            return candidate
+        raise ModelLoadError(f"{what}: {name} does not exist")
+    roots = folder_roots(folder_name)
+    for root in roots:
+        path = (root / name).resolve()
+        if path.exists() and root.resolve() in (path, *path.parents):
+            return path
+    searched = ", ".join(str(r) for r in roots) or f"(no folder registered as {folder_name!r})"
+    raise ModelLoadError(f"{what}: {name!r} not found; searched {searched}")
+
+
+def with_none(names: list[str]) -> list[str]:
+    return [NONE, *[n for n in names if n != NONE]]
+
+
+# -- input / temp folders --------------------------------------------------------------------
+def input_dir() -> Path:
+    fp = folder_paths()
+    if fp is not None:
+        return Path(fp.get_input_directory())
+    return Path(os.environ.get("UNISON_INPUT_DIR", Path(tempfile.gettempdir()) / "unison_input"))
+
+
+def temp_dir() -> Path:
+    """Where connected media tensors are written for the planner (ComfyUI's temp folder)."""
+    fp = folder_paths()
+    base = Path(fp.get_temp_directory()) if fp is not None else Path(tempfile.gettempdir())
+    path = base / "unison"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def install_sample_media() -> list[str]:
+    """Copy the pack's sample media into ComfyUI's input folder (never over a user's file)."""
+    if folder_paths() is None or not SAMPLE_MEDIA_DIR.is_dir():
+        return []
+    target = input_dir()
+    copied = []
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        for source in sorted(SAMPLE_MEDIA_DIR.iterdir()):
+            dest = target / source.name
+            if source.is_file() and not dest.exists():
+                shutil.copyfile(source, dest)
+                copied.append(source.name)
+    except OSError as err:  # a read-only input folder must not break loading the pack
+        log.warning("ComfyUI-Unison: could not copy sample media into %s: %s", target, err)
+    return copied
+
+
+# -- execution -------------------------------------------------------------------------------
+class _FallbackBlocker:
+    """Stands in for ComfyUI's ExecutionBlocker outside ComfyUI (same constructor and field)."""
+
+    def __init__(self, message):
+        self.message = message
+
+
+def execution_blocker_class():
+    module = _optional_module("comfy_execution.graph_utils")
+    return getattr(module, "ExecutionBlocker", _FallbackBlocker)
+
+
+def blocked(message: str | None = None):
+    """A value that makes ComfyUI skip every node fed by it (silently when message is None)."""
+    return execution_blocker_class()(message)
+
+
+def is_blocked(value) -> bool:
+    return isinstance(value, (execution_blocker_class(), _FallbackBlocker))
+
+
+def check_interrupted() -> None:
+    """Raise ComfyUI's interrupt exception when the user pressed Cancel (no-op outside ComfyUI)."""
+    mm = _optional_module("comfy.model_management")
+    if mm is not None:
+        mm.throw_exception_if_processing_interrupted()
+
+
+class Progress:
+    """ComfyUI's progress bar (with an optional preview image), or a silent counter."""
+
+    def __init__(self, total: int):
+        utils = _optional_module("comfy.utils")
+        self.bar = utils.ProgressBar(total) if utils is not None else None
+        self.total = total
+        self.current = 0
+
+    def update(self, step: int, preview=None) -> None:
+        self.current = step
+        if self.bar is not None:
+            self.bar.update_absolute(step, self.total, preview)
+
+
+def latent_previewer():
+    """A function latents `[B, 16, T, h, w]` -> ComfyUI preview tuple, or None when previews are off
+    or ComfyUI is absent. Uses ComfyUI's own Wan 2.1 latent-to-RGB factors."""
+    preview = _optional_module("latent_preview")
+    formats = _optional_module("comfy.latent_formats")
+    if preview is None or formats is None:
+        return None
+    try:
+        # ComfyUI's own choice (--preview-method / the frontend's setting): latent2rgb or TAE.
+        previewer = preview.get_previewer("cpu", formats.Wan21())
+    except Exception as err:  # previews are a nicety; never fail a run for them
+        log.debug("ComfyUI-Unison: no latent preview: %s", err)
+        return None
+    if previewer is None:
+        return None
+
+    def to_preview(latents):
+        try:
+            return previewer.decode_latent_to_preview_image("JPEG", latents.float().cpu())
+        except Exception:
+            return None
+
+    return to_preview
+
+
+# -- releasing models on ComfyUI's "unload models" -------------------------------------------
+_HOOKED_ATTR = "_unison_wrapped"
+
+
+def install_unload_hook() -> bool:
+    """Make `comfy.model_management.unload_all_models` also free the pack's model cache.
+
+    ComfyUI calls that function for the "Unload models" / "Free memory" buttons (POST /free sets
+    a flag the prompt worker acts on), after an out-of-memory error, and after every prompt with
+    --disable-smart-memory; all callers reach it through the module attribute, so wrapping the
+    attribute covers them all. Idempotent; does nothing (and imports nothing) outside ComfyUI.
+    """
+    import sys
+
+    mm = sys.modules.get("comfy.model_management")
+    if mm is None:
+        return False
+    original = getattr(mm, "unload_all_models", None)
+    if original is None or getattr(original, _HOOKED_ATTR, False):
+        return original is not None
+
+    def unload_all_models(*args, **kwargs):
+        result = original(*args, **kwargs)
+        try:
+            from unison_runtime.models import get_manager
+
+            released = get_manager().free()
+            if released:
+                log.info("ComfyUI-Unison: released %d cached model(s)", released)
+        except Exception as err:  # never break ComfyUI's own unload
+            log.warning("ComfyUI-Unison: could not release cached models: %s", err)
+        return result
+
+    setattr(unload_all_models, _HOOKED_ATTR, True)
+    unload_all_models.__wrapped__ = original
+    unload_all_models.__doc__ = original.__doc__
+    mm.unload_all_models = unload_all_models
+    return True
+
+
+def on_first_run() -> None:
+    """Cheap one-time set-up each node's function calls (also done at import when possible)."""
+    register_model_folders()
+    install_unload_hook()

@@ -1,0 +1,203 @@
+"""UnisonProjector (planner hidden states → 4 text tokens), UnisonAnnotator (VACE preprocessing)
+and UnisonVACESampler (stage two)."""
+
+from __future__ import annotations
+
+from . import comfy_glue as glue
+from .values import ANNOTATORS, CONDITIONING, GENERATOR, PLAN, PLANNER, PROJECTOR, Conditioning, PlanBundle
+
+CATEGORY = "Unison"
+ANNOTATOR_MODES = ["mask", "bbox", "label", "caption", "salient", "firstframe", "lastframe",
+                   "firstlastframe", "reference", "control"]
+
+
+def _check_plan(plan, node: str) -> PlanBundle:
+    if not isinstance(plan, PlanBundle):
+        raise ValueError(f"{node}: the plan input must come from UnisonPlanner or UnisonTaskRouter, "
+                         f"got {type(plan).__name__}")
+    return plan
+
+
+class UnisonProjector:
+    DESCRIPTION = (
+        "Unison's alignment step: the planner reads the request and the projector maps its last hidden "
+        "states to 4 extra text tokens that the generator sees after the T5 text. Switch it off to "
+        "compare with plain T5 conditioning."
+    )
+    CATEGORY = CATEGORY
+    RETURN_TYPES = (CONDITIONING,)
+    RETURN_NAMES = ("conditioning",)
+    OUTPUT_TOOLTIPS = ("Text plus projector tokens, for UnisonVACESampler.",)
+    FUNCTION = "project"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "planner": (PLANNER, {"tooltip": "The planner whose hidden states are projected (a Qwen2.5-VL planner)."}),
+                "projector": (PROJECTOR, {"tooltip": "The Unison projector."}),
+                "plan": (PLAN, {"tooltip": "The plan (from the planner or the router): its request is what is encoded."}),
+                "enabled": ("BOOLEAN", {"default": True, "label_on": "projector on", "label_off": "T5 only",
+                                        "tooltip": "Off: the generator gets T5 text alone (the paper's no-alignment ablation)."}),
+            }
+        }
+
+    def project(self, planner, projector, plan, enabled):
+        glue.on_first_run()
+        bundle = _check_plan(plan, "UnisonProjector")
+        if not enabled:
+            return (Conditioning(prompt=bundle.prompt),)
+        model = planner.get()
+        hidden = model.hidden_states(bundle.request)
+        proj = projector.get(planner_hidden=int(hidden.shape[-1]))
+        import torch
+
+        from unison_runtime.models import get_manager
+
+        with get_manager().use(proj), torch.no_grad():
+            param = next(proj.parameters())
+            tokens = proj(hidden.to(device=param.device, dtype=param.dtype)).float().cpu()
+        return (Conditioning(prompt=bundle.prompt, projector_tokens=tokens),)
+
+
+class UnisonAnnotator:
+    DESCRIPTION = (
+        "VACE preprocessing: turns frames (and a mask, words or boxes) into the source frames and masks "
+        "VACE expects. mask/bbox/label/caption/salient make edit masks; firstframe/lastframe/"
+        "firstlastframe expand an image into a video with gray frames to fill; reference letterboxes a "
+        "subject image; control passes pose/depth/edge frames through."
+    )
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("IMAGE", "MASK")
+    RETURN_NAMES = ("frames", "masks")
+    OUTPUT_TOOLTIPS = ("Frames as VACE sees them (gray where regenerated).", "Masks, white = regenerate.")
+    FUNCTION = "annotate"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "mode": (ANNOTATOR_MODES, {"default": "mask", "tooltip": "What to prepare (see the node's description)."}),
+                "frames": ("IMAGE", {"tooltip": "An image or a batch of video frames."}),
+                "text": ("STRING", {"default": "", "multiline": False,
+                                    "tooltip": "label/caption modes: what to find (e.g. 'the dog')."}),
+                "boxes": ("STRING", {"default": "", "multiline": False,
+                                     "tooltip": "bbox mode: boxes in pixels, 'x1,y1,x2,y2;x1,y1,x2,y2'."}),
+                "width": ("INT", {"default": 0, "min": 0, "max": 2048, "step": 16,
+                                  "tooltip": "Target width; 0 keeps the input's."}),
+                "height": ("INT", {"default": 0, "min": 0, "max": 2048, "step": 16,
+                                   "tooltip": "Target height; 0 keeps the input's."}),
+                "num_frames": ("INT", {"default": 0, "min": 0, "max": 241,
+                                       "tooltip": "firstframe/lastframe/firstlastframe: video length; 0 = 81."}),
+                "dilate": ("INT", {"default": 0, "min": 0, "max": 256, "tooltip": "Grow the mask by this many pixels."}),
+                "feather": ("INT", {"default": 0, "min": 0, "max": 256, "tooltip": "Soften the mask edge by this many pixels."}),
+                "invert": ("BOOLEAN", {"default": False, "tooltip": "Regenerate everything except the mask."}),
+            },
+            "optional": {
+                "mask": ("MASK", {"tooltip": "mask mode: the mask to apply (white = regenerate)."}),
+                "last_frame": ("IMAGE", {"tooltip": "firstlastframe mode: the last frame."}),
+                "annotators": (ANNOTATORS, {"tooltip": "Models for bbox/label/caption/salient modes."}),
+            },
+        }
+
+    def annotate(self, mode, frames, text, boxes, width, height, num_frames, dilate, feather, invert,
+                 mask=None, last_frame=None, annotators=None):
+        glue.on_first_run()
+        from unison_runtime import media
+        from unison_runtime.annotators import run_annotator
+
+        result = run_annotator(
+            mode,
+            frames=media.comfy_to_frames(frames),
+            mask=None if mask is None else media.comfy_mask_to_masks(mask),
+            last_frame=None if last_frame is None else media.comfy_to_frames(last_frame),
+            text=text or None,
+            boxes=parse_boxes(boxes),
+            width=width or None, height=height or None, num_frames=num_frames or None,
+            dilate=dilate, feather=feather, invert=invert,
+            models=None if annotators is None else annotators.paths(),
+        )
+        return (media.frames_to_comfy(result.frames), media.masks_to_comfy(result.masks))
+
+
+def parse_boxes(text: str) -> list[tuple[float, float, float, float]] | None:
+    """'x1,y1,x2,y2;x1,y1,x2,y2' → list of boxes (None when empty); ValueError names the bad box."""
+    if not text or not text.strip():
+        return None
+    boxes = []
+    for part in (p for p in text.split(";") if p.strip()):
+        values = [v.strip() for v in part.split(",")]
+        try:
+            x1, y1, x2, y2 = (float(v) for v in values)
+        except ValueError:
+            raise ValueError(f"box {part.strip()!r} is not 'x1,y1,x2,y2' (four numbers); "
+                             "separate several boxes with ';'") from None
+        if x2 <= x1 or y2 <= y1:
+            raise ValueError(f"box {part.strip()!r}: x2 must exceed x1 and y2 must exceed y1")
+        boxes.append((x1, y1, x2, y2))
+    return boxes
+
+
+class UnisonVACESampler:
+    DESCRIPTION = (
+        "Stage two: Wan2.1 VACE generates the frames for the resolved plan (size, frame count, source "
+        "frames, masks and references from UnisonTaskRouter), conditioned on the request text and the "
+        "projector's tokens. Flow-matching UniPC sampling with classifier-free guidance; shows progress "
+        "and a latent preview, and stops promptly on Cancel."
+    )
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("IMAGE",)
+    RETURN_NAMES = ("frames",)
+    OUTPUT_TOOLTIPS = ("The generated image (1 frame) or video frames; save with SaveImage or CreateVideo + SaveVideo.",)
+    FUNCTION = "sample"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "generator": (GENERATOR, {"tooltip": "Wan2.1 VACE from UnisonGeneratorLoader."}),
+                "plan": (PLAN, {"tooltip": "The resolved plan from UnisonTaskRouter."}),
+                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True,
+                                 "tooltip": "Noise seed; the same seed and settings give the same result."}),
+                "steps": ("INT", {"default": 50, "min": 1, "max": 200, "tooltip": "Sampling steps (50 as in the paper)."}),
+                "cfg": ("FLOAT", {"default": 5.0, "min": 0.0, "max": 30.0, "step": 0.1, "round": 0.01,
+                                  "tooltip": "Classifier-free guidance scale; 1.0 turns the negative pass off."}),
+                "shift": ("FLOAT", {"default": 5.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
+                                    "tooltip": "Flow-matching sigma shift."}),
+                "context_scale": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 2.0, "step": 0.05,
+                                            "tooltip": "Strength of the VACE context (source frames, masks, references)."}),
+                "negative_prompt": ("STRING", {"default": "", "multiline": True,
+                                               "tooltip": "What to avoid; empty uses Wan 2.1's standard negative prompt."}),
+            },
+            "optional": {
+                "conditioning": (CONDITIONING, {"tooltip": "From UnisonProjector; without it the request text alone (T5) conditions."}),
+                "frames": ("IMAGE", {"tooltip": "Source frames (from the router or an annotator); default: the router's."}),
+                "masks": ("MASK", {"tooltip": "Masks, white = regenerate; default: the router's."}),
+                "references": ("IMAGE", {"tooltip": "Reference images; default: the router's."}),
+            },
+        }
+
+    def sample(self, generator, plan, seed, steps, cfg, shift, context_scale, negative_prompt,
+               conditioning=None, frames=None, masks=None, references=None):
+        glue.on_first_run()
+        from . import sampling
+
+        bundle = _check_plan(plan, "UnisonVACESampler")
+        if bundle.route is None:
+            raise ValueError("UnisonVACESampler: the plan has no route yet; connect UnisonTaskRouter's plan output")
+        if not bundle.route.needs_generator:
+            raise ValueError(f"UnisonVACESampler: {bundle.route.task} is answered by the planner; "
+                             "there is nothing to generate")
+        if conditioning is None:
+            conditioning = Conditioning(prompt=bundle.prompt)
+        images = sampling.sample(generator, bundle, conditioning, seed=seed, steps=steps, cfg=cfg,
+                                 shift=shift, context_scale=context_scale, negative_prompt=negative_prompt,
+                                 frames=frames, masks=masks, references=references)
+        return (images,)
+
+
+NODES = {
+    "UnisonProjector": (UnisonProjector, "Unison Projector"),
+    "UnisonAnnotator": (UnisonAnnotator, "Unison Annotator (VACE preprocessing)"),
+    "UnisonVACESampler": (UnisonVACESampler, "Unison VACE Sampler"),
+}

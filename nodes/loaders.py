@@ -1,0 +1,186 @@
+"""Loader nodes: pick weights from ComfyUI's model folders and return handles into the runtime's
+shared model manager (`nodes.values`). Each loads once up front, so a wrong file fails here."""
+
+from __future__ import annotations
+
+from . import comfy_glue as glue
+from .values import ANNOTATORS, GENERATOR, PLANNER, PROJECTOR, AnnotatorHandle, GeneratorHandle, PlannerHandle, ProjectorHandle
+
+CATEGORY = "Unison/loaders"
+DTYPES = ["auto", "bfloat16", "float16", "float32"]
+OFFLOAD_POLICIES = ["keep", "offload", "sequential"]
+ATTENTION_BACKENDS = ["native", "flash", "_flash_3", "sage", "flex"]
+
+OFFLOAD_TOOLTIP = ("keep: weights stay on the GPU between runs (fastest). offload: on the CPU, moved "
+                   "to the GPU only while used. sequential: streamed layer group by layer group "
+                   "(least VRAM, slowest).")
+DTYPE_TOOLTIP = "Weight precision; auto = bfloat16 on GPUs that support it, float16 on others, float32 on CPU."
+
+
+def _path(value) -> str | None:
+    return None if value is None else str(value)
+
+
+class UnisonPlannerLoader:
+    DESCRIPTION = ("Loads the Unison planner (Qwen2.5-VL-3B) from models/unison/planner: either the "
+                   "merged Unison model, or the stock instruct model plus the Unison LoRA adapter. "
+                   "Two loaders naming the same folders share one copy.")
+    CATEGORY = CATEGORY
+    RETURN_TYPES = (PLANNER,)
+    RETURN_NAMES = ("planner",)
+    OUTPUT_TOOLTIPS = ("The planner, for UnisonPlanner, UnisonProjector and UnisonAuto.",)
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        models = glue.list_folders("unison_planner", "config.json")
+        adapters = glue.list_folders("unison_planner", "adapter_config.json")
+        return {
+            "required": {
+                "model": (models or ["Unison-Qwen2.5-VL-3B"], {
+                    "tooltip": "A Qwen2.5-VL folder under models/unison/planner (merged Unison model, or the instruct base)."}),
+                "adapter": (glue.with_none(adapters), {
+                    "default": glue.NONE,
+                    "tooltip": "The Unison LoRA adapter folder to apply on the base model; none for a merged model."}),
+                "mode": (["unison", "instruct"], {
+                    "default": "unison",
+                    "tooltip": "unison: the fine-tuned planner writes plan tokens. instruct: a stock instruct model is prompted to plan."}),
+                "dtype": (DTYPES, {"default": "auto", "tooltip": DTYPE_TOOLTIP}),
+                "offload_policy": (OFFLOAD_POLICIES, {"default": "keep", "tooltip": OFFLOAD_TOOLTIP}),
+            }
+        }
+
+    def load(self, model, adapter, mode, dtype, offload_policy):
+        glue.on_first_run()
+        handle = PlannerHandle(
+            model_dir=_path(glue.resolve("unison_planner", model, "planner model")),
+            adapter_dir=_path(glue.resolve("unison_planner", adapter, "planner adapter")),
+            mode=mode, dtype=dtype, offload_policy=offload_policy,
+        )
+        handle.get()
+        return (handle,)
+
+
+class UnisonGeneratorLoader:
+    DESCRIPTION = ("Loads Wan2.1 VACE 1.3B: a diffusers folder from models/unison/generator, or "
+                   "ComfyUI's single files picked from diffusion_models, text_encoders and vae.")
+    CATEGORY = CATEGORY
+    RETURN_TYPES = (GENERATOR,)
+    RETURN_NAMES = ("generator",)
+    OUTPUT_TOOLTIPS = ("The VACE generator (transformer, text encoder, VAE), for UnisonVACESampler.",)
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        folders = glue.list_folders("unison_generator", ("model_index.json", "diffusion_pytorch_model.safetensors"))
+        return {
+            "required": {
+                "diffusers_folder": (glue.with_none(folders), {
+                    "default": glue.NONE,
+                    "tooltip": "A diffusers-format (or native) Wan2.1-VACE folder under models/unison/generator. "
+                               "none: use the three single files below."}),
+                "transformer": (glue.with_none(glue.list_files("diffusion_models")), {
+                    "default": glue.NONE,
+                    "tooltip": "The VACE transformer file from models/diffusion_models (e.g. wan2.1_vace_1.3B_fp16.safetensors)."}),
+                "text_encoder": (glue.with_none(glue.list_files("text_encoders")), {
+                    "default": glue.NONE,
+                    "tooltip": "The UMT5-XXL text encoder from models/text_encoders (e.g. umt5_xxl_fp16.safetensors)."}),
+                "vae": (glue.with_none(glue.list_files("vae")), {
+                    "default": glue.NONE,
+                    "tooltip": "The Wan 2.1 VAE from models/vae (wan_2.1_vae.safetensors)."}),
+                "dtype": (DTYPES, {"default": "auto", "tooltip": DTYPE_TOOLTIP}),
+                "attention_backend": (ATTENTION_BACKENDS, {
+                    "default": "native",
+                    "tooltip": "Attention kernel; native (PyTorch SDPA) works everywhere, the others need their package."}),
+                "offload_policy": (OFFLOAD_POLICIES, {"default": "keep", "tooltip": OFFLOAD_TOOLTIP}),
+            }
+        }
+
+    def load(self, diffusers_folder, transformer, text_encoder, vae, dtype, attention_backend, offload_policy):
+        glue.on_first_run()
+        folder = glue.resolve("unison_generator", diffusers_folder, "generator folder")
+        is_diffusers = folder is not None and (folder / "model_index.json").exists()
+        handle = GeneratorHandle(
+            diffusers_dir=_path(folder) if is_diffusers else None,
+            native_dir=_path(folder) if folder is not None and not is_diffusers else None,
+            transformer_file=_path(glue.resolve("diffusion_models", transformer, "transformer")),
+            text_encoder_file=_path(glue.resolve("text_encoders", text_encoder, "text encoder")),
+            vae_file=_path(glue.resolve("vae", vae, "VAE")),
+            dtype=dtype, attention_backend=attention_backend, offload_policy=offload_policy,
+        )
+        if folder is None and handle.transformer_file is None:
+            from unison_runtime.errors import ModelLoadError
+
+            raise ModelLoadError("UnisonGeneratorLoader: pick a diffusers_folder, or at least a transformer "
+                                 "file (with text_encoder and vae) from ComfyUI's model folders")
+        handle.get()
+        return (handle,)
+
+
+class UnisonProjectorLoader:
+    DESCRIPTION = ("Loads the Unison projector (projector.pth) from models/unison/projector: it turns the "
+                   "planner's hidden states into 4 extra text tokens for the generator.")
+    CATEGORY = CATEGORY
+    RETURN_TYPES = (PROJECTOR,)
+    RETURN_NAMES = ("projector",)
+    OUTPUT_TOOLTIPS = ("The projector, for UnisonProjector and UnisonAuto.",)
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        files = glue.list_files("unison_projector")
+        return {
+            "required": {
+                "projector": (files or ["projector.pth"], {
+                    "tooltip": "The projector checkpoint (.pth or .safetensors) under models/unison/projector."}),
+            }
+        }
+
+    def load(self, projector):
+        glue.on_first_run()
+        handle = ProjectorHandle(path=_path(glue.resolve("unison_projector", projector, "projector")))
+        handle.get()
+        return (handle,)
+
+
+class UnisonAnnotatorLoader:
+    DESCRIPTION = ("Points at the annotator weights under models/unison/annotators: GroundingDINO "
+                   "(boxes from words), SAM2 (masks from boxes, tracked through video) and U²-Net "
+                   "(salient-object masks). Each is optional; they load when an annotator first needs them.")
+    CATEGORY = CATEGORY
+    RETURN_TYPES = (ANNOTATORS,)
+    RETURN_NAMES = ("annotators",)
+    OUTPUT_TOOLTIPS = ("The annotator models, for UnisonAnnotator, UnisonTaskRouter and UnisonAuto.",)
+    FUNCTION = "load"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        entries = glue.list_folders("unison_annotators", ("config.json", "model.safetensors"))
+        files = glue.list_files("unison_annotators")
+        return {
+            "required": {
+                "grounding_dino": (glue.with_none(entries), {
+                    "default": glue.NONE, "tooltip": "GroundingDINO folder (label/caption modes)."}),
+                "sam2": (glue.with_none(entries + files), {
+                    "default": glue.NONE, "tooltip": "SAM2 folder or file (bbox/label/caption modes)."}),
+                "u2net": (glue.with_none(files), {
+                    "default": glue.NONE, "tooltip": "U²-Net weights (salient mode; video editing without a mask)."}),
+            }
+        }
+
+    def load(self, grounding_dino, sam2, u2net):
+        glue.on_first_run()
+        handle = AnnotatorHandle(
+            grounding_dino=_path(glue.resolve("unison_annotators", grounding_dino, "GroundingDINO")),
+            sam2=_path(glue.resolve("unison_annotators", sam2, "SAM2")),
+            u2net=_path(glue.resolve("unison_annotators", u2net, "U²-Net")),
+        )
+        return (handle,)
+
+
+NODES = {
+    "UnisonPlannerLoader": (UnisonPlannerLoader, "Unison Planner Loader"),
+    "UnisonGeneratorLoader": (UnisonGeneratorLoader, "Unison Generator Loader (Wan VACE)"),
+    "UnisonProjectorLoader": (UnisonProjectorLoader, "Unison Projector Loader"),
+    "UnisonAnnotatorLoader": (UnisonAnnotatorLoader, "Unison Annotator Loader"),
+}

@@ -1,0 +1,198 @@
+"""UnisonPlanner (request → plan or answer) and UnisonTaskRouter (plan → stage-two inputs)."""
+
+from __future__ import annotations
+
+from . import comfy_glue as glue
+from . import media_inputs
+from .values import ANNOTATORS, PLAN, PLANNER, PlanBundle
+
+CATEGORY = "Unison"
+MAX_MEDIA_INDEX = 15
+TASK_CHOICES = [
+    "auto",
+    "text_understanding", "image_understanding", "video_understanding",
+    "text_to_image", "image_edit", "image_control", "image_reference",
+    "text_to_video", "image_to_video", "video_reference", "video_edit", "video_control",
+]
+FRAME_REF_CHOICES = ["auto", "first", "last", "firstlast"]
+FLAG_CHOICES = ["auto", "on", "off"]
+
+
+def _ui_text(*parts: str) -> dict:
+    return {"text": [p for p in parts if p]}
+
+
+def _plan_request(handle, request, max_new_tokens: int, plan_by: str):
+    """(plan, answer, who planned) for a parsed request; the same choice as the runtime's
+    `RunOptions.planner`: the model plans when connected unless `plan_by` is "rules"."""
+    from unison_runtime.planner.rules import RulesPlanner
+
+    model = handle.get() if handle is not None else None
+    planner = RulesPlanner() if (plan_by == "rules" or model is None) else model
+    plan = planner.plan(request)
+    answer = None
+    if plan.is_understanding:
+        if model is None:
+            from unison_runtime.errors import UnisonError
+
+            raise UnisonError(f"{plan.task} needs a planner model to answer; connect UnisonPlannerLoader "
+                              "to the planner input (the rules planner only plans)")
+        answer = model.answer(request, max_new_tokens=max_new_tokens)
+    return plan, answer, planner.mode
+
+
+class UnisonPlanner:
+    DESCRIPTION = (
+        "Reads a plain-words request and plans it: which of the 12 Unison tasks it is, and its size, "
+        "frame count and media roles. Understanding requests are answered here (answer output). "
+        "Connected media are referred to as {image1}..{image4}, {video1}, {mask1} in the text "
+        "(unmentioned ones are appended); ###name.png### refers to a file in ComfyUI's input folder. "
+        "Without a planner it plans with the model-free rules planner."
+    )
+    CATEGORY = CATEGORY
+    RETURN_TYPES = (PLAN, "STRING", "STRING")
+    RETURN_NAMES = ("plan", "plan_text", "answer")
+    OUTPUT_TOOLTIPS = (
+        "The plan with its request and media; all the router needs.",
+        "The plan as readable text.",
+        "The answer to an understanding request (blocked for generation tasks).",
+    )
+    FUNCTION = "plan"
+    OUTPUT_NODE = True
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        glue.install_sample_media()
+        media_tip = "Connected {slot}: write {{{slot}}} in the request where it belongs (appended when not mentioned)."
+        return {
+            "required": {
+                "request": ("STRING", {
+                    "multiline": True,
+                    "default": "make a 2-second 768x480 video of a lion walking through tall grass",
+                    "tooltip": "What you want, in plain words: a question, or an image/video to make or edit."}),
+                "max_new_tokens": ("INT", {
+                    "default": 256, "min": 1, "max": 4096, "step": 1,
+                    "tooltip": "Longest answer for understanding requests (tokens)."}),
+                "plan_by": (["auto", "rules"], {
+                    "default": "auto",
+                    "tooltip": "auto: the connected planner model plans (cross-checked by the rules); rules: the "
+                               "model-free rules planner decides the plan (the model still answers and feeds the projector)."}),
+            },
+            "optional": {
+                "planner": (PLANNER, {"tooltip": "The Qwen2.5-VL planner; without it the rules planner plans (no answers)."}),
+                **{slot: ("IMAGE", {"tooltip": media_tip.format(slot=slot)}) for slot in ("image1", "image2", "image3", "image4")},
+                "video1": ("IMAGE", {"tooltip": media_tip.format(slot="video1") + " A batch of frames."}),
+                "mask1": ("MASK", {"tooltip": media_tip.format(slot="mask1") + " White = regenerate."}),
+            },
+        }
+
+    def plan(self, request, max_new_tokens, plan_by="auto", planner=None, image1=None, image2=None, image3=None,
+             image4=None, video1=None, mask1=None):
+        glue.on_first_run()
+        from unison_runtime.request import parse_request
+
+        if not request or not request.strip():
+            raise ValueError("UnisonPlanner: the request is empty; describe what you want in plain words")
+        connected = {"image1": image1, "image2": image2, "image3": image3, "image4": image4,
+                     "video1": video1, "mask1": mask1}
+        text, refs = media_inputs.build_request_text(request, connected)
+        parsed = parse_request(text, media_inputs.allowed_roots())
+        plan, answer, mode = _plan_request(planner, parsed, max_new_tokens, plan_by)
+        bundle = PlanBundle(plan=plan, request=parsed, media=media_inputs.media_refs(parsed, refs),
+                            answer=answer, planner_mode=mode)
+        summary = bundle.summary()
+        answer_out = answer if answer is not None else glue.blocked(None)
+        return {"ui": _ui_text(summary, answer or ""), "result": (bundle, summary, answer_out)}
+
+
+class UnisonTaskRouter:
+    DESCRIPTION = (
+        "Turns a plan into exactly what the generator needs: source frames, masks, reference images, "
+        "size and frame count. Every planned value can be overridden here (auto / 0 / -1 = as planned). "
+        "For understanding tasks the generation outputs are blocked, so one graph serves all 12 tasks."
+    )
+    CATEGORY = CATEGORY
+    RETURN_TYPES = (PLAN, "IMAGE", "MASK", "IMAGE", "INT", "INT", "INT", "STRING")
+    RETURN_NAMES = ("plan", "frames", "masks", "references", "width", "height", "num_frames", "task")
+    OUTPUT_TOOLTIPS = (
+        "The resolved plan (overrides applied, route decided), for UnisonProjector and UnisonVACESampler.",
+        "Source frames as VACE sees them, gray where regenerated (one gray frame when the task has no source). For previews; connect to the sampler only to override.",
+        "Masks, white = regenerate (one white frame when the task has no source).",
+        "Reference images, letterboxed to the target size (one white image when the task has none).",
+        "Target width in pixels.",
+        "Target height in pixels.",
+        "Number of frames to generate.",
+        "The task that will run (always passes, also for understanding tasks).",
+    )
+    FUNCTION = "route"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "plan": (PLAN, {"tooltip": "The plan from UnisonPlanner."}),
+                "task": (TASK_CHOICES, {"default": "auto", "tooltip": "auto: as planned; otherwise run this task."}),
+                "width": ("INT", {"default": 0, "min": 0, "max": 2048, "step": 16,
+                                  "tooltip": "0: as planned (or the source's size); else a multiple of 16."}),
+                "height": ("INT", {"default": 0, "min": 0, "max": 2048, "step": 16,
+                                   "tooltip": "0: as planned (or the source's size); else a multiple of 16."}),
+                "num_frames": ("INT", {"default": 0, "min": 0, "max": 241, "step": 1,
+                                       "tooltip": "0: as planned; video frame counts snap to 4k+1 (81 = 3.4 s at 24 fps)."}),
+                "frame_ref": (FRAME_REF_CHOICES, {"default": "auto",
+                                                  "tooltip": "image_to_video: the image is the first, last, or first and last frame."}),
+                "mask_index": ("INT", {"default": -1, "min": -1, "max": MAX_MEDIA_INDEX,
+                                       "tooltip": "Edits: which media item (0-based, request order) is the mask; -1 as planned."}),
+                "source_index": ("INT", {"default": -1, "min": -1, "max": MAX_MEDIA_INDEX,
+                                         "tooltip": "Edits/control: which media item is the source; -1 as planned."}),
+                "reference": (FLAG_CHOICES, {"default": "auto", "tooltip": "Subject/identity reference flag; auto as planned."}),
+                "control": (FLAG_CHOICES, {"default": "auto", "tooltip": "Controllable-generation flag; auto as planned."}),
+            },
+            "optional": {
+                "annotators": (ANNOTATORS, {"tooltip": "Needed for video editing without a mask (salient object) and label/caption masks."}),
+                "source_override": ("IMAGE", {"tooltip": "Use these frames as the source/control input instead of the request's."}),
+                "mask_override": ("MASK", {"tooltip": "Use this mask instead of the request's (white = regenerate)."}),
+                "reference_override": ("IMAGE", {"tooltip": "Use these reference images instead of the request's."}),
+            },
+        }
+
+    @staticmethod
+    def overrides(task, width, height, num_frames, frame_ref, mask_index, source_index, reference, control) -> dict:
+        flag = {"auto": None, "on": True, "off": False}
+        return {
+            "task": None if task == "auto" else task,
+            "width": width or None,
+            "height": height or None,
+            "num_frames": num_frames or None,
+            "frame_ref": None if frame_ref == "auto" else frame_ref,
+            "mask_index": None if mask_index < 0 else mask_index,
+            "source_index": None if source_index < 0 else source_index,
+            "reference": flag[reference],
+            "control": flag[control],
+        }
+
+    def route(self, plan, task, width, height, num_frames, frame_ref, mask_index, source_index,
+              reference, control, annotators=None, source_override=None, mask_override=None,
+              reference_override=None):
+        glue.on_first_run()
+        from . import stage_two
+
+        overrides = self.overrides(task, width, height, num_frames, frame_ref, mask_index,
+                                   source_index, reference, control)
+        bundle = stage_two.route_bundle(plan, overrides)
+        route = bundle.route
+        summary = bundle.summary()
+        if not route.needs_generator:
+            block = glue.blocked(None)
+            return {"ui": _ui_text(summary),
+                    "result": (block, block, block, block, block, block, block, route.task)}
+        bundle = stage_two.prepare(bundle, annotators, source=source_override, mask=mask_override,
+                                   references=reference_override)
+        frames, masks, refs = stage_two.comfy_outputs(bundle.stage_two)
+        return {"ui": _ui_text(summary),
+                "result": (bundle, frames, masks, refs, route.width, route.height, route.num_frames, route.task)}
+
+
+NODES = {
+    "UnisonPlanner": (UnisonPlanner, "Unison Planner"),
+    "UnisonTaskRouter": (UnisonTaskRouter, "Unison Task Router"),
+}

@@ -1,0 +1,350 @@
+#!/usr/bin/env python3
+"""Write the 12 example workflows, each twice: ComfyUI's UI format (drag and drop,
+`example_workflows/<name>.json`) and the API format (`example_workflows/api/<name>.json`, for
+`/prompt` and `scripts/queue_workflow.py`). Both come from the one description below, so they
+cannot drift. Run from anywhere:
+
+    python scripts/make_example_workflows.py          # write
+    python scripts/make_example_workflows.py --check  # exit 1 if the files on disk differ
+
+Widget order for this pack's nodes is read from their INPUT_TYPES (declaration order, as the
+frontend lays widgets out); core nodes' widget order is written down in CORE_NODES (ComfyUI 0.8.0).
+Standard library only (plus the pack's own node declarations, which import nothing heavy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PACK = Path(__file__).resolve().parents[1]
+OUT = PACK / "example_workflows"
+API_OUT = OUT / "api"
+
+# The standard model names (unison_runtime/layout.py): what users' folders hold.
+PLANNER_MODEL = "Unison-Qwen2.5-VL-3B"
+PROJECTOR_FILE = "projector.pth"
+TRANSFORMER_FILE = "wan2.1_vace_1.3B_fp16.safetensors"
+TEXT_ENCODER_FILE = "umt5_xxl_fp16.safetensors"
+VAE_FILE = "wan_2.1_vae.safetensors"
+U2NET_FILE = "u2net/u2net.pt"
+
+# Sample media shipped in example_workflows/input/ (copied into ComfyUI's input folder).
+BOWL = "unison_bowl.png"
+PHOTO = "unison_photo.png"
+PHOTO_MASK = "unison_photo_mask.png"
+POSE = "unison_pose.png"
+SUBJECT = "unison_subject.png"
+CLIP = "unison_clip.mp4"
+DEPTH_CLIP = "unison_depth.mp4"
+
+
+@dataclass(frozen=True)
+class CoreNode:
+    """A core ComfyUI node as the frontend lays it out: sockets, then widgets in order."""
+
+    sockets: tuple[tuple[str, str, bool], ...]  # (name, type, optional)
+    widgets: tuple[str, ...]
+    outputs: tuple[tuple[str, str], ...]  # (name, type)
+    trailing_widget_values: tuple = ()  # e.g. the image-upload button's value
+    output_node: bool = False
+
+
+CORE_NODES = {
+    "LoadImage": CoreNode((), ("image",), (("IMAGE", "IMAGE"), ("MASK", "MASK")), ("image",)),
+    "LoadImageMask": CoreNode((), ("image", "channel"), (("MASK", "MASK"),), ("image",)),
+    "SaveImage": CoreNode((("images", "IMAGE", False),), ("filename_prefix",), (), (), True),
+    "PreviewAny": CoreNode((("source", "*", False),), (), (), (), True),
+    "CreateVideo": CoreNode((("images", "IMAGE", False), ("audio", "AUDIO", True)), ("fps",), (("VIDEO", "VIDEO"),)),
+    "SaveVideo": CoreNode((("video", "VIDEO", False),), ("filename_prefix", "format", "codec"), (), (), True),
+}
+WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
+
+
+@dataclass
+class Node:
+    id: int
+    type: str
+    widgets: dict = field(default_factory=dict)
+    links: dict = field(default_factory=dict)  # input name -> (source node id, output index)
+    title: str | None = None
+
+
+@dataclass
+class Workflow:
+    name: str
+    title: str
+    description: str
+    nodes: list[Node]
+
+
+# -- the description -------------------------------------------------------------------------
+def planner_loader(i=1):
+    return Node(i, "UnisonPlannerLoader", {"model": PLANNER_MODEL, "adapter": "none", "mode": "unison",
+                                           "dtype": "auto", "offload_policy": "keep"})
+
+
+def generator_loader(i):
+    return Node(i, "UnisonGeneratorLoader", {"diffusers_folder": "none", "transformer": TRANSFORMER_FILE,
+                                             "text_encoder": TEXT_ENCODER_FILE, "vae": VAE_FILE, "dtype": "auto",
+                                             "attention_backend": "native", "offload_policy": "keep"})
+
+
+def planner(i, request, links=None):
+    return Node(i, "UnisonPlanner", {"request": request, "max_new_tokens": 256, "plan_by": "auto"}, {"planner": (1, 0), **(links or {})})
+
+
+def router(i, plan_from, annotators=None):
+    links = {"plan": (plan_from, 0)}
+    if annotators is not None:
+        links["annotators"] = (annotators, 0)
+    return Node(i, "UnisonTaskRouter", {"task": "auto", "width": 0, "height": 0, "num_frames": 0,
+                                        "frame_ref": "auto", "mask_index": -1, "source_index": -1,
+                                        "reference": "auto", "control": "auto"}, links)
+
+
+def generation(name, title, description, request, media_nodes=(), media_links=None, video=False, annotators=False):
+    """Planner → router → projector → sampler → save, the graph every generation task shares."""
+    nodes = [planner_loader(1), Node(2, "UnisonProjectorLoader", {"projector": PROJECTOR_FILE}), generator_loader(3)]
+    if annotators:
+        nodes.append(Node(4, "UnisonAnnotatorLoader", {"grounding_dino": "none", "sam2": "none", "u2net": U2NET_FILE}))
+    nodes.extend(media_nodes)
+    nodes += [
+        planner(10, request, media_links),
+        router(11, 10, annotators=4 if annotators else None),
+        Node(12, "UnisonProjector", {"enabled": True}, {"planner": (1, 0), "projector": (2, 0), "plan": (11, 0)}),
+        Node(13, "UnisonVACESampler",
+             {"seed": 42, "steps": 50, "cfg": 5.0, "shift": 5.0, "context_scale": 1.0, "negative_prompt": ""},
+             {"generator": (3, 0), "plan": (11, 0), "conditioning": (12, 0), "frames": (11, 1),
+              "masks": (11, 2), "references": (11, 3)}),
+    ]
+    if video:
+        nodes += [Node(14, "CreateVideo", {"fps": 24.0}, {"images": (13, 0)}),
+                  Node(15, "SaveVideo", {"filename_prefix": f"unison/{name}", "format": "auto", "codec": "auto"},
+                       {"video": (14, 0)})]
+    else:
+        nodes.append(Node(14, "SaveImage", {"filename_prefix": f"unison/{name}"}, {"images": (13, 0)}))
+    return Workflow(name, title, description, nodes)
+
+
+def understanding(name, title, description, request, media_nodes=(), media_links=None):
+    nodes = [planner_loader(1), *media_nodes, planner(10, request, media_links),
+             Node(11, "PreviewAny", {}, {"source": (10, 2)}, title="Answer")]
+    return Workflow(name, title, description, nodes)
+
+
+def load_image(i, name):
+    return Node(i, "LoadImage", {"image": name})
+
+
+WORKFLOWS = [
+    understanding("01_text_understanding", "Unison: text understanding",
+                  "The planner answers a question in words.",
+                  "What is the capital of France, and what river runs through it?"),
+    understanding("02_image_understanding", "Unison: image understanding",
+                  "The planner looks at the connected image and answers.",
+                  "What sauce is in this bowl? {image1}", [load_image(5, BOWL)], {"image1": (5, 0)}),
+    understanding("03_video_understanding", "Unison: video understanding",
+                  "The planner watches a video from the input folder (###file###) and answers.",
+                  f"Describe what happens in this video. ###{CLIP}###"),
+    generation("04_text_to_image", "Unison: text to image", "An image from words alone.",
+               "Generate a 768x480 image of a red fox sitting in fresh snow at golden hour."),
+    generation("05_image_edit", "Unison: image editing with a mask",
+               "Regenerates the white part of the mask in the connected photo.",
+               "Edit this image: replace the masked area with a bunch of sunflowers. {image1} {mask1}",
+               [load_image(5, PHOTO), Node(6, "LoadImageMask", {"image": PHOTO_MASK, "channel": "red"})],
+               {"image1": (5, 0), "mask1": (6, 0)}),
+    generation("06_image_control", "Unison: image controllable generation",
+               "An image that follows the pose of the connected control image.",
+               "Generate an image of a dancer in a red dress following this pose. {image1}",
+               [load_image(5, POSE)], {"image1": (5, 0)}),
+    generation("07_image_reference", "Unison: image reference (subject)",
+               "A new image of the subject in the connected reference image.",
+               "Generate an image of this toy robot standing on a beach at sunset. {image1}",
+               [load_image(5, SUBJECT)], {"image1": (5, 0)}),
+    generation("08_text_to_video", "Unison: text to video", "A video from words alone.",
+               "Make a 2-second 768x480 video of a lion walking through tall grass.", video=True),
+    generation("09_image_to_video", "Unison: image to video",
+               "The connected image becomes the first frame of a video.",
+               "Animate this image as the first frame of a 2-second video: the waves roll in. {image1}",
+               [load_image(5, PHOTO)], {"image1": (5, 0)}, video=True),
+    generation("10_video_reference", "Unison: video reference (subject)",
+               "A video of the subject in the connected reference image.",
+               "Make a 2-second video of this toy robot dancing in a disco. {image1}",
+               [load_image(5, SUBJECT)], {"image1": (5, 0)}, video=True),
+    generation("11_video_edit", "Unison: video editing",
+               "Edits the salient object of a video from the input folder (no mask: U²-Net finds it).",
+               f"Edit this video: make the ball bright red. ###{CLIP}###", video=True, annotators=True),
+    generation("12_video_control", "Unison: video controllable generation",
+               "A video that follows the depth video from the input folder.",
+               f"Generate a video of a robot walking that follows this depth video. ###{DEPTH_CLIP}###", video=True),
+]
+
+
+# -- writers ---------------------------------------------------------------------------------
+def pack_nodes() -> dict:
+    sys.path.insert(0, str(PACK))
+    from nodes import NODE_CLASS_MAPPINGS
+
+    return NODE_CLASS_MAPPINGS
+
+
+def layout_of(node_type: str, classes: dict) -> tuple[list, list, list, tuple]:
+    """(sockets [(name, type, optional)], widgets [(name, extra values)], outputs, trailing)."""
+    if node_type in CORE_NODES:
+        core = CORE_NODES[node_type]
+        return list(core.sockets), [(w, ()) for w in core.widgets], list(core.outputs), core.trailing_widget_values
+    cls = classes[node_type]
+    declared = cls.INPUT_TYPES()
+    sockets, widgets = [], []
+    for section in ("required", "optional"):
+        for name, spec in declared.get(section, {}).items():
+            kind, options = spec[0], (spec[1] if len(spec) > 1 else {})
+            if isinstance(kind, list) or kind in WIDGET_TYPES:
+                extra = ("fixed",) if options.get("control_after_generate") else ()
+                widgets.append((name, extra))
+            else:
+                sockets.append((name, kind, section == "optional"))
+    outputs = list(zip(getattr(cls, "RETURN_NAMES", cls.RETURN_TYPES), cls.RETURN_TYPES))
+    return sockets, widgets, outputs, ()
+
+
+def to_api(workflow: Workflow, classes: dict) -> dict:
+    graph = {}
+    for node in workflow.nodes:
+        _, widgets, _, _ = layout_of(node.type, classes)
+        inputs = {}
+        for name, _extra in widgets:
+            if name in node.widgets:
+                inputs[name] = node.widgets[name]
+        missing = set(node.widgets) - {w for w, _ in widgets}
+        if missing:
+            raise SystemExit(f"{workflow.name}: {node.type} has no widget(s) {sorted(missing)}")
+        for name, (source, index) in node.links.items():
+            inputs[name] = [str(source), index]
+        entry = {"class_type": node.type, "inputs": inputs}
+        if node.title:
+            entry["_meta"] = {"title": node.title}
+        graph[str(node.id)] = entry
+    return graph
+
+
+def _depths(workflow: Workflow) -> dict[int, int]:
+    depth: dict[int, int] = {}
+    by_id = {n.id: n for n in workflow.nodes}
+
+    def of(node_id: int) -> int:
+        if node_id not in depth:
+            node = by_id[node_id]
+            depth[node_id] = 1 + max((of(src) for src, _ in node.links.values()), default=-1)
+        return depth[node_id]
+
+    for node in workflow.nodes:
+        of(node.id)
+    return depth
+
+
+def to_ui(workflow: Workflow, classes: dict) -> dict:
+    depth = _depths(workflow)
+    order = sorted(workflow.nodes, key=lambda n: (depth[n.id], n.id))
+    links, ui_nodes = [], []
+    out_links: dict[tuple[int, int], list[int]] = {}
+    in_link: dict[tuple[int, str], int] = {}
+    for node in order:  # links in a stable order: by target node, then input name order
+        sockets, _, _, _ = layout_of(node.type, classes)
+        socket_names = [s[0] for s in sockets]
+        for name in sorted(node.links, key=socket_names.index):
+            source, index = node.links[name]
+            source_type = layout_of(by_type(workflow, source).type, classes)[2][index][1]
+            link_id = len(links) + 1
+            links.append([link_id, source, index, node.id, socket_names.index(name), source_type])
+            out_links.setdefault((source, index), []).append(link_id)
+            in_link[(node.id, name)] = link_id
+    column_y: dict[int, float] = {}
+    for position, node in enumerate(order):
+        sockets, widgets, outputs, trailing = layout_of(node.type, classes)
+        values = []
+        for name, extra in widgets:
+            if name not in node.widgets:
+                raise SystemExit(f"{workflow.name}: {node.type} widget {name!r} needs a value in the description")
+            values.append(node.widgets[name])
+            values.extend(extra)
+        values.extend(trailing)
+        height = 60 + 24 * (len(sockets) + len(widgets)) + (120 if node.type == "UnisonPlanner" else 0)
+        x = 40 + 380 * depth[node.id]
+        y = column_y.get(depth[node.id], 40.0)
+        column_y[depth[node.id]] = y + height + 40
+        entry = {
+            "id": node.id,
+            "type": node.type,
+            "pos": [x, y],
+            "size": [340, height],
+            "flags": {},
+            "order": position,
+            "mode": 0,
+            "inputs": [{"name": name, "type": kind, "link": in_link.get((node.id, name))}
+                       for name, kind, _optional in sockets],
+            "outputs": [{"name": name, "type": kind, "links": out_links.get((node.id, i), []), "slot_index": i}
+                        for i, (name, kind) in enumerate(outputs)],
+            "properties": {"Node name for S&R": node.type},
+            "widgets_values": values,
+        }
+        if node.title:
+            entry["title"] = node.title
+        ui_nodes.append(entry)
+    return {
+        "id": _stable_uuid(workflow.name),
+        "revision": 0,
+        "last_node_id": max(n.id for n in workflow.nodes),
+        "last_link_id": len(links),
+        "nodes": ui_nodes,
+        "links": links,
+        "groups": [],
+        "config": {},
+        "extra": {"ds": {"scale": 0.8, "offset": [0, 0]},
+                  "info": {"name": workflow.title, "description": workflow.description}},
+        "version": 0.4,
+    }
+
+
+def by_type(workflow: Workflow, node_id: int) -> Node:
+    return next(n for n in workflow.nodes if n.id == node_id)
+
+
+def _stable_uuid(name: str) -> str:
+    import uuid
+
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"comfyui-unison/example_workflows/{name}"))
+
+
+def render(classes: dict | None = None) -> dict[Path, str]:
+    classes = classes or pack_nodes()
+    files = {}
+    for workflow in WORKFLOWS:
+        files[OUT / f"{workflow.name}.json"] = json.dumps(to_ui(workflow, classes), indent=2, ensure_ascii=False) + "\n"
+        files[API_OUT / f"{workflow.name}.json"] = json.dumps(to_api(workflow, classes), indent=2, ensure_ascii=False) + "\n"
+    return files
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--check", action="store_true", help="only compare with the files on disk")
+    args = parser.parse_args(argv)
+    files = render()
+    stale = [p for p, text in files.items() if not p.is_file() or p.read_text(encoding="utf-8") != text]
+    if args.check:
+        for path in stale:
+            print(f"out of date: {path.relative_to(PACK)}")
+        return 1 if stale else 0
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    print(f"wrote {len(files)} files ({len(stale)} changed) under {OUT.relative_to(PACK)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

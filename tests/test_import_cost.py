@@ -1,0 +1,101 @@
+"""Importing the runtime's light modules (and the pack itself, as ComfyUI does at start-up) must be
+fast and must not pull in heavy libraries: they are imported inside the functions that use them.
+
+Each import runs in a fresh interpreter, so modules imported by earlier tests cannot hide a cost."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+HEAVY = ("torch", "transformers", "diffusers", "numpy", "cv2", "av", "PIL")
+MAX_SECONDS = 0.5
+LIGHT_MODULES = (
+    "unison_runtime",
+    "unison_runtime.plan",
+    "unison_runtime.request",
+    "unison_runtime.media",
+    "unison_runtime.models",
+    "unison_runtime.projector",
+    "unison_runtime.layout",
+    "unison_runtime.cli",
+)
+
+# Runs in the child: time the import alone (not interpreter start-up) and list heavy modules.
+PROBE = """
+import importlib, json, sys, time
+sys.path[:0] = {paths!r}
+start = time.perf_counter()
+{import_code}
+seconds = time.perf_counter() - start
+heavy = sorted(m for m in {heavy!r} if m in sys.modules)
+print(json.dumps({{"seconds": seconds, "heavy": heavy, "extra": extra}}))
+"""
+
+
+def probe(import_code: str) -> dict:
+    code = PROBE.format(paths=[str(ROOT), str(ROOT.parent)], import_code=import_code, heavy=HEAVY)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def module_exists(name: str) -> bool:
+    relative = Path(*name.split("."))
+    return (ROOT / relative.with_suffix(".py")).is_file() or (ROOT / relative / "__init__.py").is_file()
+
+
+def best_of(import_code: str, tries: int = 2) -> dict:
+    """The faster of a couple of runs: a busy machine can stall one start, not the code's cost."""
+    results = [probe(import_code) for _ in range(tries)]
+    return min(results, key=lambda r: r["seconds"])
+
+
+@pytest.mark.parametrize("name", LIGHT_MODULES)
+def test_light_module_imports_fast_without_heavy_libraries(name):
+    if not module_exists(name):
+        pytest.skip(f"{name} is not written yet")
+    result = best_of(f"importlib.import_module({name!r}); extra = None")
+    assert result["heavy"] == [], f"importing {name} pulled in {result['heavy']}"
+    assert result["seconds"] < MAX_SECONDS, f"importing {name} took {result['seconds']:.2f}s"
+
+
+PACK_IMPORT = """
+import importlib.util
+from pathlib import Path
+root = Path({root!r})
+spec = importlib.util.spec_from_file_location(
+    root.name, root / "__init__.py", submodule_search_locations=[str(root)])
+pack = importlib.util.module_from_spec(spec)
+sys.modules[root.name] = pack
+spec.loader.exec_module(pack)
+mappings = getattr(pack, "NODE_CLASS_MAPPINGS", None)
+extra = {{
+    "mapping_type": type(mappings).__name__,
+    "all_classes": isinstance(mappings, dict) and all(isinstance(v, type) for v in mappings.values()),
+}}
+"""
+
+
+def test_pack_imports_as_comfyui_loads_it():
+    """ComfyUI imports each custom-node folder as a package by path; it must expose its nodes."""
+    if not (ROOT / "__init__.py").is_file():
+        pytest.skip(f"the pack's {ROOT / '__init__.py'} is not written yet")
+    result = best_of(PACK_IMPORT.format(root=str(ROOT)))
+    assert result["extra"]["mapping_type"] == "dict", "the pack must define NODE_CLASS_MAPPINGS as a dict"
+    assert result["extra"]["all_classes"], "NODE_CLASS_MAPPINGS values must be node classes"
+    assert result["heavy"] == [], f"importing the pack pulled in {result['heavy']}"
+    assert result["seconds"] < MAX_SECONDS, f"importing the pack took {result['seconds']:.2f}s"
+
+
+def test_probe_detects_a_heavy_import():
+    """The checks above can fail: a heavy import in the child is seen."""
+    if importlib.util.find_spec("numpy") is None:
+        pytest.skip("numpy is not installed")
+    assert "numpy" in probe("import numpy; extra = None")["heavy"]

@@ -1,0 +1,131 @@
+"""The task router: each task's route, overrides, and missing/unsupported media."""
+
+import pytest
+
+from unison_runtime.errors import PlanError
+from unison_runtime.plan import Plan
+from unison_runtime.router import MediaInfo, route
+
+IMG = MediaInfo("image", 640, 480, name="photo.png")
+MASK = MediaInfo("image", 640, 480, name="photo_mask.png")
+VID = MediaInfo("video", 320, 240, num_frames=50, name="clip.mp4")
+POSE_VID = MediaInfo("video", 512, 512, num_frames=300, name="pose.mp4")
+
+
+def plan(tokens, media=()):
+    return Plan.from_tokens(tokens, media_count=len(media))
+
+
+@pytest.mark.parametrize("tokens, media, expected", [
+    ("<BORES>768,480<EORES><BONF>48<EONF><CFV>", [],
+     dict(task="text_to_video", width=768, height=480, num_frames=49, annotator=None)),
+    ("<CFV>", [], dict(task="text_to_video", width=832, height=480, num_frames=81)),
+    ("<CFI>", [], dict(task="text_to_image", width=832, height=480, num_frames=1)),
+    ("<BOEDIT>1,0<EOEDIT><CFI>", [IMG, MASK],
+     dict(task="image_edit", source_index=0, mask_index=1, annotator="mask", width=640, height=480)),
+    ("<BOEDIT>0,1<EOEDIT><CFI>", [MASK, IMG],
+     dict(task="image_edit", source_index=1, mask_index=0, annotator="mask")),
+    ("<CTRL><CFI>", [IMG], dict(task="image_control", control_index=0, annotator="control", num_frames=1)),
+    ("<REF><CFI>", [IMG], dict(task="image_reference", reference_indices=(0,), annotator="reference")),
+    ("<BOFIDX>0<EOFIDX><CFV>", [IMG], dict(task="image_to_video", frame_indices=(0,), annotator="firstframe")),
+    ("<BOFIDX>1<EOFIDX><CFV>", [IMG], dict(task="image_to_video", annotator="lastframe")),
+    ("<REF><CFV>", [IMG], dict(task="video_reference", reference_indices=(0,), num_frames=81)),
+    # video edit without a mask: the salient object is edited; frames follow the source (snapped 4k+1)
+    ("<BOEDIT>0<EOEDIT><CFV>", [VID],
+     dict(task="video_edit", source_index=0, mask_index=None, annotator="salient", num_frames=49,
+          width=320, height=240)),
+    ("<BOEDIT>1,0<EOEDIT><CFV>", [VID, MASK], dict(task="video_edit", mask_index=1, annotator="mask")),
+    # long control videos are capped at the longest allowed length
+    ("<CTRL><CFV>", [POSE_VID], dict(task="video_control", control_index=0, num_frames=241, width=512)),
+])
+def test_route_per_task(tokens, media, expected):
+    chosen = route(plan(tokens, media), media)
+    assert chosen.needs_generator
+    for name, value in expected.items():
+        assert getattr(chosen, name) == value, name
+
+
+@pytest.mark.parametrize("task, media", [
+    ("text_understanding", []), ("image_understanding", [IMG]), ("video_understanding", [VID, IMG]),
+])
+def test_understanding_needs_no_generator(task, media):
+    chosen = route(Plan.understanding([m.kind for m in media]), media)
+    assert chosen.task == task
+    assert not chosen.needs_generator
+    assert "answered" in chosen.describe()
+
+
+def test_edit_without_indices_finds_the_mask_by_name():
+    chosen = route(Plan(task="image_edit"), [MASK, IMG])
+    assert (chosen.source_index, chosen.mask_index) == (1, 0)
+
+
+@pytest.mark.parametrize("field, value, check", [
+    ("width", 320, lambda r: r.width == 320),
+    ("height", 256, lambda r: r.height == 256),
+    ("num_frames", 17, lambda r: r.num_frames == 17),
+    ("task", "text_to_image", lambda r: r.task == "text_to_image" and r.num_frames == 1),
+    ("frame_ref", "last", lambda r: r.annotator == "lastframe"),
+])
+def test_each_override_replaces_the_planned_value(field, value, check):
+    base = plan("<BOFIDX>0<EOFIDX><CFV>", [IMG]) if field == "frame_ref" else plan("<CFV>")
+    media = [IMG] if field == "frame_ref" else []
+    chosen = route(base, media, {field: value})
+    assert check(chosen)
+    assert any("overridden" in w for w in chosen.plan.warnings)
+
+
+def test_index_overrides_swap_source_and_mask():
+    chosen = route(plan("<BOEDIT>1,0<EOEDIT><CFI>", [IMG, MASK]), [IMG, MASK],
+                   {"mask_index": 0, "source_index": 1})
+    assert (chosen.source_index, chosen.mask_index) == (1, 0)
+
+
+def test_none_means_as_planned():
+    base = plan("<BORES>768,480<EORES><CFV>")
+    assert route(base, [], {"width": None, "task": None}).width == 768
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"width": 5000}, "width"),
+    ({"num_frames": 0}, "frame"),
+    ({"task": "paint_a_house"}, "task"),
+    ({"colour": "red"}, "allowed"),
+    ({"mask_index": 7}, "mask_index"),
+])
+def test_bad_overrides_are_named(overrides, message):
+    base = plan("<BOEDIT>1,0<EOEDIT><CFV>", [VID, MASK])
+    with pytest.raises(PlanError, match=message):
+        route(base, [VID, MASK], overrides)
+
+
+@pytest.mark.parametrize("tokens, media, missing", [
+    ("<BOEDIT>0<EOEDIT><CFI>", [IMG], "mask"),
+    ("<CTRL><CFV>", [], "control"),
+    ("<REF><CFI>", [], "reference"),
+    ("<BOFIDX>0<EOFIDX><CFV>", [], "image"),
+    ("<BOEDIT>0<EOEDIT><CFV>", [], "source"),
+])
+def test_missing_media_is_named(tokens, media, missing):
+    with pytest.raises(PlanError, match=missing):
+        route(Plan.from_tokens(tokens), media)
+
+
+def test_unsupported_media_kind_is_named():
+    # an image edit whose "source" is a video
+    with pytest.raises(PlanError, match="video"):
+        route(plan("<BOEDIT>1,0<EOEDIT><CFI>", [VID, MASK]), [VID, MASK])
+
+
+def test_firstlast_needs_two_images():
+    with pytest.raises(PlanError, match="2 image"):
+        route(plan("<BOFIDX>0,1<EOFIDX><CFV>", [IMG]), [IMG])
+    chosen = route(plan("<BOFIDX>0,1<EOFIDX><CFV>", [IMG, IMG]), [IMG, IMG])
+    assert chosen.frame_indices == (0, 1) and chosen.annotator == "firstlastframe"
+
+
+def test_route_serialises():
+    chosen = route(plan("<BOEDIT>1,0<EOEDIT><CFI>", [IMG, MASK]), [IMG, MASK])
+    data = chosen.to_dict()
+    assert data["plan"]["task"] == "image_edit" and data["mask_index"] == 1
+    assert "mask = media #2" in chosen.describe()

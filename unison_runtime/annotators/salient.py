@@ -1,0 +1,99 @@
+"""Salient-object masks from U²-Net (VACE's `salient` annotator, used for video editing without
+a given mask). Preprocessing follows the reference: RGB resized to 320×320, ImageNet mean/std;
+the fused map d0 is min-max normalised per frame, resized back bilinearly, then thresholded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import AnnotatorError, ModelLoadError
+from ..models import get_manager, torch_dtype
+from .masks import MaskResult, as_frames
+
+if TYPE_CHECKING:
+    import numpy as np
+
+INPUT_SIZE = 320
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+BATCH = 8  # frames per forward pass: bounds activation memory on long videos
+
+
+def load_u2net(path: str | Path, *, device: str = "auto", dtype: str = "float32", offload_policy: str = "keep"):
+    """Load `u2net.pt` (a state dict, optionally under "state_dict" or with "module." prefixes)
+    through the model manager (kind "u2net"). U²-Net is small; float32 is the default because
+    its batch norms are not trained for half precision."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        path = path / "u2net.pt"
+    if not path.is_file():
+        raise ModelLoadError(f"U²-Net weights not found at {path}; expected the file u2net.pt")
+
+    def loader(device_name: str, dtype_name: str):
+        import torch
+
+        from .u2net import U2Net, infer_width_divisor
+
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # a truncated or non-torch file
+            raise ModelLoadError(f"cannot read U²-Net weights {path}: {exc}") from exc
+        state = state.get("state_dict", state) if isinstance(state, dict) else state
+        if not isinstance(state, dict) or "stage1.rebnconvin.conv_s1.weight" not in {
+            k.removeprefix("module.") for k in state
+        }:
+            raise ModelLoadError(f"{path} is not a U²-Net state dict (no stage1.rebnconvin.conv_s1.weight)")
+        state = {k.removeprefix("module."): v for k, v in state.items()}
+        model = U2Net(width_divisor=infer_width_divisor(state))
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise ModelLoadError(
+                f"{path} does not match the U²-Net architecture: missing {missing[:5]}, unexpected {unexpected[:5]}"
+            )
+        return model.eval().to(device=device_name, dtype=torch_dtype(dtype_name))
+
+    return get_manager().get("u2net", str(path.resolve()), loader, dtype=dtype, device=device,
+                             offload_policy=offload_policy)
+
+
+def saliency_maps(frames: "np.ndarray", model) -> "np.ndarray":
+    """Per-frame saliency `[T, H, W]` float32 in 0..1 (each frame min-max normalised)."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    frames = as_frames(frames)
+    t, h, w, _ = frames.shape
+    param = next(model.parameters())
+    mean = torch.tensor(MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(STD).view(1, 3, 1, 1)
+    maps = []
+    with get_manager().use(model), torch.inference_mode():
+        for start in range(0, t, BATCH):
+            x = torch.from_numpy(frames[start:start + BATCH]).permute(0, 3, 1, 2).float().div(255.0)
+            x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False, antialias=True)
+            x = ((x - mean) / std).to(device=param.device, dtype=param.dtype)
+            fused = model(x)[0].float().cpu()
+            low = fused.amin(dim=(1, 2, 3), keepdim=True)
+            span = (fused.amax(dim=(1, 2, 3), keepdim=True) - low).clamp_min(1e-8)  # a flat map stays 0
+            fused = (fused - low) / span
+            maps.append(F.interpolate(fused, size=(h, w), mode="bilinear", align_corners=False)[:, 0])
+    return torch.cat(maps).clamp(0, 1).numpy().astype(np.float32)
+
+
+def salient_mask(frames: "np.ndarray", model, threshold: float = 0.5) -> MaskResult:
+    """Saliency thresholded per frame: 1 where the normalised map is >= `threshold`.
+
+    `threshold` 0 keeps every pixel; above 1 keeps none, reported as `found=False`.
+    """
+    import numpy as np
+
+    if threshold < 0:
+        raise AnnotatorError(f"salient threshold must be >= 0, got {threshold}")
+    maps = saliency_maps(frames, model)
+    masks = (maps >= threshold).astype(np.uint8)
+    if not masks.any():
+        return MaskResult(masks, found=False,
+                          message=f"no salient pixel reached threshold {threshold:g} (maps peak at 1.0 per frame)")
+    return MaskResult(masks)

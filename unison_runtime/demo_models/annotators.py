@@ -1,0 +1,115 @@
+"""Tiny annotator models in the real formats: a GroundingDINO and a SAM2 (video) Hugging Face
+folder with their processors, and a U²-Net state dict with the released file's parameter names.
+
+Sizes are shrunk, architectures are not: the Swin + BERT GroundingDINO, the Hiera SAM2 with its
+memory modules, and U²-Net with every channel count divided by 8. Randomly initialised from
+`seed`, so detections are arbitrary; what they exercise is the loading and inference code.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import layout
+
+# A word-level BERT vocabulary large enough for test prompts (special tokens first, BERT's order).
+_VOCAB = (
+    "[PAD] [UNK] [CLS] [SEP] [MASK] . , a an the of on in and with "
+    "cat dog person man woman child car bus bike ball tree house sky road red blue green "
+    "white black small big left right object thing face hat shirt"
+).split()
+
+SAM2_IMAGE_SIZE = 128
+U2NET_WIDTH_DIVISOR = 8
+
+
+def build(out_dir: str | Path, seed: int) -> list[Path]:
+    """Write the three annotator models under `out_dir`; returns the files written."""
+    import torch
+
+    out = Path(out_dir)
+    written: list[Path] = []
+    with torch.random.fork_rng(devices=[]):  # seeded init without disturbing the caller's RNG
+        torch.manual_seed(seed)
+        written += _build_grounding_dino(out / layout.GROUNDING_DINO)
+        torch.manual_seed(seed + 1)
+        written += _build_sam2(out / layout.SAM2)
+        torch.manual_seed(seed + 2)
+        written += _build_u2net(out / layout.U2NET)
+    return written
+
+
+def _files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+def _build_grounding_dino(folder: Path) -> list[Path]:
+    from transformers import (BertConfig, BertTokenizer, GroundingDinoConfig, GroundingDinoForObjectDetection,
+                              GroundingDinoImageProcessor, GroundingDinoProcessor, SwinConfig)
+
+    backbone = SwinConfig(image_size=64, patch_size=4, embed_dim=8, depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1],
+                          window_size=2, out_features=["stage2", "stage3", "stage4"])
+    text = BertConfig(vocab_size=len(_VOCAB), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                      intermediate_size=32, max_position_embeddings=64)
+    config = GroundingDinoConfig(
+        backbone_config=backbone, text_config=text, num_queries=20, d_model=32,  # GroupNorm(32, d_model)
+        encoder_layers=1, decoder_layers=2,  # >= 2: the decoder's box heads are tied from layer 1 on
+        encoder_ffn_dim=32, decoder_ffn_dim=32, encoder_attention_heads=2, decoder_attention_heads=2,
+        encoder_n_points=1, decoder_n_points=1, max_text_len=32)
+    model = GroundingDinoForObjectDetection(config).eval()
+    tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(_VOCAB)}, do_lower_case=True)
+    images = GroundingDinoImageProcessor(size={"shortest_edge": 64, "longest_edge": 96})
+    processor = GroundingDinoProcessor(image_processor=images, tokenizer=tokenizer)
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return _files(folder)
+
+
+def _build_sam2(folder: Path) -> list[Path]:
+    from transformers import (Sam2HieraDetConfig, Sam2ImageProcessor, Sam2VideoConfig, Sam2VideoModel,
+                              Sam2VideoProcessor, Sam2VideoVideoProcessor, Sam2VisionConfig)
+
+    size = SAM2_IMAGE_SIZE
+    feat = size // 4  # the Hiera patch stride
+    hiera = Sam2HieraDetConfig(
+        hidden_size=8, num_attention_heads=1, image_size=[size, size], blocks_per_stage=[1, 1, 2, 1],
+        embed_dim_per_stage=[8, 16, 32, 64], num_attention_heads_per_stage=[1, 1, 1, 1],
+        window_size_per_stage=[4, 4, 4, 4],
+        global_attention_blocks=[3],  # not a stage's first block: those pool their window size
+        window_positional_embedding_background_size=[4, 4])
+    vision = Sam2VisionConfig(backbone_config=hiera, backbone_channel_list=[64, 32, 16, 8],
+                              backbone_feature_sizes=[[feat, feat], [feat // 2, feat // 2], [feat // 4, feat // 4]],
+                              fpn_hidden_size=128)
+    # transformers fixes the memory width at 64 and splits object pointers by hidden/64, so the
+    # prompt/decoder width must be a multiple of 64 above it: 128 is the smallest that works.
+    config = Sam2VideoConfig(
+        vision_config=vision, image_size=size,
+        prompt_encoder_config=dict(hidden_size=128, image_size=size, patch_size=16, mask_input_channels=4),
+        mask_decoder_config=dict(hidden_size=128, mlp_dim=64, num_hidden_layers=1, num_attention_heads=2,
+                                 iou_head_hidden_dim=32),
+        num_maskmem=2, max_object_pointers_in_encoder=2,
+        memory_attention_hidden_size=128, memory_attention_num_layers=1,
+        memory_attention_feed_forward_hidden_size=64, memory_attention_rope_feat_sizes=[feat // 4, feat // 4],
+        memory_encoder_hidden_size=128, memory_encoder_output_channels=64, mask_downsampler_embed_dim=128,
+        memory_fuser_embed_dim=128, memory_fuser_intermediate_dim=64)
+    model = Sam2VideoModel(config).eval()
+    processor = Sam2VideoProcessor(
+        image_processor=Sam2ImageProcessor(size={"height": size, "width": size},
+                                               mask_size={"height": feat, "width": feat}),
+        video_processor=Sam2VideoVideoProcessor(size={"height": size, "width": size}))
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return _files(folder)
+
+
+def _build_u2net(path: Path) -> list[Path]:
+    import torch
+
+    from ..annotators.u2net import U2Net
+
+    model = U2Net(width_divisor=U2NET_WIDTH_DIVISOR).eval()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(model.state_dict(), path)
+    return [path]

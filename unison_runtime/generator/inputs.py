@@ -1,0 +1,142 @@
+"""The typed values `generate` takes, and the up-front validation of them.
+
+Conventions (docs/ARCHITECTURE.md): video tensors `[C, T, H, W]` float in [-1, 1]; masks
+`[1, T, H, W]` in {0, 1} with 1 = regenerate; reference images `[C, H, W]` in [-1, 1] (any size:
+they are scaled to fit and centred on a white canvas of the target size). Images are 1-frame videos.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..errors import GenerationError
+from .conditioning import DEFAULT_NEGATIVE_PROMPT
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+MIN_SIZE, MAX_SIZE, SIZE_STEP = 16, 2048, 16
+MAX_FRAMES = 241
+MAX_REFERENCES = 3
+SAMPLERS = ("unipc",)
+
+
+@dataclass
+class GenerationInputs:
+    """What to generate: the contexts (from `conditioning`) and the VACE inputs."""
+
+    context: "torch.Tensor"                      # [1, 2048, W]
+    width: int
+    height: int
+    num_frames: int = 1
+    negative_context: "torch.Tensor | None" = None  # [1, 2048, W]; None: from settings.negative_prompt
+    source: "torch.Tensor | None" = None         # [3, T, H, W] in [-1, 1]; None: zeros
+    masks: "torch.Tensor | None" = None          # [1, T, H, W] in {0, 1}; None: all ones
+    reference_images: "list[torch.Tensor] | None" = None  # each [3, h, w] in [-1, 1]
+
+
+@dataclass
+class SamplerSettings:
+    """How to sample (DESIGN §5 defaults)."""
+
+    steps: int = 50
+    cfg: float = 5.0
+    shift: float = 5.0
+    context_scale: float = 1.0
+    seed: int = 0
+    negative_prompt: str = DEFAULT_NEGATIVE_PROMPT
+    batch_cfg: bool = True
+    vae_tiling: bool = False
+    sampler: str = "unipc"
+
+
+def check_inputs(inputs: GenerationInputs, settings: SamplerSettings, text_width: int | None = None) -> None:
+    """Raise a GenerationError naming the first bad value and what is allowed."""
+    import torch
+
+    # sizes and frames
+    for name, value in (("width", inputs.width), ("height", inputs.height)):
+        if not isinstance(value, int) or value < MIN_SIZE or value > MAX_SIZE or value % SIZE_STEP:
+            raise GenerationError(
+                f"{name} {value!r} is not allowed: use a multiple of {SIZE_STEP} from {MIN_SIZE} to {MAX_SIZE}"
+            )
+    n = inputs.num_frames
+    if not isinstance(n, int) or n < 1 or n > MAX_FRAMES or (n - 1) % 4:
+        raise GenerationError(
+            f"num_frames {n!r} is not allowed: use 4k+1 frames (1, 5, 9, ..., {MAX_FRAMES})"
+        )
+    # contexts
+    _check_context("context", inputs.context, text_width)
+    if inputs.negative_context is not None:
+        _check_context("negative_context", inputs.negative_context, text_width)
+        if inputs.negative_context.shape != inputs.context.shape:
+            raise GenerationError(
+                f"negative_context shape {tuple(inputs.negative_context.shape)} must equal the context's "
+                f"{tuple(inputs.context.shape)}"
+            )
+    # VACE inputs
+    expected = (n, inputs.height, inputs.width)
+    if inputs.source is not None:
+        _check_tensor("source", inputs.source, 4)
+        if inputs.source.shape[0] != 3:
+            raise GenerationError(f"source must be [3, T, H, W]; got {tuple(inputs.source.shape)}")
+        if tuple(inputs.source.shape[1:]) != expected:
+            raise GenerationError(
+                f"source video is {_desc(inputs.source.shape[1:])} but the target is {_desc(expected)}; "
+                "resize or trim it to match"
+            )
+        if inputs.source.min() < -1.0 - 1e-3 or inputs.source.max() > 1.0 + 1e-3:
+            raise GenerationError("source frames must lie in [-1, 1]")
+    if inputs.masks is not None:
+        _check_tensor("masks", inputs.masks, 4)
+        if inputs.masks.shape[0] != 1:
+            raise GenerationError(f"masks must be [1, T, H, W]; got {tuple(inputs.masks.shape)}")
+        if tuple(inputs.masks.shape[1:]) != expected:
+            raise GenerationError(
+                f"masks are {_desc(inputs.masks.shape[1:])} but the target is {_desc(expected)}; "
+                "mask and video must have the same length and size"
+            )
+        if inputs.masks.min() < 0 or inputs.masks.max() > 1:
+            raise GenerationError("masks must lie in [0, 1] (1 = regenerate)")
+    refs = inputs.reference_images or []
+    if len(refs) > MAX_REFERENCES:
+        raise GenerationError(f"{len(refs)} reference images given; at most {MAX_REFERENCES} are allowed")
+    for i, ref in enumerate(refs):
+        _check_tensor(f"reference_images[{i}]", ref, 3)
+        if ref.shape[0] != 3 or min(ref.shape[1:]) < 1:
+            raise GenerationError(f"reference_images[{i}] must be [3, H, W]; got {tuple(ref.shape)}")
+    # sampler
+    if not isinstance(settings.steps, int) or not 1 <= settings.steps <= 1000:
+        raise GenerationError(f"steps {settings.steps!r} is not allowed: use 1 to 1000")
+    if not 0.0 <= settings.cfg <= 30.0:
+        raise GenerationError(f"cfg {settings.cfg!r} is not allowed: use 0 to 30 (1 or less disables guidance)")
+    if not 0.0 < settings.shift <= 100.0:
+        raise GenerationError(f"shift {settings.shift!r} is not allowed: use a value in (0, 100]")
+    if not 0.0 <= settings.context_scale <= 10.0:
+        raise GenerationError(f"context_scale {settings.context_scale!r} is not allowed: use 0 to 10")
+    if not isinstance(settings.seed, int) or not 0 <= settings.seed < 2**64:
+        raise GenerationError(f"seed {settings.seed!r} is not allowed: use an integer from 0 to 2**64-1")
+    if settings.sampler not in SAMPLERS:
+        raise GenerationError(f"sampler {settings.sampler!r} is not allowed: use one of {', '.join(SAMPLERS)}")
+
+
+def _check_tensor(name: str, value: Any, ndim: int) -> None:
+    import torch
+
+    if not isinstance(value, torch.Tensor) or value.ndim != ndim or not value.is_floating_point():
+        shape = tuple(value.shape) if isinstance(value, torch.Tensor) else type(value).__name__
+        raise GenerationError(f"{name} must be a float tensor with {ndim} dimensions; got {shape}")
+
+
+def _check_context(name: str, value: Any, text_width: int | None) -> None:
+    _check_tensor(name, value, 3)
+    if value.shape[0] != 1:
+        raise GenerationError(f"{name} must have batch size 1; got shape {tuple(value.shape)}")
+    if text_width is not None and value.shape[2] != text_width:
+        raise GenerationError(f"{name} width {value.shape[2]} does not match the text encoder's {text_width}")
+
+
+def _desc(shape) -> str:
+    t, h, w = (int(x) for x in shape)
+    return f"{t} frame(s) of {w}x{h}"

@@ -1,0 +1,486 @@
+"""Loading Wan2.1-VACE-1.3B (stage two) from any of the layouts users bring, through the model manager.
+
+Sources (DESIGN §7), combinable; a single file given explicitly wins over a folder:
+
+- `diffusers_dir`: the `Wan2.1-VACE-1.3B-diffusers` folder (transformer/, vae/, text_encoder/,
+  tokenizer/, scheduler/).
+- `native_dir`: Wan's native release (`diffusion_pytorch_model.safetensors`, `Wan2.1_VAE.pth`,
+  `models_t5_umt5-xxl-enc-bf16.pth`, `google/umt5-xxl/`).
+- `transformer_file`, `text_encoder_file`, `vae_file`: single files such as ComfyUI's repackaged
+  `wan2.1_vace_1.3B_fp16.safetensors`, `umt5_xxl_fp16.safetensors` /
+  `umt5_xxl_fp8_e4m3fn_scaled.safetensors`, `wan_2.1_vae.safetensors`.
+- `tokenizer_dir`: a T5 tokenizer folder; without one, the tokenizer comes from the diffusers or
+  native folder, else from the `spiece_model` tensor ComfyUI's text-encoder files carry.
+
+Single files are converted with diffusers' own single-file converters, configured from the real
+model's config JSONs shipped in `configs/` (nothing is fetched). When a checkpoint's tensor shapes
+differ from the shipped 1.3B config (a smaller or larger variant), the differing sizes are read off
+the tensors, or from a `config.json` beside the file; a real 1.3B file loads with the shipped config
+unchanged. Keys are checked before loading so a missing tensor is named, and a file of the wrong
+kind is reported as what it looks like.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import ModelLoadError
+from ..models import get_manager, torch_dtype
+from .checkpoints import (
+    describe_kind,
+    identify_checkpoint,
+    strip_prefix,
+    wan_transformer_key_to_native,
+    wan_vae_key_to_native,
+)
+
+SHIPPED_CONFIGS = Path(__file__).resolve().parent / "configs"
+NATIVE_FILES = {
+    "transformer": "diffusion_pytorch_model.safetensors",
+    "vae": "Wan2.1_VAE.pth",
+    "text_encoder": "models_t5_umt5-xxl-enc-bf16.pth",
+    "tokenizer": "google/umt5-xxl",
+}
+# Our names → diffusers' attention backend names.
+ATTENTION_BACKENDS = {"native": "native", "flash": "flash", "flash3": "_flash_3", "sage": "sage"}
+_EXPECTED = {
+    "transformer": ("wan_vace_transformer", "a Wan VACE transformer (e.g. wan2.1_vace_1.3B_fp16.safetensors)"),
+    "vae": ("wan_vae", "the Wan 2.1 VAE (e.g. Wan2.1_VAE.pth or wan_2.1_vae.safetensors)"),
+    "text_encoder": (
+        ("umt5_encoder_hf", "umt5_encoder_native"),
+        "a UMT5-XXL text encoder (e.g. umt5_xxl_fp16.safetensors or models_t5_umt5-xxl-enc-bf16.pth)",
+    ),
+}
+
+
+@dataclass(eq=False)
+class GeneratorModels:
+    """The loaded stage-two models. Cached by the model manager; compare by identity."""
+
+    transformer: Any
+    vae: Any
+    text_encoder: Any
+    tokenizer: Any
+    scheduler_config: dict
+    attention_backend: str = "native"
+    sources: dict = field(default_factory=dict)
+
+    def torch_modules(self) -> dict:
+        return {"transformer": self.transformer, "vae": self.vae, "text_encoder": self.text_encoder}
+
+    @property
+    def text_width(self) -> int:
+        """Width of the text context (UMT5-XXL: 4096); the projector's output width."""
+        return int(self.text_encoder.config.d_model)
+
+    @property
+    def vace_layers(self) -> list[int]:
+        return list(self.transformer.config.vace_layers)
+
+
+def load_generator(
+    diffusers_dir: str | Path | None = None,
+    *,
+    native_dir: str | Path | None = None,
+    transformer_file: str | Path | None = None,
+    text_encoder_file: str | Path | None = None,
+    vae_file: str | Path | None = None,
+    tokenizer_dir: str | Path | None = None,
+    dtype: str = "auto",
+    device: str = "auto",
+    offload_policy: str = "keep",
+    attention_backend: str = "native",
+) -> GeneratorModels:
+    """Load (or fetch from the cache) the generator; a repeated identical call loads nothing.
+
+    `dtype` applies to the transformer and text encoder; the VAE always runs in float32.
+    `attention_backend` is applied around each `generate` call ("native" = PyTorch SDPA,
+    "flash" needs flash-attn installed).
+    """
+    sources = _resolve_sources(diffusers_dir, native_dir, transformer_file, text_encoder_file, vae_file, tokenizer_dir)
+    backend = _check_attention_backend(attention_backend)
+
+    def loader(load_device: str, dtype_name: str) -> GeneratorModels:
+        return _load_all(sources, load_device, dtype_name, attention_backend)
+
+    source_key = tuple(f"{role}={kind}:{path}" for role, (kind, path) in sorted(sources.items()))
+    return get_manager().get(
+        "generator",
+        source_key,
+        loader,
+        dtype=dtype,
+        device=device,
+        offload_policy=offload_policy,
+        options={"attention_backend": backend},
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Sources
+# ---------------------------------------------------------------------------------------------
+def _resolve_sources(diffusers_dir, native_dir, transformer_file, text_encoder_file, vae_file, tokenizer_dir):
+    """role → (kind, path); kind is "diffusers" (a component of a diffusers folder), "file" or "dir"."""
+    sources: dict[str, tuple[str, Path]] = {}
+    if diffusers_dir is not None:
+        root = _existing(diffusers_dir, "diffusers folder")
+        for role in ("transformer", "vae", "text_encoder", "tokenizer", "scheduler"):
+            if (root / role).is_dir():
+                sources[role] = ("diffusers", root / role)
+    if native_dir is not None:
+        root = _existing(native_dir, "native Wan folder")
+        for role, name in NATIVE_FILES.items():
+            if (root / name).exists() and role not in sources:
+                sources[role] = ("dir" if role == "tokenizer" else "file", root / name)
+    for role, value in (("transformer", transformer_file), ("text_encoder", text_encoder_file), ("vae", vae_file)):
+        if value is not None:
+            path = _existing(value, f"{role.replace('_', ' ')} file")
+            if path.is_dir():
+                raise ModelLoadError(f"{path} is a folder; the {role.replace('_', ' ')} slot takes a single file")
+            sources[role] = ("file", path)
+    if tokenizer_dir is not None:
+        sources["tokenizer"] = ("dir", _existing(tokenizer_dir, "tokenizer folder"))
+    missing = [r for r in ("transformer", "vae", "text_encoder") if r not in sources]
+    if missing:
+        looked = [str(p) for p in (diffusers_dir, native_dir) if p is not None]
+        raise ModelLoadError(
+            f"no {', '.join(m.replace('_', ' ') for m in missing)} found"
+            + (f" in {', '.join(looked)}" if looked else "")
+            + "; give a diffusers folder, a native Wan folder, or the single files"
+        )
+    if "tokenizer" not in sources:
+        kind, path = sources["text_encoder"]
+        if not (kind == "file" and path.suffix == ".safetensors" and _has_tensor(path, "spiece_model")):
+            raise ModelLoadError(
+                f"no tokenizer: {path} carries no `spiece_model`; give `tokenizer_dir` (a google/umt5-xxl folder)"
+            )
+        sources["tokenizer"] = ("spiece", path)
+    return sources
+
+
+def _existing(path, what: str) -> Path:
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise ModelLoadError(f"{what} {p} does not exist")
+    return p.resolve()
+
+
+def _check_attention_backend(name: str) -> str:
+    if name not in ATTENTION_BACKENDS:
+        raise ModelLoadError(f"unknown attention backend {name!r}; allowed: {', '.join(ATTENTION_BACKENDS)}")
+    if name == "flash":
+        import importlib.util
+
+        if importlib.util.find_spec("flash_attn") is None:
+            raise ModelLoadError("attention backend 'flash' needs the flash-attn package; it is not installed")
+    return ATTENTION_BACKENDS[name]
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------------------------
+def _load_all(sources, device: str, dtype_name: str, attention_backend: str) -> GeneratorModels:
+    dtype = torch_dtype(dtype_name)
+    transformer = _load_transformer(*sources["transformer"], dtype).to(device).eval()
+    vae = _load_vae(*sources["vae"]).to(device).eval()
+    text_encoder = _load_text_encoder(*sources["text_encoder"], dtype).to(device).eval()
+    tokenizer = _load_tokenizer(*sources["tokenizer"])
+    scheduler_config = _scheduler_config(sources.get("scheduler"))
+    if text_encoder.config.d_model != transformer.config.text_dim:
+        raise ModelLoadError(
+            f"the text encoder's width {text_encoder.config.d_model} does not match the transformer's "
+            f"text_dim {transformer.config.text_dim}: these files belong to different models"
+        )
+    return GeneratorModels(
+        transformer=transformer,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        scheduler_config=scheduler_config,
+        attention_backend=ATTENTION_BACKENDS[attention_backend],
+        sources={role: str(path) for role, (_, path) in sources.items()},
+    )
+
+
+def read_state_dict(path: Path) -> dict:
+    """A checkpoint's tensors on the CPU (safetensors, or a torch.save'd dict read weights-only)."""
+    import torch
+
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(path))
+        state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
+    except Exception as exc:  # noqa: BLE001 - any reader failure means an unreadable file
+        raise ModelLoadError(f"cannot read {path}: {exc}") from exc
+    for wrapper in ("state_dict", "model", "module"):
+        if isinstance(state, dict) and set(state) == {wrapper} and isinstance(state[wrapper], dict):
+            state = state[wrapper]
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelLoadError(f"{path} is not a state dict of tensors")
+    return state
+
+
+def _check_kind(role: str, path: Path, keys) -> str:
+    kind = identify_checkpoint(keys)
+    expected, what = _EXPECTED[role]
+    allowed = expected if isinstance(expected, tuple) else (expected,)
+    if kind not in allowed:
+        raise ModelLoadError(
+            f"{path.name} looks like {describe_kind(kind)} ({kind}), but the {role.replace('_', ' ')} "
+            f"slot expects {what}"
+        )
+    return kind
+
+
+def _check_keys(role: str, path: Path, have: set[str], expected: set[str]) -> None:
+    missing = sorted(expected - have)
+    if missing:
+        shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+        raise ModelLoadError(
+            f"{path.name} is missing {len(missing)} {role.replace('_', ' ')} tensor(s): {shown} "
+            "(an incomplete or truncated checkpoint?)"
+        )
+
+
+def _shipped_config(name: str) -> dict:
+    folder = SHIPPED_CONFIGS / name
+    file = folder / ("scheduler_config.json" if name == "scheduler" else "config.json")
+    return json.loads(file.read_text())
+
+
+def _keep_fp32(model, dtype) -> None:
+    """Match `from_pretrained`: modules diffusers keeps in fp32 stay fp32 under a half dtype."""
+    import torch
+
+    keep = getattr(model, "_keep_in_fp32_modules", None) or []
+    if dtype == torch.float32 or not keep:
+        return
+    for name, module in model.named_modules():
+        if any(part in name.split(".") for part in keep):
+            module.to(torch.float32)
+    for name, param in model.named_parameters():
+        if name.split(".")[-1] in keep or name in keep:
+            param.data = param.data.float()
+
+
+def _meta_keys(cls, config: dict) -> set[str]:
+    import torch
+
+    with torch.device("meta"):
+        model = cls.from_config(config)
+    return set(model.state_dict())
+
+
+# -- transformer --------------------------------------------------------------------------------
+def _load_transformer(kind: str, path: Path, dtype):
+    from diffusers import WanVACETransformer3DModel
+
+    if kind == "diffusers":
+        try:
+            model = WanVACETransformer3DModel.from_pretrained(str(path), torch_dtype=dtype, local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot load the transformer from {path}: {exc}") from exc
+        return model
+    state = {strip_prefix(k): v for k, v in read_state_dict(path).items()}
+    _check_kind("transformer", path, state)
+    shipped = _shipped_config("transformer")
+    overrides = _transformer_overrides(state, path, shipped)
+    config = {**shipped, **overrides}
+    expected = {wan_transformer_key_to_native(k) for k in _meta_keys(WanVACETransformer3DModel, config)}
+    _check_keys("transformer", path, set(state), expected)
+    model = WanVACETransformer3DModel.from_single_file(
+        state,
+        config=str(SHIPPED_CONFIGS),
+        subfolder="transformer",
+        local_files_only=True,
+        torch_dtype=dtype,
+        **overrides,
+    )
+    _keep_fp32(model, dtype)
+    return model
+
+
+def _transformer_overrides(state: dict, path: Path, shipped: dict) -> dict:
+    """Config values that differ from the shipped 1.3B config, from a config.json or the tensors."""
+    beside = _config_beside(path)
+    pe = state["patch_embedding.weight"].shape
+    inner = pe[0]
+    num_layers = 1 + max(int(m.group(1)) for k in state if (m := re.match(r"blocks\.(\d+)\.", k)))
+    num_vace = 1 + max(int(m.group(1)) for k in state if (m := re.match(r"vace_blocks\.(\d+)\.", k)))
+    derived = {
+        "in_channels": pe[1],
+        "patch_size": list(pe[2:]),
+        "out_channels": state["head.head.weight"].shape[0] // (pe[2] * pe[3] * pe[4]),
+        "vace_in_channels": state["vace_patch_embedding.weight"].shape[1],
+        "text_dim": state["text_embedding.0.weight"].shape[1],
+        "freq_dim": state["time_embedding.0.weight"].shape[1],
+        "ffn_dim": state["blocks.0.ffn.0.weight"].shape[0],
+        "num_layers": num_layers,
+    }
+    if "num_heads" in beside or "num_attention_heads" in beside:
+        heads = int(beside.get("num_heads", beside.get("num_attention_heads")))
+    else:  # every released Wan model uses 128-wide heads
+        if inner % shipped["attention_head_dim"]:
+            raise ModelLoadError(
+                f"{path.name}: cannot infer the head count of a {inner}-wide transformer; put its config.json beside it"
+            )
+        heads = inner // shipped["attention_head_dim"]
+    derived["num_attention_heads"] = heads
+    derived["attention_head_dim"] = inner // heads
+    if "vace_layers" in beside:
+        derived["vace_layers"] = list(beside["vace_layers"])
+    elif num_layers == shipped["num_layers"] and num_vace == len(shipped["vace_layers"]):
+        derived["vace_layers"] = list(shipped["vace_layers"])
+    else:  # Wan's releases space the VACE blocks evenly from layer 0
+        derived["vace_layers"] = list(range(0, num_layers, max(1, num_layers // num_vace)))[:num_vace]
+    if len(derived["vace_layers"]) != num_vace:
+        raise ModelLoadError(
+            f"{path.name} has {num_vace} VACE blocks but its config lists vace_layers {derived['vace_layers']}"
+        )
+    return {k: v for k, v in derived.items() if shipped.get(k) != v}
+
+
+def _config_beside(path: Path) -> dict:
+    """A Wan config.json next to a single file (native or diffusers field names), else {}."""
+    file = path.parent / "config.json"
+    if not file.is_file():
+        return {}
+    try:
+        data = json.loads(file.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict) or not ("vace_layers" in data or "num_heads" in data or "num_attention_heads" in data):
+        return {}
+    return data
+
+
+# -- VAE ----------------------------------------------------------------------------------------
+def _load_vae(kind: str, path: Path):
+    import torch
+    from diffusers import AutoencoderKLWan
+
+    if kind == "diffusers":
+        try:
+            return AutoencoderKLWan.from_pretrained(str(path), torch_dtype=torch.float32, local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot load the VAE from {path}: {exc}") from exc
+    state = {strip_prefix(k): v for k, v in read_state_dict(path).items()}
+    _check_kind("vae", path, state)
+    shipped = _shipped_config("vae")
+    if "encoder.conv1.weight" not in state or "conv2.weight" not in state:
+        _check_keys("vae", path, set(state), {"encoder.conv1.weight", "conv2.weight"})
+    derived = {"base_dim": state["encoder.conv1.weight"].shape[0], "z_dim": state["conv2.weight"].shape[0]}
+    overrides = {k: v for k, v in derived.items() if shipped.get(k) != v}
+    expected = {wan_vae_key_to_native(k) for k in _meta_keys(AutoencoderKLWan, {**shipped, **overrides})}
+    _check_keys("vae", path, set(state), expected)
+    return AutoencoderKLWan.from_single_file(
+        state,
+        config=str(SHIPPED_CONFIGS),
+        subfolder="vae",
+        local_files_only=True,
+        torch_dtype=torch.float32,
+        **overrides,
+    )
+
+
+# -- text encoder -------------------------------------------------------------------------------
+def _load_text_encoder(kind: str, path: Path, dtype):
+    import torch
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    from .native_t5 import native_to_hf, umt5_config_from_hf_state_dict
+
+    if kind == "diffusers":
+        try:
+            return UMT5EncoderModel.from_pretrained(str(path), dtype=dtype, local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot load the text encoder from {path}: {exc}") from exc
+    state = read_state_dict(path)
+    found = _check_kind("text_encoder", path, state)
+    state.pop("spiece_model", None)
+    if found == "umt5_encoder_native":
+        state, unknown = native_to_hf(state)
+    else:
+        state = _dequantize_scaled_fp8(state)
+        if "shared.weight" not in state and "encoder.embed_tokens.weight" in state:
+            state["shared.weight"] = state["encoder.embed_tokens.weight"]
+        if "shared.weight" in state:
+            state["encoder.embed_tokens.weight"] = state["shared.weight"]
+    needed = {"shared.weight", "encoder.block.0.layer.0.SelfAttention.q.weight",
+              "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+              "encoder.block.0.layer.1.DenseReluDense.wi_0.weight"}
+    if not needed <= set(state):
+        _check_keys("text_encoder", path, set(state), needed)
+    config = UMT5Config(**umt5_config_from_hf_state_dict(state, _shipped_config("text_encoder")))
+    with torch.device("meta"):
+        model = UMT5EncoderModel(config)
+    _check_keys("text_encoder", path, set(state), set(model.state_dict()))
+    model.load_state_dict({k: v.to(dtype) for k, v in state.items() if k in model.state_dict()}, assign=True)
+    if model.encoder.embed_tokens.weight.is_meta:  # tied embedding not materialised by assign
+        model.encoder.embed_tokens = model.shared
+    return model
+
+
+def _dequantize_scaled_fp8(state: dict) -> dict:
+    """ComfyUI's scaled-fp8 files: weight (fp8) × scale_weight → float32; markers dropped."""
+    import torch
+
+    if "scaled_fp8" not in state and not any(k.endswith(".scale_weight") for k in state):
+        return state
+    out = {}
+    for key, value in state.items():
+        if key == "scaled_fp8" or key.endswith((".scale_weight", ".scale_input")):
+            continue
+        scale = state.get(key[: -len("weight")] + "scale_weight") if key.endswith(".weight") else None
+        if scale is not None:
+            value = value.to(torch.float32) * scale.to(torch.float32)
+        elif value.dtype in (torch.float8_e4m3fn, torch.float8_e5m2):
+            value = value.to(torch.float32)
+        out[key] = value
+    return out
+
+
+# -- tokenizer and scheduler ---------------------------------------------------------------------
+def _load_tokenizer(kind: str, path: Path):
+    from transformers import AutoTokenizer, T5Tokenizer
+
+    if kind in ("diffusers", "dir"):
+        try:
+            return AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot load a tokenizer from {path}: {exc}") from exc
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        spiece = f.get_tensor("spiece_model").numpy().tobytes()
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "spiece.model").write_bytes(spiece)
+        (Path(tmp) / "tokenizer_config.json").write_text(json.dumps({"extra_ids": 0, "model_max_length": 512}))
+        try:
+            return T5Tokenizer.from_pretrained(tmp, local_files_only=True)
+        except Exception as exc:  # noqa: BLE001
+            raise ModelLoadError(f"the spiece_model in {path.name} is not a usable sentencepiece model: {exc}") from exc
+
+
+def _has_tensor(path: Path, name: str) -> bool:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return name in f.keys()
+    except Exception:  # noqa: BLE001 - unreadable files are reported by the loader itself
+        return False
+
+
+def _scheduler_config(source) -> dict:
+    if source is not None:
+        file = source[1] / "scheduler_config.json"
+        if file.is_file():
+            return json.loads(file.read_text())
+    return _shipped_config("scheduler")

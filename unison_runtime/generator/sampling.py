@@ -1,0 +1,319 @@
+"""Stage-two sampling: Wan2.1-VACE with flow-matching UniPC, CFG and VACE context (DESIGN §5, §8).
+
+`generate(models, inputs, settings, callback=None)` returns frames `[C, T, H, W]` float32 in
+[-1, 1] on the CPU (`to_comfy_image` turns them into ComfyUI's `[T, H, W, C]` 0..1).
+
+It follows diffusers' `WanVACEPipeline` step for step (same VAE encodings, mask folding, noise,
+scheduler and guidance arithmetic — the tests check the outputs match a direct pipeline call)
+with these differences, all deliberate:
+- contexts come in already built (T5 + projector tokens, padded to 2048 — see `conditioning`);
+- Wan's sigma schedule: explicit sigmas `linspace(0.999, 0, N+1)[:-1]`, shifted by `shift`;
+- the conditional and unconditional passes share one transformer call when `batch_cfg`;
+- several reference images are prepended in the order given (as Wan's VACE code does);
+- tensors in, tensors out (no PIL round trip); placement through the model manager;
+- the attention backend is set around the call and restored (diffusers' setting is process-global).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from typing import TYPE_CHECKING, Callable
+
+from ..errors import Cancelled, GenerationError
+from ..models import get_manager
+from .inputs import GenerationInputs, SamplerSettings, check_inputs
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from .loading import GeneratorModels
+
+VAE_STRIDE_T, VAE_STRIDE_S = 4, 8
+WAN_SIGMA_MAX = 0.999
+
+# ComfyUI's `latent_formats.Wan21` latent→RGB factors (normalised latents), for previews only.
+_LATENT_RGB = [
+    [-0.1299, -0.1692, 0.2932], [0.0671, 0.0406, 0.0442], [0.3568, 0.2548, 0.1747],
+    [0.0372, 0.2344, 0.1420], [0.0313, 0.0189, -0.0328], [0.0296, -0.0956, -0.0665],
+    [-0.3477, -0.4059, -0.2925], [0.0166, 0.1902, 0.1975], [-0.0412, 0.0267, -0.1364],
+    [-0.1293, 0.0740, 0.1636], [0.0680, 0.3019, 0.1128], [0.0032, 0.0581, 0.0639],
+    [-0.1251, 0.0927, 0.1699], [0.0060, -0.0633, 0.0005], [0.3477, 0.2275, 0.2950],
+    [0.1984, 0.0913, 0.1861],
+]
+_LATENT_RGB_BIAS = [-0.1835, -0.0868, -0.3360]
+
+StepCallback = Callable[[int, int, "torch.Tensor"], object]
+
+
+def generate(
+    models: "GeneratorModels",
+    inputs: GenerationInputs,
+    settings: SamplerSettings | None = None,
+    callback: StepCallback | None = None,
+) -> "torch.Tensor":
+    """Generate frames `[3, num_frames, height, width]` float32 in [-1, 1] (CPU).
+
+    `callback(step, total, latents)` runs after every denoising step (step counts from 1);
+    returning or raising `Cancelled` stops before the next step and frees the working tensors.
+    """
+    import torch
+
+    from .conditioning import negative_context
+
+    settings = settings or SamplerSettings()
+    manager = get_manager()
+
+    # 1. Check inputs
+    check_inputs(inputs, settings, text_width=models.text_width)
+
+    # 2. Define call parameters
+    do_cfg = settings.cfg > 1.0
+    work: dict[str, torch.Tensor] = {}
+    try:
+        # 3. Encode the negative prompt when no negative context was given
+        context = inputs.context
+        neg = inputs.negative_context
+        if do_cfg and neg is None:
+            neg = negative_context(models, settings.negative_prompt, total_len=context.shape[1])
+        work["context"], work["negative"] = context, neg
+
+        # 4. Prepare timesteps
+        scheduler = make_scheduler(models, settings)
+
+        # 5. Prepare VACE conditioning latents (VAE on the device only for this block)
+        with manager.use(models, "vae"), _vae_tiling(models.vae, settings.vae_tiling):
+            work["control"], num_refs = prepare_control_latents(models, inputs)
+
+        # 6. Prepare noise latents
+        work["latents"] = prepare_latents(models, inputs, num_refs, settings.seed)
+
+        # 7. Denoising loop
+        with manager.use(models, "transformer"), _attention_backend(models.attention_backend):
+            denoise(models, scheduler, work, settings, do_cfg, callback)
+
+        # 8. Decode, dropping the reference frames
+        with manager.use(models, "vae"), _vae_tiling(models.vae, settings.vae_tiling):
+            frames = decode_latents(models, work["latents"][:, :, num_refs:])
+        return frames[:, : inputs.num_frames]
+    finally:
+        work.clear()
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
+# ------------------------------------------------------------------------------------------------
+# Steps
+# ------------------------------------------------------------------------------------------------
+def make_scheduler(models: "GeneratorModels", settings: SamplerSettings):
+    """Flow-matching UniPC with `shift`, on Wan's sigmas (starting at 0.999, not diffusers' 1.0)."""
+    import numpy as np
+    from diffusers import UniPCMultistepScheduler
+
+    scheduler = UniPCMultistepScheduler.from_config(models.scheduler_config, flow_shift=settings.shift)
+    sigmas = np.linspace(WAN_SIGMA_MAX, 0.0, settings.steps + 1)[:-1]
+    scheduler.set_timesteps(sigmas=sigmas, device=_device_of(models.transformer))
+    return scheduler
+
+
+def prepare_reference(image: "torch.Tensor", height: int, width: int) -> "torch.Tensor":
+    """Scale `[3, h, w]` to fit `height`×`width` and centre it on a white canvas (VACE's rule)."""
+    import torch
+    import torch.nn.functional as F
+
+    h, w = image.shape[-2:]
+    scale = min(height / h, width / w)
+    new_h, new_w = int(h * scale), int(w * scale)
+    resized = F.interpolate(image[None].float(), size=(new_h, new_w), mode="bilinear", align_corners=False)[0]
+    canvas = torch.ones(3, height, width, dtype=resized.dtype, device=resized.device)
+    top, left = (height - new_h) // 2, (width - new_w) // 2
+    canvas[:, top : top + new_h, left : left + new_w] = resized
+    return canvas
+
+
+def prepare_control_latents(models: "GeneratorModels", inputs: GenerationInputs) -> tuple["torch.Tensor", int]:
+    """VACE's 96-channel control: [inactive 16 | reactive 16 | mask 64], references prepended.
+
+    Returns `([1, 96, refs + latent_frames, H/8, W/8], number of reference latents)`.
+    """
+    import torch
+
+    vae = models.vae
+    device = _device_of(vae)
+    n, h, w = inputs.num_frames, inputs.height, inputs.width
+    video = inputs.source if inputs.source is not None else torch.zeros(3, n, h, w)
+    masks = inputs.masks if inputs.masks is not None else torch.ones(1, n, h, w)
+    video = video[None].to(device=device, dtype=vae.dtype)
+    masks = (masks[None] > 0.5).to(device=device, dtype=vae.dtype)
+
+    inactive = encode_frames(vae, video * (1 - masks))
+    reactive = encode_frames(vae, video * masks)
+    latents = torch.cat([inactive, reactive], dim=1)
+    mask_latents = fold_masks(masks[0, 0], latents.shape[2])[None]
+
+    refs = [prepare_reference(r.to(device), h, w) for r in (inputs.reference_images or [])]
+    if refs:
+        ref_latents = torch.cat([encode_frames(vae, r[None, :, None].to(vae.dtype)) for r in refs], dim=2)
+        ref_latents = torch.cat([ref_latents, torch.zeros_like(ref_latents)], dim=1)
+        latents = torch.cat([ref_latents, latents], dim=2)
+        mask_latents = torch.cat([mask_latents.new_zeros(*mask_latents.shape[:2], len(refs), *mask_latents.shape[3:]),
+                                  mask_latents], dim=2)
+    control = torch.cat([latents, mask_latents.to(latents.dtype)], dim=1)
+    return control.to(models.transformer.dtype), len(refs)
+
+
+def encode_frames(vae, frames: "torch.Tensor") -> "torch.Tensor":
+    """VAE mean latents of `[1, 3, T, H, W]`, normalised with Wan's latent mean/std."""
+    import torch
+
+    with torch.no_grad():
+        latents = vae.encode(frames).latent_dist.mode()
+    mean, inv_std = _latent_stats(vae, latents.device)
+    return ((latents.float() - mean) * inv_std).to(vae.dtype)
+
+
+def fold_masks(masks: "torch.Tensor", latent_frames: int) -> "torch.Tensor":
+    """`[T, H, W]` → `[64, latent_frames, H/8, W/8]`: each 8×8 pixel block becomes 64 channels,
+    time resampled to the latent frame count (nearest-exact), as VACE does."""
+    import torch.nn.functional as F
+
+    t, h, w = masks.shape
+    s = VAE_STRIDE_S
+    folded = masks.view(t, h // s, s, w // s, s).permute(2, 4, 0, 1, 3).reshape(s * s, t, h // s, w // s)
+    return F.interpolate(folded[None], size=(latent_frames, h // s, w // s), mode="nearest-exact")[0]
+
+
+def prepare_latents(models: "GeneratorModels", inputs: GenerationInputs, num_refs: int, seed: int) -> "torch.Tensor":
+    """Seeded Gaussian noise `[1, 16, refs + latent_frames, H/8, W/8]` (drawn on the CPU: the same
+    on every device)."""
+    import torch
+    from diffusers.utils.torch_utils import randn_tensor
+
+    latent_frames = (inputs.num_frames - 1) // VAE_STRIDE_T + 1 + num_refs
+    shape = (
+        1,
+        models.transformer.config.in_channels,
+        latent_frames,
+        inputs.height // VAE_STRIDE_S,
+        inputs.width // VAE_STRIDE_S,
+    )
+    generator = torch.Generator("cpu").manual_seed(seed)
+    return randn_tensor(shape, generator=generator, device=_device_of(models.transformer), dtype=torch.float32)
+
+
+def denoise(models, scheduler, work: dict, settings: SamplerSettings, do_cfg: bool, callback) -> None:
+    """The sampling loop; updates `work["latents"]` in place of the dict."""
+    import torch
+
+    transformer = models.transformer
+    device, dtype = _device_of(transformer), transformer.dtype
+    context = work["context"].to(device=device, dtype=dtype)
+    negative = work["negative"].to(device=device, dtype=dtype) if do_cfg else None
+    control = work["control"].to(device)
+    scale = torch.full((len(transformer.config.vace_layers),), float(settings.context_scale), device=device, dtype=dtype)
+    batched = do_cfg and settings.batch_cfg
+    if batched:
+        context_in = torch.cat([context, negative])
+        control_in = torch.cat([control, control])
+    timesteps = scheduler.timesteps
+    total = len(timesteps)
+
+    for i, t in enumerate(timesteps):
+        latents = work["latents"]
+        model_input = latents.to(dtype)
+        with torch.no_grad():
+            if batched:
+                both = transformer(
+                    hidden_states=torch.cat([model_input, model_input]),
+                    timestep=t.expand(2),
+                    encoder_hidden_states=context_in,
+                    control_hidden_states=control_in,
+                    control_hidden_states_scale=scale,
+                    return_dict=False,
+                )[0]
+                cond, uncond = both.chunk(2)
+                noise_pred = uncond + settings.cfg * (cond - uncond)
+            else:
+                kwargs = dict(timestep=t.expand(1), control_hidden_states=control,
+                              control_hidden_states_scale=scale, return_dict=False)
+                noise_pred = transformer(hidden_states=model_input, encoder_hidden_states=context, **kwargs)[0]
+                if do_cfg:
+                    uncond = transformer(hidden_states=model_input, encoder_hidden_states=negative, **kwargs)[0]
+                    noise_pred = uncond + settings.cfg * (noise_pred - uncond)
+        work["latents"] = scheduler.step(noise_pred, t, latents, return_dict=False)[0]
+        del latents, model_input, noise_pred
+        if callback is not None:
+            result = callback(i + 1, total, work["latents"])
+            if result is Cancelled or isinstance(result, Cancelled):
+                raise Cancelled(f"generation cancelled after step {i + 1} of {total}")
+
+
+def decode_latents(models: "GeneratorModels", latents: "torch.Tensor") -> "torch.Tensor":
+    """Normalised latents `[1, 16, t, h, w]` → frames `[3, T, H, W]` float32 in [-1, 1] on the CPU."""
+    import torch
+
+    vae = models.vae
+    latents = latents.to(device=_device_of(vae), dtype=vae.dtype)
+    mean, inv_std = _latent_stats(vae, latents.device)
+    with torch.no_grad():
+        frames = vae.decode((latents / inv_std + mean).to(vae.dtype), return_dict=False)[0]
+    return frames[0].float().clamp(-1, 1).cpu()
+
+
+# ------------------------------------------------------------------------------------------------
+# Conversions and previews
+# ------------------------------------------------------------------------------------------------
+def to_comfy_image(frames: "torch.Tensor") -> "torch.Tensor":
+    """`[C, T, H, W]` in [-1, 1] → ComfyUI IMAGE `[T, H, W, C]` float32 in [0, 1]."""
+    if frames.ndim != 4 or frames.shape[0] != 3:
+        raise GenerationError(f"frames must be [3, T, H, W]; got {tuple(frames.shape)}")
+    return ((frames.float() + 1) / 2).clamp(0, 1).permute(1, 2, 3, 0).contiguous()
+
+
+def latent_preview_rgb(latents: "torch.Tensor", frame: int = -1):
+    """A cheap preview of normalised latents `[1, 16, t, h, w]`: one frame projected linearly to RGB,
+    as a `[h, w, 3]` uint8 numpy array (1/8 of the output size)."""
+    import torch
+
+    if latents.ndim != 5 or latents.shape[1] != len(_LATENT_RGB):
+        raise GenerationError(f"latents must be [1, 16, t, h, w]; got {tuple(latents.shape)}")
+    x = latents[0, :, frame].float().cpu()  # [16, h, w]
+    rgb = torch.einsum("chw,cr->hwr", x, torch.tensor(_LATENT_RGB)) + torch.tensor(_LATENT_RGB_BIAS)
+    return ((rgb.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
+
+
+# ------------------------------------------------------------------------------------------------
+def _device_of(module):
+    return next(module.parameters()).device
+
+
+def _latent_stats(vae, device):
+    import torch
+
+    z = vae.config.z_dim
+    mean = torch.tensor(vae.config.latents_mean, device=device, dtype=torch.float32).view(1, z, 1, 1, 1)
+    inv_std = 1.0 / torch.tensor(vae.config.latents_std, device=device, dtype=torch.float32).view(1, z, 1, 1, 1)
+    return mean, inv_std
+
+
+@contextlib.contextmanager
+def _vae_tiling(vae, enabled: bool):
+    """Tiled VAE encode/decode for large frames, restored afterwards (the VAE is shared)."""
+    previous = getattr(vae, "use_tiling", False)
+    if enabled and not previous:
+        vae.enable_tiling()
+    try:
+        yield
+    finally:
+        if enabled and not previous:
+            vae.disable_tiling()
+
+
+@contextlib.contextmanager
+def _attention_backend(name: str):
+    """diffusers' attention backend for this call only (its setting is process-global)."""
+    from diffusers.models.attention_dispatch import attention_backend
+
+    with attention_backend(name):
+        yield

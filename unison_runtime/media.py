@@ -1,0 +1,398 @@
+"""Media I/O and layout conversion: images, masks and videos in and out of the runtime.
+
+Runtime conventions (docs/ARCHITECTURE.md): video tensors `[C, T, H, W]` float in [-1, 1];
+masks `[1, T, H, W]` float in {0, 1} (1 = regenerate); numpy frames `[T, H, W, 3]` uint8.
+ComfyUI layouts (IMAGE `[B, H, W, C]` 0..1, MASK `[B, H, W]` 0..1) appear only in the
+`comfy_*` helpers here. Decoding and encoding go through PyAV (no torchvision).
+
+Decisions:
+- `load_mask`: an image with a transparency channel that is not fully opaque gives its mask from
+  the alpha channel, transparent (alpha <= 127) = 1, as ComfyUI's LoadImage does for erased
+  areas; otherwise the grey level is thresholded, > 127 = 1 (robust to JPEG noise).
+- `load_video(sample_fps=...)` never duplicates frames: a rate at or above the source's keeps
+  every frame. `max_frames` then picks evenly spaced frames, first and last included.
+- `save_png` writes exactly one image; several frames are an error (use `save_mp4`).
+- `save_mp4` pads odd widths/heights by repeating the last row/column (yuv420p needs even sizes)
+  so a long generation never fails at the last step.
+- Both writers refuse to replace an existing file unless `overwrite=True`, and write to a temp
+  file in the same folder first, so a reader never sees a half-written file.
+
+torch, numpy, PIL and av are imported inside the functions that use them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from .errors import MediaError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".webm", ".gif")
+
+# Float frames may overshoot their range slightly (VAE decode, resampling); beyond this they are
+# almost certainly in another convention (0..255, or 0..1 passed as -1..1) and rejected.
+RANGE_TOLERANCE = 0.05
+MASK_THRESHOLD = 127
+H264_CRF = 18  # visually lossless; keeps read-back pixels close to what was written
+
+
+# -- reading ---------------------------------------------------------------------------------
+def _existing_file(path: str | os.PathLike) -> Path:
+    p = Path(path).expanduser()
+    if not p.exists():
+        raise MediaError(f"file not found: {p}")
+    if not p.is_file():
+        raise MediaError(f"not a file: {p}")
+    return p
+
+
+def _open_image(path: str | os.PathLike):
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    p = _existing_file(path)
+    try:
+        image = Image.open(p)
+        image.load()
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise MediaError(
+            f"{p} is not a readable image ({err}); supported: {', '.join(IMAGE_EXTENSIONS)}"
+        ) from err
+    # Phones store rotation in EXIF; the user expects the picture as displayed.
+    return ImageOps.exif_transpose(image)
+
+
+def load_image(path: str | os.PathLike):
+    """Read an image file as an RGB `PIL.Image` with its EXIF orientation applied."""
+    return _open_image(path).convert("RGB")
+
+
+def load_mask(path: str | os.PathLike):
+    """Read a mask image as `np.ndarray[H, W]` float32 in {0, 1} (1 = regenerate).
+
+    A non-opaque alpha channel decides (transparent = 1); otherwise grey level > 127 = 1.
+    """
+    import numpy as np
+
+    image = _open_image(path)
+    if "A" in image.getbands() or "transparency" in image.info:
+        alpha = np.asarray(image.convert("RGBA").getchannel("A"))
+        if alpha.min() < 255:
+            return (alpha <= MASK_THRESHOLD).astype(np.float32)
+    grey = np.asarray(image.convert("L"))
+    return (grey > MASK_THRESHOLD).astype(np.float32)
+
+
+def _open_video(path: str | os.PathLike):
+    import av
+
+    p = _existing_file(path)
+    try:
+        container = av.open(str(p))
+    except av.FFmpegError as err:
+        raise MediaError(
+            f"{p} is not a readable video ({err}); supported: {', '.join(VIDEO_EXTENSIONS)}"
+        ) from err
+    if not container.streams.video:
+        container.close()
+        raise MediaError(f"{p} has no video stream; supported: {', '.join(VIDEO_EXTENSIONS)}")
+    return container
+
+
+def _stream_fps(stream, path) -> float:
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    if not rate or rate <= 0:
+        raise MediaError(f"{path} does not state a frame rate")
+    return float(rate)
+
+
+def video_fps(path: str | os.PathLike) -> float:
+    """The frame rate a video file declares (frames per second)."""
+    with _open_video(path) as container:
+        return _stream_fps(container.streams.video[0], path)
+
+
+def load_video(path: str | os.PathLike, max_frames: int | None = None, sample_fps: float | None = None):
+    """Decode a video (gif included) as `np.ndarray[T, H, W, 3]` uint8 RGB.
+
+    `sample_fps` keeps frames nearest to that rate (never more than the source has);
+    `max_frames` then keeps that many evenly spaced frames. Every frame is scaled to the size of
+    the first, should the stream change size midway.
+    """
+    import numpy as np
+
+    _check_positive("max_frames", max_frames, integer=True)
+    _check_positive("sample_fps", sample_fps)
+    with _open_video(path) as container:
+        stream = container.streams.video[0]
+        step = 1.0
+        if sample_fps is not None:
+            step = max(1.0, _stream_fps(stream, path) / sample_fps)
+        kept = _decode_every(container, stream, step, path)
+    if not kept:
+        raise MediaError(f"{path} contains no video frames")
+    if max_frames is not None and len(kept) > max_frames:
+        picks = np.linspace(0, len(kept) - 1, max_frames).round().astype(int)
+        kept = [kept[i] for i in picks]
+    width, height = kept[0].width, kept[0].height
+    return np.stack([f.to_ndarray(format="rgb24", width=width, height=height) for f in kept])
+
+
+def _decode_every(container, stream, step: float, path) -> list:
+    """Decoded frames whose index is nearest to a multiple of `step` (kept undecoded to RGB)."""
+    import av
+
+    kept, target = [], 0.0
+    try:
+        for index, frame in enumerate(container.decode(stream)):
+            if index >= round(target):
+                kept.append(frame)
+                target += step
+    except av.FFmpegError as err:
+        raise MediaError(f"{path} could not be decoded ({err})") from err
+    return kept
+
+
+def _check_positive(name: str, value, integer: bool = False) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or (integer and not isinstance(value, int)) or not value > 0:
+        kind = "a positive integer" if integer else "a positive number"
+        raise MediaError(f"{name} must be {kind} or None, got {value!r}")
+
+
+# -- writing ---------------------------------------------------------------------------------
+def save_png(frames: Any, path: str | os.PathLike, overwrite: bool = False) -> Path:
+    """Write one image as PNG. `frames` is anything `to_uint8_frames` accepts, holding one frame."""
+    from PIL import Image
+
+    target = _writable_target(path, ".png", overwrite)
+    array = to_uint8_frames(frames)
+    if array.shape[0] != 1:
+        raise MediaError(
+            f"save_png writes one image but got {array.shape[0]} frames; "
+            "save them one at a time or use save_mp4"
+        )
+    return _write_atomically(target, overwrite, lambda tmp: Image.fromarray(array[0]).save(tmp, format="PNG"))
+
+
+def save_mp4(frames: Any, path: str | os.PathLike, fps: float = 24, overwrite: bool = False) -> Path:
+    """Write frames as an H.264 (yuv420p) MP4; odd sizes are padded to even by edge repetition."""
+    import math
+
+    target = _writable_target(path, ".mp4", overwrite)
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
+        raise MediaError(f"fps must be a positive number, got {fps!r}")
+    array = _pad_to_even(to_uint8_frames(frames))
+    return _write_atomically(target, overwrite, lambda tmp: _encode_h264(array, tmp, fps))
+
+
+def _encode_h264(array, tmp: Path, fps: float) -> None:
+    from fractions import Fraction
+
+    import av
+
+    rate = Fraction(fps).limit_denominator(1001)
+    with av.open(str(tmp), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=rate)
+        stream.width, stream.height = array.shape[2], array.shape[1]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": str(H264_CRF)}
+        for rgb in array:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        container.mux(stream.encode())  # flush the encoder's delayed frames
+
+
+def _pad_to_even(array):
+    import numpy as np
+
+    pad_h, pad_w = array.shape[1] % 2, array.shape[2] % 2
+    if not (pad_h or pad_w):
+        return array
+    return np.pad(array, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+
+
+def _writable_target(path: str | os.PathLike, suffix: str, overwrite: bool) -> Path:
+    target = Path(path).expanduser()
+    if target.suffix.lower() != suffix:
+        raise MediaError(f"{target}: expected a {suffix} file name")
+    if target.exists() and not overwrite:
+        raise MediaError(f"{target} already exists; pass overwrite=True to replace it")
+    if not target.parent.is_dir():
+        raise MediaError(f"folder does not exist: {target.parent}")
+    return target
+
+
+def _write_atomically(target: Path, overwrite: bool, write) -> Path:
+    """Run `write(tmp)` on a temp file beside `target`, then move it into place."""
+    import tempfile
+
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        _publish(tmp, target, overwrite)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return target
+
+
+def _publish(tmp: Path, target: Path, overwrite: bool) -> None:
+    if overwrite:
+        os.replace(tmp, target)
+        return
+    try:
+        os.link(tmp, target)  # atomic "create only if absent": a file that appeared meanwhile survives
+    except FileExistsError:
+        raise MediaError(f"{target} already exists; pass overwrite=True to replace it") from None
+    except OSError:  # filesystems without hard links
+        if target.exists():
+            raise MediaError(f"{target} already exists; pass overwrite=True to replace it") from None
+        os.replace(tmp, target)
+
+
+# -- layout conversion -----------------------------------------------------------------------
+def pil_to_array(image) -> Any:
+    """A PIL image as `np.ndarray[H, W, 3]` uint8 RGB."""
+    import numpy as np
+    from PIL import Image
+
+    if not isinstance(image, Image.Image):
+        raise MediaError(f"expected a PIL image, got {type(image).__name__}")
+    return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
+
+
+def to_uint8_frames(frames: Any):
+    """Frames as `np.ndarray[T, H, W, 3]` uint8.
+
+    Accepts a runtime tensor `[3, T, H, W]` float in [-1, 1], a numpy uint8 array `[T, H, W, 3]`
+    or `[H, W, 3]`, a PIL image, or a list of PIL images / `[H, W, 3]` uint8 arrays.
+    """
+    import numpy as np
+
+    if _is_tensor(frames):
+        return _tensor_to_uint8(frames)
+    if isinstance(frames, (list, tuple)):
+        if not frames:
+            raise MediaError("no frames given")
+        return np.concatenate([to_uint8_frames(f) for f in frames])
+    if _is_pil(frames):
+        return pil_to_array(frames)[None]
+    if isinstance(frames, np.ndarray):
+        return _array_to_uint8(frames)
+    raise MediaError(
+        f"cannot read frames from {type(frames).__name__}; allowed: a [3,T,H,W] tensor in [-1,1], "
+        "a uint8 array [T,H,W,3] or [H,W,3], a PIL image, or a list of those"
+    )
+
+
+def _array_to_uint8(array):
+    import numpy as np
+
+    if array.dtype != np.uint8:
+        raise MediaError(f"numpy frames must be uint8, got {array.dtype}")
+    if array.ndim == 3:
+        array = array[None]
+    if array.ndim != 4 or array.shape[-1] != 3 or 0 in array.shape:
+        raise MediaError(f"numpy frames must be [T,H,W,3] or [H,W,3] and non-empty, got {list(array.shape)}")
+    return np.ascontiguousarray(array)
+
+
+def _tensor_to_uint8(tensor):
+    _check_layout(tensor, "frames", ndim=4, channels_dim=0, channels=(3,), layout="[3,T,H,W]")
+    values = _checked_float(tensor, "frames", -1.0, 1.0)
+    scaled = ((values + 1.0) * 127.5).round().clamp(0, 255).to(dtype=_torch().uint8)
+    return scaled.permute(1, 2, 3, 0).contiguous().cpu().numpy()
+
+
+def frames_from_uint8(array):
+    """`np.ndarray[T, H, W, 3]` uint8 (or `[H, W, 3]`) → tensor `[3, T, H, W]` float32 in [-1, 1]."""
+    import numpy as np
+
+    if not isinstance(array, np.ndarray):
+        raise MediaError(f"expected a numpy uint8 array, got {type(array).__name__}")
+    array = _array_to_uint8(array)
+    tensor = _torch().from_numpy(array).permute(3, 0, 1, 2).to(_torch().float32)
+    return tensor / 127.5 - 1.0
+
+
+def comfy_to_frames(image):
+    """ComfyUI IMAGE `[B, H, W, 3]` float 0..1 → runtime frames `[3, B, H, W]` float32 in [-1, 1]."""
+    _check_layout(image, "ComfyUI IMAGE", ndim=4, channels_dim=3, channels=(3,), layout="[B,H,W,3]")
+    values = _checked_float(image, "ComfyUI IMAGE", 0.0, 1.0)
+    return (values * 2.0 - 1.0).permute(3, 0, 1, 2).contiguous()
+
+
+def frames_to_comfy(frames):
+    """Runtime frames `[3, T, H, W]` in [-1, 1] → ComfyUI IMAGE `[T, H, W, 3]` float32 0..1."""
+    _check_layout(frames, "frames", ndim=4, channels_dim=0, channels=(3,), layout="[3,T,H,W]")
+    values = _checked_float(frames, "frames", -1.0, 1.0)
+    return ((values + 1.0) / 2.0).permute(1, 2, 3, 0).contiguous()
+
+
+def comfy_mask_to_masks(mask):
+    """ComfyUI MASK `[B, H, W]` (or `[H, W]`) 0..1 → runtime masks `[1, B, H, W]` in {0, 1}.
+
+    Soft masks are binarised at 0.5 (VACE regenerates a pixel or keeps it).
+    """
+    if _is_tensor(mask) and mask.ndim == 2:
+        mask = mask[None]
+    _check_layout(mask, "ComfyUI MASK", ndim=3, layout="[B,H,W]")
+    values = _checked_float(mask, "ComfyUI MASK", 0.0, 1.0)
+    return (values > 0.5).to(_torch().float32)[None].contiguous()
+
+
+def masks_to_comfy(masks):
+    """Runtime masks `[1, T, H, W]` in {0, 1} → ComfyUI MASK `[T, H, W]` float32."""
+    _check_layout(masks, "masks", ndim=4, channels_dim=0, channels=(1,), layout="[1,T,H,W]")
+    return _checked_float(masks, "masks", 0.0, 1.0)[0].contiguous()
+
+
+# -- validation helpers ----------------------------------------------------------------------
+def _torch():
+    import torch
+
+    return torch
+
+
+def _is_tensor(value) -> bool:
+    import sys
+
+    torch = sys.modules.get("torch")  # a tensor can only exist if torch was imported
+    return torch is not None and isinstance(value, torch.Tensor)
+
+
+def _is_pil(value) -> bool:
+    import sys
+
+    image_module = sys.modules.get("PIL.Image")
+    return image_module is not None and isinstance(value, image_module.Image)
+
+
+def _check_layout(value, what: str, ndim: int, layout: str, channels_dim: int | None = None,
+                  channels: tuple[int, ...] = ()) -> None:
+    if not _is_tensor(value):
+        raise MediaError(f"{what} must be a torch tensor {layout}, got {type(value).__name__}")
+    if value.ndim != ndim or 0 in value.shape:
+        raise MediaError(f"{what} must be a non-empty {layout} tensor, got shape {list(value.shape)}")
+    if channels_dim is not None and value.shape[channels_dim] not in channels:
+        raise MediaError(
+            f"{what} must be {layout} with {' or '.join(map(str, channels))} channels, "
+            f"got shape {list(value.shape)}"
+        )
+
+
+def _checked_float(tensor, what: str, low: float, high: float):
+    """`tensor` as float32, clipped to [low, high]; NaN or values far outside are errors."""
+    torch = _torch()
+    if not tensor.is_floating_point():
+        raise MediaError(f"{what} must be a float tensor in [{low:g}, {high:g}], got {tensor.dtype}")
+    values = tensor.detach().to(torch.float32)
+    if torch.isnan(values).any():
+        raise MediaError(f"{what} contains NaN")
+    lo, hi = values.min().item(), values.max().item()
+    if lo < low - RANGE_TOLERANCE or hi > high + RANGE_TOLERANCE:
+        raise MediaError(f"{what} must hold values in [{low:g}, {high:g}], got [{lo:g}, {hi:g}]")
+    return values.clamp(low, high)

@@ -1,0 +1,135 @@
+"""From a Route and the request's media pixels to stage two's inputs (frames, masks, references).
+
+Media arrive as numpy frames `[T, H, W, 3]` uint8 (an image is T = 1), one per media item in the
+request's order, whether they came from files (`load_media`) or from ComfyUI tensors. The route
+says which item plays which part and which annotator prepares it; the annotators do the pixel work.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Sequence
+
+from ..errors import RequestError
+from ..router import MediaInfo, Route
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+    from ..request import Request
+
+# Videos longer than this are sampled down before anything else touches them (241 = 10 s at 24 fps).
+MAX_SOURCE_FRAMES = 241
+
+
+@dataclass
+class StageTwoInputs:
+    """What the generator receives, besides the text conditioning.
+
+    `frames` `[T, H, W, 3]` uint8 at the target size (None: no source, VACE sees zeros), `masks`
+    `[T, H, W]` uint8 255/0 or float 0..1 (None: all ones), `references` `[H, W, 3]` uint8 images.
+    """
+
+    width: int
+    height: int
+    num_frames: int
+    frames: "np.ndarray | None" = None
+    masks: "np.ndarray | None" = None
+    references: list = field(default_factory=list)
+    annotator: str | None = None
+    info: str = ""
+
+    def to_tensors(self):
+        """(source [3,T,H,W] in [-1,1] or None, masks [1,T,H,W] in [0,1] or None, references
+        as [3,H,W] tensors in [-1,1])."""
+        from ..annotators.geometry import to_vace_tensors
+        from ..media import frames_from_uint8
+
+        source = masks = None
+        if self.frames is not None:
+            source, masks = to_vace_tensors(self.frames, self.masks)
+        references = [frames_from_uint8(image[None])[:, 0] for image in self.references]
+        return source, masks, references
+
+
+def load_media(request: "Request") -> list["np.ndarray"]:
+    """Every media item of the request as `[T, H, W, 3]` uint8 frames, in request order."""
+    from ..media import load_image, load_video, pil_to_array
+
+    arrays = []
+    for item in request.media:
+        if item.kind == "image":
+            arrays.append(pil_to_array(load_image(item.path))[None])
+        else:
+            arrays.append(load_video(item.path, max_frames=MAX_SOURCE_FRAMES))
+    return arrays
+
+
+def describe_media(arrays: Sequence["np.ndarray"], kinds: Sequence[str],
+                   names: Sequence[str] = ()) -> list[MediaInfo]:
+    """What the router needs to know of each media item."""
+    if len(arrays) != len(kinds):
+        raise RequestError(f"{len(arrays)} media arrays for {len(kinds)} media kinds")
+    names = list(names) or [""] * len(arrays)
+    return [MediaInfo(kind=kind, width=int(a.shape[2]), height=int(a.shape[1]),
+                      num_frames=int(a.shape[0]), name=name)
+            for a, kind, name in zip(arrays, kinds, names)]
+
+
+def prepare_stage_two(route: Route, media: Sequence["np.ndarray"], annotator_models: Any = None,
+                      salient_threshold: float = 0.5) -> StageTwoInputs:
+    """Run the route's annotator on the media it names; returns the generator's inputs."""
+    from ..annotators import run_annotator
+
+    size = dict(width=route.width, height=route.height)
+    n = route.num_frames
+    mode = route.annotator
+    result = None
+    if mode is None:
+        return StageTwoInputs(route.width, route.height, n)
+    if mode == "mask":
+        mask = _as_mask(media[route.mask_index])
+        if len(mask) > 1:  # a mask video follows its source video's frame count and framing
+            mask = _fit(mask, route, nearest=True)
+        result = run_annotator("mask", frames=_fit(media[route.source_index], route), mask=mask,
+                               num_frames=n, **size)
+    elif mode == "salient":
+        result = run_annotator("salient", frames=_fit(media[route.source_index], route), models=annotator_models,
+                               threshold=salient_threshold, num_frames=n, **size)
+    elif mode == "control":
+        result = run_annotator("control", frames=media[route.control_index], num_frames=n, **size)
+    elif mode in ("firstframe", "lastframe", "firstlastframe"):
+        images = [media[i][0] for i in route.frame_indices]
+        result = run_annotator(mode, frames=_stack_resized(images, route), num_frames=n, **size)
+    elif mode == "reference":
+        references = [run_annotator("reference", frames=media[i][0], **size).frames[0]
+                      for i in route.reference_indices]
+        return StageTwoInputs(route.width, route.height, n, references=references, annotator=mode,
+                              info=f"{len(references)} reference image(s) letterboxed onto white")
+    else:  # pragma: no cover - the router only names the modes above
+        raise RequestError(f"the route names an unknown annotator {mode!r}")
+    return StageTwoInputs(route.width, route.height, n, frames=result.frames, masks=result.masks,
+                          annotator=mode, info=result.info)
+
+
+def _fit(frames: "np.ndarray", route: Route, nearest: bool = False) -> "np.ndarray":
+    """The source video at the target size and frame count (edits keep the source's framing)."""
+    from ..annotators.geometry import fit_frames
+
+    return fit_frames(frames, route.width, route.height, route.num_frames, nearest=nearest)
+
+
+def _stack_resized(images: list["np.ndarray"], route: Route) -> "np.ndarray":
+    import numpy as np
+
+    from ..annotators.geometry import cover
+
+    # A given first/last frame fills the frame (resize and centre-crop): borders would be animated.
+    return np.stack([cover(image, route.width, route.height) for image in images])
+
+
+def _as_mask(frames: "np.ndarray") -> "np.ndarray":
+    """A mask image/video given as RGB frames → `[T, H, W]` uint8 {0, 1} (bright = regenerate)."""
+    import numpy as np
+
+    return (frames.astype(np.float32).mean(axis=-1) > 127).astype(np.uint8)

@@ -1,0 +1,144 @@
+"""Request parsing: the user's words with `###path###` media markers (DESIGN §3).
+
+`parse_request(text, allowed_roots)` finds the markers in order, types each file by its extension,
+confines it to the allowed roots and replaces it with `<IMGPAD>` / `<VIDPAD>` in `Request.prompt`.
+Files are checked to exist and be readable but are not decoded here (that is `media`'s job).
+
+Path rules: a relative path is looked up under each allowed root in order (the first root where it
+exists wins); an absolute path is taken as is. Either way the file, after following symlinks, must
+lie inside one of the allowed roots, so `..`, absolute paths elsewhere and symlinks that point out
+are refused. Containment is checked before existence, so the error never reveals whether a file
+outside the roots exists.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable
+
+from .errors import RequestError
+
+MARKER = "###"
+MAX_REQUEST_CHARS = 20_000  # far above any real request; keeps the planner's context sane
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".webm", ".gif")
+PAD_TOKENS = {"image": "<IMGPAD>", "video": "<VIDPAD>"}
+
+
+@dataclass(frozen=True)
+class MediaItem:
+    """One `###path###` of the request. `marker` is the marker as written, ###s included."""
+
+    path: Path  # resolved, inside an allowed root
+    kind: str  # "image" | "video"
+    marker: str
+
+
+@dataclass(frozen=True)
+class Request:
+    """A parsed request: `text` as written, `prompt` with each marker replaced by its pad token."""
+
+    text: str
+    prompt: str
+    media: tuple[MediaItem, ...] = ()
+
+    @property
+    def media_kinds(self) -> tuple[str, ...]:
+        return tuple(item.kind for item in self.media)
+
+
+def media_kind(path: str | Path) -> str:
+    """"image" or "video" by extension (case-insensitive); RequestError for anything else."""
+    suffix = Path(str(path)).suffix.lower()
+    if suffix in IMAGE_EXTENSIONS:
+        return "image"
+    if suffix in VIDEO_EXTENSIONS:
+        return "video"
+    raise RequestError(
+        f"unsupported media file {str(path)!r}: images must end in {', '.join(IMAGE_EXTENSIONS)} "
+        f"and videos in {', '.join(VIDEO_EXTENSIONS)}")
+
+
+def parse_request(text: str, allowed_roots: Iterable[str | Path] | str | Path) -> Request:
+    """Parse `text`, resolving each `###path###` inside `allowed_roots` (a path or a list)."""
+    if not isinstance(text, str):
+        raise RequestError(f"a request must be text, got {type(text).__name__}")
+    if len(text) > MAX_REQUEST_CHARS:
+        raise RequestError(f"the request is {len(text):,} characters long; the limit is {MAX_REQUEST_CHARS:,}")
+    if not text.strip():
+        raise RequestError("the request is empty: describe what to generate or ask a question")
+    # str.split is linear in the text, and even pieces are prose, odd pieces marker paths.
+    pieces = text.split(MARKER)
+    if len(pieces) % 2 == 0:
+        raise RequestError(f"unterminated media marker: every {MARKER}path{MARKER} needs a closing {MARKER}")
+    roots = _resolve_roots(allowed_roots) if len(pieces) > 1 else ()
+    prompt_parts: list[str] = []
+    media: list[MediaItem] = []
+    for index, piece in enumerate(pieces):
+        if index % 2 == 0:
+            prompt_parts.append(piece)
+            continue
+        marker = f"{MARKER}{piece}{MARKER}"
+        item = MediaItem(path=_confined_file(piece, roots), kind=media_kind(piece.strip()), marker=marker)
+        media.append(item)
+        prompt_parts.append(PAD_TOKENS[item.kind])
+    return Request(text=text, prompt="".join(prompt_parts), media=tuple(media))
+
+
+def _resolve_roots(allowed_roots: Iterable[str | Path] | str | Path) -> tuple[Path, ...]:
+    if isinstance(allowed_roots, (str, os.PathLike)):
+        allowed_roots = [allowed_roots]
+    try:
+        roots = tuple(Path(root).resolve() for root in allowed_roots)
+    except (OSError, ValueError, TypeError) as err:
+        raise RequestError(f"invalid media root: {err}") from None
+    if not roots:
+        raise RequestError("the request names media files but no media folder is allowed; "
+                           "pass one (--media-root, or the node's media folder)")
+    return roots
+
+
+def _confined_file(written: str, roots: tuple[Path, ...]) -> Path:
+    name = written.strip()
+    if not name or "\n" in name or "\x00" in name:
+        raise RequestError(f"empty or malformed media marker {MARKER}{written[:60]}{MARKER}: "
+                           f"write {MARKER}path/to/file.png{MARKER}")
+    media_kind(name)  # the extension is checked before touching the file system
+    allowed = ", ".join(str(root) for root in roots)
+    try:
+        candidate = _locate(Path(name), roots)
+        # Non-strict resolve follows the symlinks that exist, so an escape is caught even when
+        # the final target is missing; strict resolve below then requires the file itself.
+        if not _inside(candidate.resolve(), roots):
+            raise RequestError(f"media file {name!r} is outside the allowed folders ({allowed})")
+        if not candidate.exists():
+            raise RequestError(f"media file {name!r} not found (looked in {allowed})")
+        resolved = candidate.resolve(strict=True)
+        if not _inside(resolved, roots):
+            raise RequestError(f"media file {name!r} is outside the allowed folders ({allowed})")
+        if not resolved.is_file():
+            raise RequestError(f"media path {name!r} is not a file")
+        with open(resolved, "rb"):
+            pass
+    except RequestError:
+        raise
+    except (OSError, RuntimeError) as err:  # RuntimeError: a symlink loop (Python < 3.13)
+        reason = getattr(err, "strerror", None) or err
+        raise RequestError(f"media file {name!r} cannot be read: {reason}") from None
+    return resolved
+
+
+def _locate(path: Path, roots: tuple[Path, ...]) -> Path:
+    if path.is_absolute():
+        return path
+    for root in roots:
+        candidate = root / path
+        if candidate.exists():
+            return candidate
+    return roots[0] / path
+
+
+def _inside(path: Path, roots: tuple[Path, ...]) -> bool:
+    return any(path == root or path.is_relative_to(root) for root in roots)
