@@ -72,7 +72,7 @@ class UnisonGeneratorLoader:
 
     @classmethod
     def INPUT_TYPES(cls):
-        folders = glue.list_folders("unison_generator", ("model_index.json", "diffusion_pytorch_model.safetensors"))
+        folders = glue.list_folders("unison_generator", ("model_index.json", "Wan2.1_VAE.pth"))
         return {
             "required": {
                 "diffusers_folder": (glue.with_none(folders), {
@@ -155,15 +155,15 @@ class UnisonAnnotatorLoader:
 
     @classmethod
     def INPUT_TYPES(cls):
-        entries = glue.list_folders("unison_annotators", ("config.json", "model.safetensors"))
-        files = glue.list_files("unison_annotators")
+        entries = glue.list_folders("unison_annotators", "config.json")
+        files = glue.list_files("unison_annotators", (".pt", ".pth", ".safetensors"))
         return {
             "required": {
                 "grounding_dino": (glue.with_none(entries), {
                     "default": glue.NONE, "tooltip": "GroundingDINO folder (label/caption modes)."}),
-                "sam2": (glue.with_none(entries + files), {
+                "sam2": (glue.with_none(entries), {
                     "default": glue.NONE, "tooltip": "SAM2 folder or file (bbox/label/caption modes)."}),
-                "u2net": (glue.with_none(files), {
+                "u2net": (glue.with_none([f for f in files if "/" not in f or f.startswith("u2net")]), {
                     "default": glue.NONE, "tooltip": "U²-Net weights (salient mode; video editing without a mask)."}),
             }
         }

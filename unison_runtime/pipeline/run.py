@@ -66,6 +66,7 @@ class RunResult:
     peak_rss_mb: float = 0.0
     peak_vram_mb: float = 0.0
     notes: list[str] = field(default_factory=list)
+    stage_two: dict[str, Any] = field(default_factory=dict)  # what reached the generator
 
     @property
     def output_kind(self) -> str:
@@ -87,6 +88,7 @@ class RunResult:
             "peak_rss_mb": round(self.peak_rss_mb, 1),
             "peak_vram_mb": round(self.peak_vram_mb, 1),
             "notes": self.notes,
+            "stage_two": self.stage_two,
         }
 
 
@@ -154,11 +156,13 @@ def run(text: str, overrides: dict[str, Any] | None = None, options: RunOptions 
         with clock.stage("annotate"):
             annotators = resources.annotators(options) if chosen.annotator == "salient" else None
             inputs = prepare_stage_two(chosen, media, annotators)
+            result.stage_two = inputs.summary()
         with clock.stage("load_generator"):
             generator = resources.generator(options)
             projector = resources.projector(options, language_model, generator)
         with clock.stage("condition"):
             conditioning = resources.conditioning(request, generator, language_model, projector, options)
+            result.stage_two["projector_used"] = conditioning.projector_used
             if conditioning.note:
                 notes.append(conditioning.note)
         with clock.stage("generate"):

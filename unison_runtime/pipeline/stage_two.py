@@ -39,6 +39,18 @@ class StageTwoInputs:
     annotator: str | None = None
     info: str = ""
 
+    def summary(self) -> dict[str, Any]:
+        return {
+            "annotator": self.annotator,
+            "size": [self.width, self.height],
+            "num_frames": self.num_frames,
+            "source_shape": list(self.frames.shape) if self.frames is not None else None,
+            "mask_shape": list(self.masks.shape) if self.masks is not None else None,
+            "masked_fraction": round(float((self.masks > 0).mean()), 4) if self.masks is not None else None,
+            "references": len(self.references),
+            "info": self.info,
+        }
+
     def to_tensors(self):
         """(source [3,T,H,W] in [-1,1] or None, masks [1,T,H,W] in [0,1] or None, references
         as [3,H,W] tensors in [-1,1])."""
