@@ -36,12 +36,18 @@ class UnisonAuto:
                 "models_dir": ("STRING", {"default": "",
                                           "tooltip": "Folder in the unison layout (planner/, projector/, generator/, "
                                                      "annotators/); empty = ComfyUI's models/unison. Connected loaders win."}),
+                "width": ("INT", {"default": 0, "min": 0, "max": 2048, "step": 16, "tooltip": "0: as planned."}),
+                "height": ("INT", {"default": 0, "min": 0, "max": 2048, "step": 16, "tooltip": "0: as planned."}),
+                "num_frames": ("INT", {"default": 0, "min": 0, "max": 241, "tooltip": "0: as planned (videos only)."}),
                 "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True,
                                  "tooltip": "Noise seed."}),
                 "steps": ("INT", {"default": 50, "min": 1, "max": 200, "tooltip": "Sampling steps."}),
                 "cfg": ("FLOAT", {"default": 5.0, "min": 0.0, "max": 30.0, "step": 0.1, "round": 0.01,
                                   "tooltip": "Classifier-free guidance scale."}),
                 "use_projector": ("BOOLEAN", {"default": True, "tooltip": "Off: T5 text alone conditions the generator."}),
+                "plan_by": (["auto", "rules"], {
+                    "default": "auto",
+                    "tooltip": "auto: the planner model plans when there is one; rules: the model-free rules planner plans."}),
             },
             "optional": {
                 "planner": (PLANNER, {"tooltip": "Overrides the planner found in models_dir."}),
@@ -54,7 +60,7 @@ class UnisonAuto:
             },
         }
 
-    def run(self, request, models_dir, seed, steps, cfg, use_projector, planner=None, generator=None,
+    def run(self, request, models_dir, width, height, num_frames, seed, steps, cfg, use_projector, plan_by="auto", planner=None, generator=None,
             projector=None, annotators=None, image1=None, image2=None, image3=None, image4=None,
             video1=None, mask1=None):
         glue.on_first_run()
@@ -68,11 +74,11 @@ class UnisonAuto:
         projector = projector or found.projector
         annotators = annotators or found.annotators
 
-        planned = UnisonPlanner().plan(request, 256, "auto", planner=planner, image1=image1, image2=image2,
+        planned = UnisonPlanner().plan(request, 256, plan_by, planner=planner, image1=image1, image2=image2,
                                        image3=image3, image4=image4, video1=video1, mask1=mask1)
         bundle, _, answer = planned["result"]
-        routed = UnisonTaskRouter().route(bundle, "auto", 0, 0, 0, "auto", -1, -1, "auto", "auto",
-                                          annotators=annotators)["result"]
+        routed = UnisonTaskRouter().route(bundle, "auto", width, height, num_frames, "auto", -1, -1, "auto",
+                                          "auto", annotators=annotators)["result"]
         resolved = routed[0]
         if glue.is_blocked(resolved):  # understanding: the planner answered
             text = bundle.summary()

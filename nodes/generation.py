@@ -89,7 +89,8 @@ class UnisonAnnotator:
                                    "tooltip": "Target height; 0 keeps the input's."}),
                 "num_frames": ("INT", {"default": 0, "min": 0, "max": 241,
                                        "tooltip": "firstframe/lastframe/firstlastframe: video length; 0 = 81."}),
-                "dilate": ("INT", {"default": 0, "min": 0, "max": 256, "tooltip": "Grow the mask by this many pixels."}),
+                "dilate": ("INT", {"default": 0, "min": -256, "max": 256,
+                                   "tooltip": "Grow the mask by this many pixels (negative: shrink it)."}),
                 "feather": ("INT", {"default": 0, "min": 0, "max": 256, "tooltip": "Soften the mask edge by this many pixels."}),
                 "invert": ("BOOLEAN", {"default": False, "tooltip": "Regenerate everything except the mask."}),
             },
@@ -103,24 +104,32 @@ class UnisonAnnotator:
     def annotate(self, mode, frames, text, boxes, width, height, num_frames, dilate, feather, invert,
                  mask=None, last_frame=None, annotators=None):
         glue.on_first_run()
-        from unison_runtime import media
-        from unison_runtime.annotators import run_annotator
+        from unison_runtime.annotators import FRAME_REF_MODES, run_annotator
 
+        from . import stage_two
+
+        if last_frame is not None:
+            import torch
+
+            frames = torch.cat([frames[:1], last_frame[:1].to(frames)], dim=0)
+        if mode in FRAME_REF_MODES and not num_frames:
+            from unison_runtime.plan import DEFAULT_VIDEO_FRAMES
+
+            num_frames = DEFAULT_VIDEO_FRAMES
         result = run_annotator(
             mode,
-            frames=media.comfy_to_frames(frames),
-            mask=None if mask is None else media.comfy_mask_to_masks(mask),
-            last_frame=None if last_frame is None else media.comfy_to_frames(last_frame),
+            frames=stage_two.image_to_uint8(frames),
+            mask=None if mask is None else stage_two.mask_to_float(mask),
             text=text or None,
             boxes=parse_boxes(boxes),
             width=width or None, height=height or None, num_frames=num_frames or None,
             dilate=dilate, feather=feather, invert=invert,
-            models=None if annotators is None else annotators.paths(),
+            models=None if annotators is None else annotators.load(),
         )
-        return (media.frames_to_comfy(result.frames), media.masks_to_comfy(result.masks))
+        return stage_two.annotator_outputs(result)
 
 
-def parse_boxes(text: str) -> list[tuple[float, float, float, float]] | None:
+def parse_boxes(text: str) -> list[list[float]] | None:
     """'x1,y1,x2,y2;x1,y1,x2,y2' → list of boxes (None when empty); ValueError names the bad box."""
     if not text or not text.strip():
         return None
@@ -134,7 +143,7 @@ def parse_boxes(text: str) -> list[tuple[float, float, float, float]] | None:
                              "separate several boxes with ';'") from None
         if x2 <= x1 or y2 <= y1:
             raise ValueError(f"box {part.strip()!r}: x2 must exceed x1 and y2 must exceed y1")
-        boxes.append((x1, y1, x2, y2))
+        boxes.append([x1, y1, x2, y2])
     return boxes
 
 

@@ -156,14 +156,14 @@ class UnisonAnnotatorLoader:
     @classmethod
     def INPUT_TYPES(cls):
         entries = glue.list_folders("unison_annotators", "config.json")
-        files = glue.list_files("unison_annotators", (".pt", ".pth", ".safetensors"))
+        weights = glue.list_files("unison_annotators", (".pt", ".pth"))  # the HF folders hold .safetensors
         return {
             "required": {
                 "grounding_dino": (glue.with_none(entries), {
                     "default": glue.NONE, "tooltip": "GroundingDINO folder (label/caption modes)."}),
                 "sam2": (glue.with_none(entries), {
                     "default": glue.NONE, "tooltip": "SAM2 folder or file (bbox/label/caption modes)."}),
-                "u2net": (glue.with_none([f for f in files if "/" not in f or f.startswith("u2net")]), {
+                "u2net": (glue.with_none(weights), {
                     "default": glue.NONE, "tooltip": "U²-Net weights (salient mode; video editing without a mask)."}),
             }
         }

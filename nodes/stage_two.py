@@ -22,7 +22,7 @@ def media_arrays(bundle: PlanBundle) -> list:
     arrays = []
     for ref in bundle.media:
         if ref.tensor is not None:
-            arrays.append(_image_to_uint8(_mask_as_image(ref.tensor) if ref.is_mask else ref.tensor))
+            arrays.append(image_to_uint8(_mask_as_image(ref.tensor) if ref.is_mask else ref.tensor))
         elif ref.kind == "video":
             arrays.append(load_video(ref.path, max_frames=MAX_SOURCE_FRAMES))
         else:
@@ -64,11 +64,11 @@ def apply_overrides(stage, source=None, mask=None, references=None):
     """StageTwoInputs with ComfyUI tensors in place of the prepared frames/masks/references."""
     changes = {}
     if source is not None:
-        changes["frames"] = _image_to_uint8(source)
+        changes["frames"] = image_to_uint8(source)
     if mask is not None:
-        changes["masks"] = _mask_to_float(mask)
+        changes["masks"] = mask_to_float(mask)
     if references is not None:
-        refs = _image_to_uint8(references)
+        refs = image_to_uint8(references)
         changes["references"] = [refs[i] for i in range(refs.shape[0])]
     return replace(stage, **changes) if changes else stage
 
@@ -103,7 +103,7 @@ def _unit(masks):
 
     masks = np.asarray(masks)
     if masks.dtype == np.uint8:
-        return (masks > 127).astype(np.float32) if masks.max() > 1 else masks.astype(np.float32)
+        return masks.astype(np.float32) / (255.0 if masks.max() > 1 else 1.0)  # keeps feathered edges
     return masks.astype(np.float32)
 
 
@@ -118,7 +118,7 @@ def _stack(images):
     return out
 
 
-def _image_to_uint8(image):
+def image_to_uint8(image):
     """ComfyUI IMAGE `[B, H, W, C]` 0..1 → `[B, H, W, 3]` uint8 (alpha dropped, gray expanded)."""
     import numpy as np
 
@@ -135,8 +135,21 @@ def _mask_as_image(mask):
     return m[..., None].expand(-1, -1, -1, 3)
 
 
-def _mask_to_float(mask):
+def mask_to_float(mask):
     import numpy as np
 
     m = mask.detach().float().cpu().clamp(0, 1).numpy()
     return np.ascontiguousarray(m if m.ndim == 3 else m[None])
+
+
+def annotator_outputs(result):
+    """(IMAGE, MASK) from an `AnnotatorResult` (no mask, as for references, reads as all ones)."""
+    import numpy as np
+    import torch
+
+    frames = torch.from_numpy(result.frames.astype(np.float32) / 255.0)
+    if result.masks is None:
+        masks = torch.ones(frames.shape[:3])
+    else:
+        masks = torch.from_numpy(_unit(result.masks))
+    return frames, masks

@@ -89,10 +89,13 @@ class AnnotatorHandle:
         return {"grounding_dino": self.grounding_dino, "sam2": self.sam2, "u2net": self.u2net}
 
     def load(self):
-        """The runtime's annotator models for these paths (through the model manager)."""
-        from unison_runtime.annotators import load_annotator_models
+        """The runtime's `AnnotatorModels` for these paths (each loads through the model manager
+        when an annotator first needs it)."""
+        from pathlib import Path
 
-        return load_annotator_models(**self.paths())
+        from unison_runtime.annotators import AnnotatorModels
+
+        return AnnotatorModels(**{k: Path(v) if v else None for k, v in self.paths().items()})
 
 
 @dataclass

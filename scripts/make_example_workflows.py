@@ -118,8 +118,7 @@ def generation(name, title, description, request, media_nodes=(), media_links=No
         Node(12, "UnisonProjector", {"enabled": True}, {"planner": (1, 0), "projector": (2, 0), "plan": (11, 0)}),
         Node(13, "UnisonVACESampler",
              {"seed": 42, "steps": 50, "cfg": 5.0, "shift": 5.0, "context_scale": 1.0, "negative_prompt": ""},
-             {"generator": (3, 0), "plan": (11, 0), "conditioning": (12, 0), "frames": (11, 1),
-              "masks": (11, 2), "references": (11, 3)}),
+             {"generator": (3, 0), "plan": (11, 0), "conditioning": (12, 0)}),
     ]
     if video:
         nodes += [Node(14, "CreateVideo", {"fps": 24.0}, {"images": (13, 0)}),

@@ -90,7 +90,7 @@ def test_merged_has_the_untied_head_quirk(planner_models):
                                                                tie_word_embeddings=False)
     assert torch.equal(model.lm_head.weight, tensors["lm_head.weight"])
     processor = AutoProcessor.from_pretrained(str(folder), local_files_only=True)
-    assert model.config.vocab_size == len(processor.tokenizer)
+    assert model.config.text_config.vocab_size == len(processor.tokenizer)
     assert processor.tokenizer.convert_tokens_to_ids("<|image_pad|>") == model.config.image_token_id
 
 

@@ -3,6 +3,9 @@ the runtime's [C, T, H, W] tensors."""
 
 from __future__ import annotations
 
+import os
+import stat
+
 import numpy as np
 import pytest
 import torch
@@ -17,7 +20,8 @@ from unison_runtime.errors import MediaError
 def gradient_frames(t: int, h: int, w: int) -> np.ndarray:
     """Distinct frames: red across, green down, blue by frame index."""
     y, x = np.mgrid[0:h, 0:w]
-    frames = [np.stack([x * 255 // max(w - 1, 1), y * 255 // max(h - 1, 1), np.full_like(x, 20 * i)], -1) for i in range(t)]
+    red, green = x * 255 // max(w - 1, 1), y * 255 // max(h - 1, 1)
+    frames = [np.stack([red, green, np.full_like(x, 20 * i)], -1) for i in range(t)]
     return np.clip(np.stack(frames), 0, 255).astype(np.uint8)
 
 
@@ -87,7 +91,8 @@ def test_pil_and_lists_become_uint8_frames():
     np.testing.assert_array_equal(media.pil_to_array(pil[0]), array[0])
     np.testing.assert_array_equal(media.to_uint8_frames(pil), array)
     np.testing.assert_array_equal(media.to_uint8_frames(array[1]), array[1:2])
-    np.testing.assert_array_equal(media.to_uint8_frames(pil[1].convert("L").convert("RGB")), np.asarray(pil[1].convert("L").convert("RGB"))[None])
+    grey = pil[1].convert("L")  # any PIL mode is converted to RGB
+    np.testing.assert_array_equal(media.to_uint8_frames(grey), np.asarray(grey.convert("RGB"))[None])
 
 
 def test_slight_overshoot_is_clipped():
@@ -150,6 +155,16 @@ def test_existing_files_are_not_overwritten(tmp_path):
     media.save_png(solid_frames([77]), png, overwrite=True)
     assert media.pil_to_array(media.load_image(png))[0, 0].tolist() == [77, 77, 77]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["user.mp4", "user.png"]
+
+
+@pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
+def test_written_files_get_ordinary_permissions(tmp_path):
+    (tmp_path / "plain").touch()
+    expected = stat.S_IMODE((tmp_path / "plain").stat().st_mode)
+    png = media.save_png(solid_frames([1]), tmp_path / "x.png")
+    mp4 = media.save_mp4(solid_frames([1, 2]), tmp_path / "x.mp4", fps=np.float32(12))
+    assert stat.S_IMODE(png.stat().st_mode) == expected
+    assert stat.S_IMODE(mp4.stat().st_mode) == expected
 
 
 def test_file_appearing_during_the_write_survives(tmp_path, monkeypatch):
@@ -272,6 +287,40 @@ def test_sample_fps_keeps_frames_at_the_requested_rate(mp4):
     np.testing.assert_array_equal(media.load_video(path, sample_fps=5), full[[0, 2, 5, 7]])  # 2.4-frame steps
     np.testing.assert_array_equal(media.load_video(path, sample_fps=60), full)  # never duplicates
     np.testing.assert_array_equal(media.load_video(path, sample_fps=4, max_frames=2), full[[0, 9]])
+
+
+def write_webm(path, frames: np.ndarray, fps: int = 10) -> None:
+    """VP8 in WebM: a container that does not state its frame count."""
+    import av
+
+    with av.open(str(path), "w", format="webm") as container:
+        stream = container.add_stream("libvpx", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        for rgb in frames:
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        container.mux(stream.encode())
+
+
+@pytest.fixture(scope="module")
+def webm(tmp_path_factory):
+    path = tmp_path_factory.mktemp("webm") / "clip.webm"
+    write_webm(path, solid_frames([10 * i for i in range(9)]))
+    return path
+
+
+def test_webm_without_a_stated_frame_count_is_sampled(webm):
+    full = media.load_video(webm)
+    assert full.shape == (9, 16, 16, 3) and media.video_fps(webm) == pytest.approx(10)
+    np.testing.assert_allclose(full[:, 8, 8, 0], [10 * i for i in range(9)], atol=4)
+    np.testing.assert_array_equal(media.load_video(webm, max_frames=3), full[[0, 4, 8]])
+
+
+@pytest.mark.parametrize("wrong_count", [4, 20])
+def test_a_miscounted_container_still_gives_the_right_frames(webm, monkeypatch, wrong_count):
+    full = media.load_video(webm)
+    monkeypatch.setattr(media, "_count_packets", lambda container, stream: wrong_count)
+    np.testing.assert_array_equal(media.load_video(webm, max_frames=3), full[[0, 4, 8]])
+    np.testing.assert_array_equal(media.load_video(webm, sample_fps=5), full[[0, 2, 4, 6, 8]])
 
 
 def test_gif_is_read_as_video(tmp_path):

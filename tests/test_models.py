@@ -94,9 +94,12 @@ def test_auto_dtype_resolves_before_keying():
 def test_different_options_dtype_source_or_kind_are_distinct_entries(change):
     manager, loader = ModelManager(), Loader()
     base = {"kind": "planner", "source": "/m/a", "dtype": "float32", "options": {"attention": "eager"}}
-    first = manager.get(base["kind"], base["source"], loader, dtype=base["dtype"], device="cpu", options=base["options"])
-    args = {**base, **change}
-    other = manager.get(args["kind"], args["source"], loader, dtype=args["dtype"], device="cpu", options=args["options"])
+
+    def get(kind, source, dtype, options):
+        return manager.get(kind, source, loader, dtype=dtype, device="cpu", options=options)
+
+    first = get(**base)
+    other = get(**{**base, **change})
     assert other is not first
     assert manager.load_count() == 2 and len(manager.cached_keys()) == 2
     if "dtype" in change:

@@ -4,6 +4,7 @@ from-scratch computation with torch.nn.functional on the raw state dict."""
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 import torch
@@ -12,9 +13,9 @@ from safetensors.torch import save_file
 
 from unison_runtime import layout
 from unison_runtime.demo_models import projector as demo
-from unison_runtime.errors import ModelLoadError
+from unison_runtime.errors import GenerationError, ModelLoadError
 from unison_runtime.models import get_manager
-from unison_runtime.projector import PROJECTOR_KEYS, load_projector, new_projector
+from unison_runtime.projector import PROJECTOR_KEYS, Projector, load_projector, new_projector
 
 H, W = demo.TINY_PLANNER_HIDDEN, demo.TINY_TEXT_WIDTH
 
@@ -66,7 +67,8 @@ def test_demo_files_use_release_key_names(raw_state, files):
 @pytest.mark.parametrize("kind", ["pth", "ddp", "safetensors"])
 def test_every_format_loads_to_the_same_weights(files, raw_state, kind):
     projector = load_projector(files[kind], planner_hidden=H, text_width=W)
-    assert not projector.training
+    assert isinstance(projector, Projector) and not projector.training
+    assert (projector.planner_hidden, projector.text_width) == (H, W)
     for name, tensor in projector.state_dict().items():
         assert torch.equal(tensor, raw_state[name]), name
 
@@ -129,7 +131,7 @@ def test_batch_items_are_independent(files):
 
 def test_wrong_input_width_is_rejected(files):
     projector = load_projector(files["pth"])
-    with pytest.raises(ValueError, match=f"{H}"):
+    with pytest.raises(GenerationError, match=f"{H}"):
         projector(torch.zeros(1, 5, H + 1))
 
 
@@ -158,7 +160,9 @@ def test_replaced_file_is_loaded_again(tmp_path, raw_state):
     save_file(raw_state, str(path))
     first = load_projector(path)
     changed = dict(raw_state, **{"net.0.bias": raw_state["net.0.bias"] + 1.0})
+    before = path.stat().st_mtime_ns
     save_file(changed, str(path))
+    os.utime(path, ns=(before + 10**9, before + 10**9))  # coarse file-system clocks: make it differ
     second = load_projector(path)
     assert second is not first
     assert torch.equal(second.net[0].bias, changed["net.0.bias"])
@@ -197,7 +201,8 @@ def _build_marker():
 
 def test_transformer_checkpoint_is_named_as_not_a_projector(tmp_path):
     path = tmp_path / "transformer.safetensors"
-    save_file({"blocks.0.self_attn.q.weight": torch.zeros(4, 4), "patch_embedding.weight": torch.zeros(2, 2)}, str(path))
+    transformer = {"blocks.0.self_attn.q.weight": torch.zeros(4, 4), "patch_embedding.weight": torch.zeros(2, 2)}
+    save_file(transformer, str(path))
     with pytest.raises(ModelLoadError, match="not a Unison projector") as info:
         load_projector(path)
     assert "blocks.0.self_attn.q.weight" in str(info.value)
@@ -260,5 +265,6 @@ def test_demo_build_is_deterministic(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert not torch.equal(a["net.0.weight"], c["net.0.weight"])
     paths = demo.build(tmp_path, 5)
-    assert [p.relative_to(tmp_path).as_posix() for p in paths] == [layout.PROJECTOR, demo.DDP_FILE, demo.SAFETENSORS_FILE]
+    written = [p.relative_to(tmp_path).as_posix() for p in paths]
+    assert written == [layout.PROJECTOR, demo.DDP_FILE, demo.SAFETENSORS_FILE]
     assert torch.equal(torch.load(paths[0], weights_only=True)["net.0.weight"], a["net.0.weight"])

@@ -178,3 +178,15 @@ def test_any_text_gives_a_request_or_a_request_error(tmp_path_factory, text):
         return
     assert request.prompt.count("<IMGPAD>") + request.prompt.count("<VIDPAD>") == len(request.media)
     assert all(item.path.is_relative_to(root.resolve()) for item in request.media)
+
+
+def test_a_file_that_cannot_be_opened_is_a_request_error(root, monkeypatch):
+    """Same as the chmod test above, for runs as root (who can read anything)."""
+    import unison_runtime.request as request_module
+
+    def refuse(path, mode="r", *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(request_module, "open", refuse, raising=False)
+    with pytest.raises(RequestError, match="cannot be read: Permission denied"):
+        parse_request("###cat.png###", [root])

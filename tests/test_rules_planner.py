@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from unison_runtime.errors import RequestError, UnisonError
 from unison_runtime.plan import Plan
@@ -48,6 +52,8 @@ CASES = [
     ("WHAT IS THE MAN DOING IN ###street.MOV###?", {"task": "video_understanding"}),
     ("Compare ###cat.png### with ###clip.mp4###: how are they different?", {"task": "video_understanding"}),
     ("Describe this image ###cat.png###, then make a video of it", {"task": "image_understanding"}),
+    ("What makes ###cat.png### funny?", {"task": "image_understanding"}),
+    ("How can I draw a cat?", {"task": "text_understanding"}),
     # -- text to image -------------------------------------------------------------------------
     ("A red fox in the snow", {"task": T2I}),
     ("Generate an image of a lighthouse at dusk", {"task": T2I}),
@@ -84,6 +90,12 @@ CASES = [
     ("Can you generate a video of a cat?", {"task": T2V}),
     ("Footage of a storm over the sea in portrait orientation", {"task": T2V, "width": 720, "height": 1280}),
     ("A timelapse of a flower blooming, 1.5 seconds", {"task": T2V, "num_frames": 37}),
+    ("a 1980s style car, 3 seconds", {"task": T2V, "num_frames": 73}),
+    ("A video of a cat, 24 frames per second", {"task": T2V}),
+    ("Give me a 2 sec gif of a dancing banana", {"task": T2V, "num_frames": 49}),
+    ("a dog on a skateboard, widescreen, 6 seconds", {"task": T2V, "width": 1280, "height": 720, "num_frames": 145}),
+    ("Make a 60 frame video of a cat", {"task": T2V, "num_frames": 61}),
+    ("A clip of a dog running, 12 seconds", {"task": T2V, "num_frames": 241}),
     ("A slow-motion video of a water balloon, 1080p vertical", {"task": T2V, "width": 1088, "height": 1920}),
     # -- image editing (a mask among the media) ----------------------------------------------------
     ("Replace the sky in ###cat.png### using the mask ###region.png###", {"task": "image_edit", "mask_index": 1, "source_index": 0}),
@@ -106,6 +118,9 @@ CASES = [
     ("Bring this photo ###dog.jpg### to life", {"task": "image_to_video", "frame_ref": "first"}),
     ("Turn this photo ###cat.png### into a video", {"task": "image_to_video", "frame_ref": "first"}),
     ("Make it move: ###start.png###, 3 seconds, 720P", {"task": "image_to_video", "frame_ref": "first", "width": 1280, "height": 720, "num_frames": 73}),
+    ("Please make the cat in ###cat.png### dance", {"task": "image_to_video", "frame_ref": "first"}),
+    ("Create a 3-second video from this image ###cat.png### ending with a sunset",
+     {"task": "image_to_video", "frame_ref": "first", "num_frames": 73}),
     ("Generate a video ending with ###end.png###", {"task": "image_to_video", "frame_ref": "last"}),
     ("A clip of a sunrise where ###end.png### is the last frame", {"task": "image_to_video", "frame_ref": "last"}),
     ("Use ###start.png### as the first frame of a 4s video", {"task": "image_to_video", "frame_ref": "first", "num_frames": 97}),
@@ -245,3 +260,36 @@ def test_cross_check_keeps_the_model_plans_task_and_indices(media_root):
     model_plan = Plan.from_tokens("<BOEDIT>0<EOEDIT><CFV>", media_count=1)
     checked = cross_check(model_plan, request)
     assert (checked.task, checked.source_index, checked.num_frames) == ("video_edit", 0, 49)
+
+
+# -- robustness ---------------------------------------------------------------------------------------------
+
+WORDS = [
+    "a", "the", "this", "video", "image", "photo", "clip", "animate", "edit", "replace", "mask", "pose",
+    "depth", "reference", "person", "same", "character", "describe", "what", "?", "make", "draw", "first",
+    "last", "frame", "frames", "ending", "with", "starting", "from", "to", "seconds", "4s", "90s", "sec",
+    "half a minute", "480p", "1080P", "16:9", "9:16", "1:1", "vertical", "square", "image", "1280x720",
+    "99999x99999", "width", "height", "of", "16", "0", "3", "120", "1.5", "9" * 40, "-", ",", ".", "\n",
+    "###cat.png###", "###mask.png###", "###clip.mp4###", "###end.png###", "###car_mask.mp4###",
+]
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.sampled_from(WORDS), min_size=1, max_size=25).map(" ".join).filter(str.strip))
+def test_any_request_gives_a_valid_plan(media_root, text):
+    request = parse_request(text, [media_root])
+    plan = RulesPlanner().plan(request)
+    assert Plan.from_dict(plan.to_dict(), media_count=len(request.media)) == plan
+    if not plan.is_understanding:
+        assert Plan.from_tokens(plan.raw) == Plan.from_tokens(plan.to_tokens())
+    for model_tokens in ("<CFV>", "<BORES>832,480<EORES><BONF>80<EONF><CFV>", "<BOFIDX>1<EOFIDX><CFV>", "<CFI>"):
+        checked = cross_check(Plan.from_tokens(model_tokens), request)
+        assert checked.task == Plan.from_tokens(model_tokens).task
+
+
+def test_a_long_request_is_planned_quickly(media_root):
+    text = ("Make a video of this person ###face.png### with 3 seconds and 1280x720 and the mask " * 250)[:19_000]
+    text = text[: text.rfind("###face.png###") + len("###face.png###")]
+    start = time.perf_counter()
+    RulesPlanner().plan(parse_request(text, [media_root]))
+    assert time.perf_counter() - start < 2.0

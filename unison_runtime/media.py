@@ -117,8 +117,9 @@ def load_video(path: str | os.PathLike, max_frames: int | None = None, sample_fp
     """Decode a video (gif included) as `np.ndarray[T, H, W, 3]` uint8 RGB.
 
     `sample_fps` keeps frames nearest to that rate (never more than the source has);
-    `max_frames` then keeps that many evenly spaced frames. Every frame is scaled to the size of
-    the first, should the stream change size midway.
+    `max_frames` then keeps that many evenly spaced frames, first and last included. Only kept
+    frames are converted to RGB, so a long video costs decoding time, not memory. Every frame is
+    scaled to the size of the first, should the stream change size midway.
     """
     import numpy as np
 
@@ -126,32 +127,48 @@ def load_video(path: str | os.PathLike, max_frames: int | None = None, sample_fp
     _check_positive("sample_fps", sample_fps)
     with _open_video(path) as container:
         stream = container.streams.video[0]
-        step = 1.0
-        if sample_fps is not None:
-            step = max(1.0, _stream_fps(stream, path) / sample_fps)
-        kept = _decode_every(container, stream, step, path)
-    if not kept:
+        step = 1.0 if sample_fps is None else max(1.0, _stream_fps(stream, path) / sample_fps)
+        declared = stream.frames or _count_packets(container, stream)
+    frames, total = _decode_indices(path, _wanted_indices(declared, step, max_frames))
+    if total != declared:  # the container miscounted (edit lists, damaged index): choose again
+        frames, _ = _decode_indices(path, _wanted_indices(total, step, max_frames))
+    if not frames:
         raise MediaError(f"{path} contains no video frames")
-    if max_frames is not None and len(kept) > max_frames:
-        picks = np.linspace(0, len(kept) - 1, max_frames).round().astype(int)
-        kept = [kept[i] for i in picks]
-    width, height = kept[0].width, kept[0].height
-    return np.stack([f.to_ndarray(format="rgb24", width=width, height=height) for f in kept])
+    return np.stack(frames)
 
 
-def _decode_every(container, stream, step: float, path) -> list:
-    """Decoded frames whose index is nearest to a multiple of `step` (kept undecoded to RGB)."""
+def _count_packets(container, stream) -> int:
+    """Frame count of a container that does not state one (webm, mkv): demux without decoding."""
+    return sum(1 for packet in container.demux(stream) if packet.size)
+
+
+def _wanted_indices(total: int, step: float, max_frames: int | None) -> set[int]:
+    """Indices nearest to multiples of `step`, then at most `max_frames` of them evenly spaced."""
+    import numpy as np
+
+    chosen: list[int] = []
+    while (index := round(len(chosen) * step)) < total:
+        chosen.append(index)
+    if max_frames is not None and len(chosen) > max_frames:
+        picks = np.linspace(0, len(chosen) - 1, max_frames).round().astype(int)
+        chosen = [chosen[i] for i in picks]
+    return set(chosen)
+
+
+def _decode_indices(path, wanted: set[int]) -> tuple[list, int]:
+    """(RGB arrays of the wanted frame indices, number of frames decoded)."""
     import av
 
-    kept, target = [], 0.0
-    try:
-        for index, frame in enumerate(container.decode(stream)):
-            if index >= round(target):
-                kept.append(frame)
-                target += step
-    except av.FFmpegError as err:
-        raise MediaError(f"{path} could not be decoded ({err})") from err
-    return kept
+    frames, size, index = [], None, -1
+    with _open_video(path) as container:
+        try:
+            for index, frame in enumerate(container.decode(container.streams.video[0])):
+                size = size or {"width": frame.width, "height": frame.height}
+                if index in wanted:
+                    frames.append(frame.to_ndarray(format="rgb24", **size))
+        except av.FFmpegError as err:
+            raise MediaError(f"{path} could not be decoded ({err})") from err
+    return frames, index + 1
 
 
 def _check_positive(name: str, value, integer: bool = False) -> None:
@@ -180,12 +197,13 @@ def save_png(frames: Any, path: str | os.PathLike, overwrite: bool = False) -> P
 def save_mp4(frames: Any, path: str | os.PathLike, fps: float = 24, overwrite: bool = False) -> Path:
     """Write frames as an H.264 (yuv420p) MP4; odd sizes are padded to even by edge repetition."""
     import math
+    import numbers
 
     target = _writable_target(path, ".mp4", overwrite)
-    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
+    if isinstance(fps, bool) or not isinstance(fps, numbers.Real) or not math.isfinite(fps) or fps <= 0:
         raise MediaError(f"fps must be a positive number, got {fps!r}")
     array = _pad_to_even(to_uint8_frames(frames))
-    return _write_atomically(target, overwrite, lambda tmp: _encode_h264(array, tmp, fps))
+    return _write_atomically(target, overwrite, lambda tmp: _encode_h264(array, tmp, float(fps)))
 
 
 def _encode_h264(array, tmp: Path, fps: float) -> None:
@@ -226,17 +244,28 @@ def _writable_target(path: str | os.PathLike, suffix: str, overwrite: bool) -> P
 
 def _write_atomically(target: Path, overwrite: bool, write) -> Path:
     """Run `write(tmp)` on a temp file beside `target`, then move it into place."""
-    import tempfile
-
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=target.suffix, dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    tmp = _new_temp_file(target)
     try:
         write(tmp)
         _publish(tmp, target, overwrite)
     finally:
         tmp.unlink(missing_ok=True)
     return target
+
+
+def _new_temp_file(target: Path) -> Path:
+    """An empty, uniquely named file beside `target`, with the permissions a plain new file gets
+    (tempfile.mkstemp would make it owner-only, and the output would stay that way)."""
+    import secrets
+
+    for _ in range(100):
+        tmp = target.with_name(f".{target.stem}.{secrets.token_hex(4)}.tmp{target.suffix}")
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return tmp
+        except FileExistsError:
+            continue
+    raise MediaError(f"could not create a temporary file in {target.parent}")
 
 
 def _publish(tmp: Path, target: Path, overwrite: bool) -> None:

@@ -74,7 +74,6 @@ _END_OF_TURN = ("<|im_end|>", "<|endoftext|>")
 _TOKEN_RE = re.compile(r"<(\|?[A-Za-z_]{1,24}\|?)>")
 _MAX_CONTENT = 64  # longer text between a begin/end pair cannot be a number list
 _INT = r"\s*([0-9]{1,12})\s*"
-_RES_RE = re.compile(_INT + "," + _INT, re.ASCII)
 _ONE_INT_RE = re.compile(_INT, re.ASCII)
 _TWO_INTS_RE = re.compile(_INT + "," + _INT, re.ASCII)
 _FRAME_INDEX = {"0": "first", "1": "last", "0,1": "firstlast"}
@@ -321,7 +320,7 @@ def _values_from_tokens(task_token: str, seen: set[str], contents: dict[str, str
     values: dict[str, Any] = {"task": task}
     if "BORES" in contents:
         values["width"], values["height"] = _parse_numbers(
-            "BORES", contents["BORES"], (_RES_RE,), "width,height in pixels, e.g. <BORES>1280,720<EORES>")
+            "BORES", contents["BORES"], (_TWO_INTS_RE,), "width,height in pixels, e.g. <BORES>1280,720<EORES>")
     if "BONF" in contents:
         (count,) = _parse_numbers("BONF", contents["BONF"], (_ONE_INT_RE,),
                                   "a frame count n (n+1 frames), e.g. <BONF>72<EONF>")

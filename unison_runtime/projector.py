@@ -17,7 +17,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelLoadError
+from .errors import GenerationError, ModelLoadError
 
 SEQ_LEN = 56
 NUM_TOKENS = 4
@@ -71,7 +71,7 @@ def _projector_class():
 
         def forward(self, hidden: torch.Tensor) -> torch.Tensor:
             if hidden.ndim != 3 or hidden.shape[-1] != self.planner_hidden or hidden.shape[1] == 0:
-                raise ValueError(
+                raise GenerationError(
                     f"projector input must be [batch, tokens>0, {self.planner_hidden}], "
                     f"got {list(hidden.shape)}"
                 )

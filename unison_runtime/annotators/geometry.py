@@ -177,13 +177,16 @@ def fit_frames(
 
 # -- mask morphology --------------------------------------------------------------------------
 def _disk(pixels: int):
-    import cv2
+    """Euclidean disk: offsets with dy² + dx² <= r² (cv2's MORPH_ELLIPSE is fatter than that)."""
+    import numpy as np
 
-    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * pixels + 1, 2 * pixels + 1))
+    dy, dx = np.ogrid[-pixels:pixels + 1, -pixels:pixels + 1]
+    return (dy * dy + dx * dx <= pixels * pixels).astype(np.uint8)
 
 
 def dilate(mask: "np.ndarray", pixels: int) -> "np.ndarray":
-    """Grow a binary mask ([H, W] or [T, H, W]) by a disk of radius `pixels`; negative erodes."""
+    """Grow a binary mask ([H, W] or [T, H, W]) to every pixel within Euclidean distance `pixels`
+    of a set pixel; negative erodes."""
     import cv2
     import numpy as np
 

@@ -49,10 +49,11 @@ def as_frames(frames) -> "np.ndarray":
 def as_mask_video(mask, num_frames: int, height: int, width: int) -> "np.ndarray":
     """A user mask as `[T, H, W]` uint8 {0, 1} matching the frames.
 
-    Accepted: `[H, W]`, `[T, H, W]`, `[T, H, W, 1]` or `[H, W, 1]`; bool, 0/1, 0/255 or float
-    0..1 values (binarised at half range). Other sizes are resized nearest-neighbour; a single
-    mask applies to every frame; a mask video with another frame count is refused, because
-    guessing which mask frame belongs to which video frame would silently edit the wrong pixels.
+    Accepted: `[H, W]`, `[T, H, W]`, `[T, H, W, 1]` or `[H, W, 1]`; bool, 0/1, 0..255 or float
+    0..1 values, binarised at half range (a mask whose maximum is 1 is read as 0/1). Other sizes
+    are resized nearest-neighbour; a single mask applies to every frame; a mask video with another
+    frame count is refused, because guessing which mask frame belongs to which video frame would
+    silently edit the wrong pixels.
     """
     import numpy as np
 
@@ -85,7 +86,7 @@ def _binarise(array: "np.ndarray") -> "np.ndarray":
     values = array.astype(np.float32)
     if not np.isfinite(values).all() or values.min() < 0:
         raise AnnotatorError("mask values must be 0..1 or 0..255")
-    top = 255.0 if array.dtype == np.uint8 or values.max() > 1.0 else 1.0
+    top = 255.0 if values.max() > 1.0 else 1.0  # 0/1 in any dtype, else the 0..255 encoding
     return (values >= top / 2).astype(np.uint8)
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
-from ..errors import AnnotatorError, ModelLoadError
+from ..errors import ModelLoadError
 from ..models import get_manager, torch_dtype
 from .masks import MaskResult, as_frames, bounding_box, check_boxes, labels_prompt
 

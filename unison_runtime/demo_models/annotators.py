@@ -2,7 +2,7 @@
 folder with their processors, and a U²-Net state dict with the released file's parameter names.
 
 Sizes are shrunk, architectures are not: the Swin + BERT GroundingDINO, the Hiera SAM2 with its
-memory modules, and U²-Net with every channel count divided by 8. Randomly initialised from
+memory modules, and U²-Net with every channel count divided by 16. Randomly initialised from
 `seed`, so detections are arbitrary; what they exercise is the loading and inference code.
 """
 
@@ -20,7 +20,7 @@ _VOCAB = (
 ).split()
 
 SAM2_IMAGE_SIZE = 128
-U2NET_WIDTH_DIVISOR = 8
+U2NET_WIDTH_DIVISOR = 16
 
 
 def build(out_dir: str | Path, seed: int) -> list[Path]:

@@ -48,6 +48,7 @@ NATIVE_FILES = {
 }
 # Our names → diffusers' attention backend names.
 ATTENTION_BACKENDS = {"native": "native", "flash": "flash", "flash3": "_flash_3", "sage": "sage"}
+_LABELS = {"transformer": "transformer", "vae": "VAE", "text_encoder": "text encoder"}
 _EXPECTED = {
     "transformer": ("wan_vace_transformer", "a Wan VACE transformer (e.g. wan2.1_vace_1.3B_fp16.safetensors)"),
     "vae": ("wan_vae", "the Wan 2.1 VAE (e.g. Wan2.1_VAE.pth or wan_2.1_vae.safetensors)"),
@@ -144,6 +145,9 @@ def _resolve_sources(diffusers_dir, native_dir, transformer_file, text_encoder_f
             sources[role] = ("file", path)
     if tokenizer_dir is not None:
         sources["tokenizer"] = ("dir", _existing(tokenizer_dir, "tokenizer folder"))
+    for role in ("transformer", "vae", "text_encoder"):
+        if role in sources and sources[role][0] == "file":
+            _check_kind(role, sources[role][1], _file_keys(sources[role][1]))
     missing = [r for r in ("transformer", "vae", "text_encoder") if r not in sources]
     if missing:
         looked = [str(p) for p in (diffusers_dir, native_dir) if p is not None]
@@ -232,7 +236,7 @@ def _check_kind(role: str, path: Path, keys) -> str:
     allowed = expected if isinstance(expected, tuple) else (expected,)
     if kind not in allowed:
         raise ModelLoadError(
-            f"{path.name} looks like {describe_kind(kind)} ({kind}), but the {role.replace('_', ' ')} "
+            f"{path.name} looks like {describe_kind(kind)} ({kind}), but the {_LABELS[role]} "
             f"slot expects {what}"
         )
     return kind
@@ -243,7 +247,7 @@ def _check_keys(role: str, path: Path, have: set[str], expected: set[str]) -> No
     if missing:
         shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
         raise ModelLoadError(
-            f"{path.name} is missing {len(missing)} {role.replace('_', ' ')} tensor(s): {shown} "
+            f"{path.name} is missing {len(missing)} {_LABELS[role]} tensor(s): {shown} "
             "(an incomplete or truncated checkpoint?)"
         )
 
@@ -287,7 +291,7 @@ def _load_transformer(kind: str, path: Path, dtype):
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load the transformer from {path}: {exc}") from exc
         return model
-    state = {strip_prefix(k): v for k, v in read_state_dict(path).items()}
+    state = _dequantize_scaled_fp8({strip_prefix(k): v for k, v in read_state_dict(path).items()})
     _check_kind("transformer", path, state)
     shipped = _shipped_config("transformer")
     overrides = _transformer_overrides(state, path, shipped)
@@ -466,6 +470,19 @@ def _load_tokenizer(kind: str, path: Path):
             return T5Tokenizer.from_pretrained(tmp, local_files_only=True)
         except Exception as exc:  # noqa: BLE001
             raise ModelLoadError(f"the spiece_model in {path.name} is not a usable sentencepiece model: {exc}") from exc
+
+
+def _file_keys(path: Path) -> list[str]:
+    """A checkpoint's tensor names without reading its tensors (safetensors header or mmap)."""
+    if path.suffix == ".safetensors":
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                return list(f.keys())
+        except Exception as exc:  # noqa: BLE001
+            raise ModelLoadError(f"cannot read {path}: {exc}") from exc
+    return [strip_prefix(k) for k in read_state_dict(path)]
 
 
 def _has_tensor(path: Path, name: str) -> bool:

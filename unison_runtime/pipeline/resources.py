@@ -92,13 +92,13 @@ def generator(options: "RunOptions"):
 
 def annotators(options: "RunOptions"):
     """Annotator models (U²-Net for salient masks), found under the models directory."""
-    from ..annotators import load_annotator_models
+    from ..annotators import AnnotatorModels
 
     root = options.annotators_dir or (options.models_dir / "annotators" if options.models_dir else None)
     if root is None:
         raise ModelLoadError("video editing without a mask needs the U²-Net salient model: put "
                              "u2net.pt under models/annotators/u2net/ or give a mask")
-    return load_annotator_models(Path(root), device=options.device)
+    return AnnotatorModels.discover(Path(root), device=options.device)
 
 
 @dataclass

@@ -120,8 +120,9 @@ def prepare_stage_two(route: Route, media: Sequence["np.ndarray"], annotator_mod
                               info=f"{len(references)} reference image(s) letterboxed onto white")
     else:  # pragma: no cover - the router only names the modes above
         raise RequestError(f"the route names an unknown annotator {mode!r}")
+    info = "; ".join(result.info.steps + ([result.info.message] if result.info.message else []))
     return StageTwoInputs(route.width, route.height, n, frames=result.frames, masks=result.masks,
-                          annotator=mode, info=result.info)
+                          annotator=mode, info=info)
 
 
 def _fit(frames: "np.ndarray", route: Route, nearest: bool = False) -> "np.ndarray":

@@ -318,6 +318,7 @@ class GrammarWalker:
             return
         if isinstance(node, _PlanOrProse):
             self.node = node.step(token)
+            self.free_tokens = 1  # the first prose token counts towards the limit
         else:
             self.node = node.edges().get(token)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import RequestError, UnisonError
-from ..plan import FPS, MAX_FRAMES, MAX_SIDE, MIN_SIDE, Plan, snap_size
+from ..plan import FPS, MAX_FRAMES, MAX_SIDE, MIN_SIDE, VIDEO_TASKS, Plan, snap_size
 from ..request import MARKER, Request, parse_request
 
 # -- cue vocabulary (matched on lower-cased text where each media marker reads " <mK> ") --------
@@ -34,7 +34,7 @@ _GENERATE_RE = re.compile(
     r"|film|shoot|compose|give me|show me|i want|i'd like|i would like)\b")
 _POLITE_RE = re.compile(r"^(?:please,? |(?:can|could|would|will) you(?: please)?,? )")
 _ANIMATE_VERB_RE = re.compile(
-    r"\b(?:animat(?:e|es|ing)|bring (?:\S+ ){0,3}to life|make (?:\S+ ){0,2}(?:move|come alive|dance)|come alive)\b")
+    r"\b(?:animat(?:e|es|ing)|bring (?:\S+ ){0,3}to life|make (?:\S+ ){0,4}(?:move|come alive|dance)|come alive)\b")
 _HOW_TO_RE = re.compile(r"\bhow (?:do|does|did|can|could|should|would|to|is|are)\b")
 _STRONG_UNDERSTAND_RE = re.compile(
     r"\b(?:describe|explain|summari[sz]e|caption|tell me|identify|analy[sz]e|transcribe|recogni[sz]e)\b")
@@ -44,13 +44,13 @@ _EDIT_RE = re.compile(
     r"\b(?:edit|replace|change|remove|erase|delete|swap|put|insert|add|inpaint|recolou?r|fill"
     r"|turn (?:\S+ ){0,4}into)\b")
 _ANIMATE_RE = re.compile(
-    r"\b(?:animat(?:e|es|ing)|bring (?:\S+ ){0,3}to life|make (?:\S+ ){0,2}(?:move|come alive|dance)"
+    r"\b(?:animat(?:e|es|ing)|bring (?:\S+ ){0,3}to life|make (?:\S+ ){0,4}(?:move|come alive|dance)"
     r"|come alive|(?:into|as) an? (?:\S+ ){0,2}(?:video|clip|animation)"
     r"|(?:first|last|final|opening|closing|ending|starting|start|end|initial) frame)\b")
 _REFERENCE_RE = re.compile(
     r"\b(?:reference|identity|featuring|same (?:person|character|subject|face|man|woman|girl|boy|dog|cat)"
     r"|keep(?:ing)? (?:his|her|their|its|the) (?:face|identity|look|appearance)"
-    r"|(?:this|that|the) (?:person|subject|character|face|man|woman|girl|boy|guy|lady|kid|child|model"
+    r"|(?:this|that) (?:person|subject|character|face|man|woman|girl|boy|guy|lady|kid|child|model"
     r"|actor|actress|dog|cat|pet|product|object|toy|mascot))\b")
 _CONTROL_RE = re.compile(
     r"\b(?:poses?|depth(?! of field)|depth map|canny|edges|edge map|sketch|scribble|controlnet|control"
@@ -70,14 +70,14 @@ _IMAGE_NOUN_RE = re.compile(
 _NUMBER_WORDS = {"a": 1, "an": 1, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
                  "seven": 7, "eight": 8, "nine": 9, "ten": 10, "fifteen": 15, "twenty": 20,
                  "thirty": 30, "half a": 0.5}
-_NUMBER = r"(\d+(?:\.\d+)?|half a|one|two|three|four|five|six|seven|eight|nine|ten|fifteen|twenty|thirty|an?)"
+_NUMBER = r"(\d{1,6}(?:\.\d{1,3})?|half a|one|two|three|four|five|six|seven|eight|nine|ten|fifteen|twenty|thirty|an?)"
 _DURATION_RE = re.compile(rf"\b{_NUMBER}\s*-?\s*(seconds?|secs?|minutes?|mins?)\b")
-_BARE_SECONDS_RE = re.compile(r"(?<![\w.'’])(\d+(?:\.\d+)?)s\b")  # "4s"; "90s"/"1980s" are decades
-_FRAMES_RE = re.compile(r"\b(\d+)\s*-?\s*frames?\b(?!\s*(?:per|a|/)\s*s)")
+_BARE_SECONDS_RE = re.compile(r"(?<![\w.'’])(\d{1,6}(?:\.\d{1,3})?)s\b")  # "4s"; "90s"/"1980s" are decades
+_FRAMES_RE = re.compile(r"\b(\d{1,6})\s*-?\s*frames?\b(?!\s*(?:per|a|/)\s*s)")
 
 _EXPLICIT_SIZE_RE = re.compile(r"(?<![\d.])(\d{2,5})\s*(?:px\s*)?(?:x|×|\*|by)\s*(\d{2,5})(?!\d)")
-_WIDTH_RE = re.compile(r"\bwidth(?: of| is| =|:|=)?\s*(\d{2,5})|(\d{2,5})\s*(?:px|pixels?)\s*wide\b")
-_HEIGHT_RE = re.compile(r"\bheight(?: of| is| =|:|=)?\s*(\d{2,5})|(\d{2,5})\s*(?:px|pixels?)\s*(?:tall|high)\b")
+_WIDTH_RE = re.compile(r"\bwidth(?: of| is| =|:|=)?\s*(\d{2,5})(?!\d)|(?<!\d)(\d{2,5})\s*(?:px|pixels?)\s*wide\b")
+_HEIGHT_RE = re.compile(r"\bheight(?: of| is| =|:|=)?\s*(\d{2,5})(?!\d)|(?<!\d)(\d{2,5})\s*(?:px|pixels?)\s*(?:tall|high)\b")
 _P_RESOLUTION_RE = re.compile(r"\b(360|480|540|576|720|1080|1440|2160)\s*p\b|\b(4k|uhd)\b")
 _ASPECT_RE = re.compile(r"(?<![\d:])(\d{1,2})\s*:\s*(\d{1,2})(?![\d:])")
 _VERTICAL_RE = re.compile(
@@ -128,11 +128,11 @@ class RulesPlanner:
         reading = _read(request)
         values = _choose_task(reading, request)
         task = values["task"]
-        if task.endswith("understanding"):
+        if task == "understanding":  # which one depends only on the media kinds
             return Plan.understanding(request.media_kinds)
         if reading.size is not None:
             values["width"], values["height"] = reading.size
-        if task in _VIDEO_TASKS and reading.frames is not None:
+        if task in VIDEO_TASKS and reading.frames is not None:
             values["num_frames"] = reading.frames
         if task == "image_to_video":
             values["frame_ref"] = _frame_ref_for(reading, request)
@@ -179,8 +179,6 @@ def cross_check(model_plan: Plan, request: Request | str) -> Plan:
 
 
 # -- reading the request ------------------------------------------------------------------------------
-
-_VIDEO_TASKS = ("text_to_video", "image_to_video", "video_reference", "video_edit", "video_control")
 
 
 def _as_request(request: Request | str) -> Request:
@@ -316,6 +314,9 @@ def _frame_ref_for(reading: _Reading, request: Request) -> str:
 # -- choosing the task -----------------------------------------------------------------------------------
 
 def _choose_task(reading: _Reading, request: Request) -> dict[str, Any]:
+    """The task and its media indices. Order of precedence: understanding; control words with
+    media; an edit with a mask; an edit of a video; reference words with an image; animating an
+    image; any other image (used as a reference); any other video (edited); text only."""
     text = reading.text
     kinds = request.media_kinds
     images = [i for i, kind in enumerate(kinds) if kind == "image"]
@@ -361,9 +362,9 @@ def _choose_task(reading: _Reading, request: Request) -> dict[str, Any]:
 
 def _is_understanding(text: str, has_media: bool) -> bool:
     """A question or a request to describe, unless it orders something made."""
-    body = _prose(text).strip()
-    if not body:
+    if not _prose(text).strip():
         return has_media  # only markers: describe them
+    body = text.strip()  # markers kept: "the picture <m0>" points at an input, not an output
     polite = _POLITE_RE.match(body)  # "can you ..." is an order, not a question
     if polite:
         body = body[polite.end():]

@@ -1,0 +1,179 @@
+"""Integration with a real ComfyUI (skipped unless COMFYUI_DIR is set).
+
+Starts `main.py --cpu` with this pack installed in `custom_nodes/` and ComfyUI's model folders
+pointed at the tiny demo models (extra_model_paths.yaml), then: /object_info lists every node,
+every API example queued through /prompt finishes with outputs in /history, the examples appear in
+/api/workflow_templates, and (when COMFYUI_HARNESS and node are available) a workflow dropped on
+the real frontend in headless Chromium runs. See ../shared/comfyui-harness/README.md:
+
+    COMFYUI_DIR=~/.cache/comfyui-harness/ComfyUI COMFYUI_PYTHON=~/.cache/comfyui-harness/venv/bin/python \\
+        pytest tests/nodes/test_nodes_comfyui.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from test_nodes_workflows import API_DIR, EXPECTED_TASK, NAMES, UI_DIR, tiny
+
+COMFYUI_DIR = os.environ.get("COMFYUI_DIR")
+pytestmark = pytest.mark.skipif(not COMFYUI_DIR, reason="COMFYUI_DIR is not set: no real ComfyUI to test against "
+                                "(see ../shared/comfyui-harness/README.md)")
+PACK = Path(__file__).resolve().parents[2]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _get(url: str, timeout: float = 30):
+    with urllib.request.urlopen(url, timeout=timeout) as response:
+        return json.loads(response.read().decode())
+
+
+def _post(url: str, payload: dict, timeout: float = 30):
+    req = urllib.request.Request(url, data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as response:
+            return response.status, json.loads(response.read().decode() or "null")
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read().decode() or "null")
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, all_models):
+    comfy = Path(COMFYUI_DIR).expanduser()
+    python = os.environ.get("COMFYUI_PYTHON", sys.executable)
+    link = comfy / "custom_nodes" / PACK.name
+    if not link.exists():
+        link.symlink_to(PACK, target_is_directory=True)
+    state = tmp_path_factory.mktemp("comfy_state")
+    for sub in ("input", "output", "temp", "user/default"):
+        (state / sub).mkdir(parents=True, exist_ok=True)
+    (state / "user/default/comfy.settings.json").write_text('{"Comfy.TutorialCompleted": true}')
+    models = Path(all_models)
+    yaml = state / "extra_model_paths.yaml"
+    yaml.write_text(
+        "unison_tiny:\n"
+        f"  base_path: {models}\n"
+        "  unison_planner: planner\n  unison_projector: projector\n  unison_generator: generator\n"
+        "  unison_annotators: annotators\n  diffusion_models: comfyui/diffusion_models\n"
+        "  text_encoders: comfyui/text_encoders\n  vae: comfyui/vae\n"
+    )
+    port = _free_port()
+    log = open(state / "server.log", "w")
+    process = subprocess.Popen(
+        [python, "main.py", "--cpu", "--listen", "127.0.0.1", "--port", str(port), "--disable-auto-launch",
+         "--extra-model-paths-config", str(yaml), "--user-directory", str(state / "user"),
+         "--output-directory", str(state / "output"), "--input-directory", str(state / "input"),
+         "--temp-directory", str(state / "temp"), "--database-url", f"sqlite:///{state}/user/comfyui.db"],
+        cwd=comfy, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(240):
+            if process.poll() is not None:
+                pytest.fail(f"ComfyUI exited: {(state / 'server.log').read_text()[-3000:]}")
+            try:
+                _get(f"{url}/system_stats", timeout=2)
+                break
+            except Exception:
+                time.sleep(0.5)
+        else:
+            pytest.fail("ComfyUI did not answer in 120 s")
+        yield {"url": url, "state": state, "log": state / "server.log"}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def test_object_info_lists_every_node(server):
+    from nodes import NODE_CLASS_MAPPINGS
+
+    info = _get(f"{server['url']}/object_info")
+    missing = set(NODE_CLASS_MAPPINGS) - set(info)
+    assert not missing, f"not registered: {missing}; log: {server['log'].read_text()[-2000:]}"
+    assert info["UnisonVACESampler"]["category"] == "Unison"
+    transformer = info["UnisonGeneratorLoader"]["input"]["required"]["transformer"][0]
+    assert "wan2.1_vace_1.3B_fp16.safetensors" in transformer  # tiny models reached through folder_paths
+
+
+def test_examples_are_listed_as_templates(server):
+    templates = _get(f"{server['url']}/api/workflow_templates")
+    assert sorted(templates.get(PACK.name, [])) == NAMES
+    served = _get(f"{server['url']}/api/workflow_templates/{PACK.name}/{NAMES[0]}.json")
+    assert served == json.loads((UI_DIR / f"{NAMES[0]}.json").read_text())
+
+
+def test_sample_media_were_copied_into_the_input_folder(server):
+    assert (server["state"] / "input" / "unison_bowl.png").is_file()
+    assert (server["state"] / "input" / "unison_clip.mp4").is_file()
+
+
+def _run(server, graph: dict, timeout: float = 300) -> dict:
+    status, answer = _post(f"{server['url']}/prompt", {"prompt": graph, "client_id": "unison-tests"})
+    assert status == 200 and not answer.get("node_errors"), answer
+    prompt_id = answer["prompt_id"]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        history = _get(f"{server['url']}/history/{prompt_id}")
+        if prompt_id in history and history[prompt_id].get("status", {}).get("completed") is not None:
+            return history[prompt_id]
+        time.sleep(0.5)
+    pytest.fail(f"prompt {prompt_id} did not finish in {timeout} s")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_every_api_example_runs_through_prompt(server, name):
+    graph = tiny(json.loads((API_DIR / f"{name}.json").read_text()), name)
+    entry = _run(server, graph)
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)[-3000:]
+    outputs = entry["outputs"]
+    planner_id = next(i for i, n in graph.items() if n["class_type"] == "UnisonPlanner")
+    assert f"task: {EXPECTED_TASK[name]}" in outputs[planner_id]["text"][0]
+    saver = next(i for i, n in graph.items() if n["class_type"] in ("SaveImage", "SaveVideo", "PreviewAny"))
+    assert outputs.get(saver), f"no output from {graph[saver]['class_type']}"
+
+
+def test_a_failing_node_reports_a_clear_message(server):
+    graph = tiny(json.loads((API_DIR / "04_text_to_image.json").read_text()), "04_text_to_image")
+    planner_id = next(i for i, n in graph.items() if n["class_type"] == "UnisonPlanner")
+    graph[planner_id]["inputs"]["request"] = "describe ###../../etc/passwd.png###"
+    entry = _run(server, graph)
+    assert entry["status"]["status_str"] == "error"
+    messages = [m for kind, m in entry["status"]["messages"] if kind == "execution_error"]
+    assert "outside the allowed folders" in messages[0]["exception_message"]
+
+
+@pytest.mark.skipif(not shutil.which("node") or not os.environ.get("COMFYUI_HARNESS"),
+                    reason="needs node and COMFYUI_HARNESS (the harness folder with drop_and_run.js)")
+def test_drop_a_workflow_on_the_frontend_and_run_it(server, tmp_path):
+    harness = Path(os.environ["COMFYUI_HARNESS"])
+    ui = json.loads((UI_DIR / "04_text_to_image.json").read_text())
+    for node in ui["nodes"]:  # the same tiny settings as the API runs
+        if node["type"] == "UnisonTaskRouter":
+            node["widgets_values"][1:3] = [32, 32]
+        if node["type"] == "UnisonPlanner":
+            node["widgets_values"][2] = "rules"
+        if node["type"] == "UnisonVACESampler":
+            node["widgets_values"][2] = 2  # steps (after seed and its control value)
+    workflow = tmp_path / "04_text_to_image.json"
+    workflow.write_text(json.dumps(ui))
+    result = subprocess.run(["node", str(harness / "drop_and_run.js")], capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "COMFY_URL": server["url"], "WORKFLOW": str(workflow)})
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

@@ -1,0 +1,286 @@
+"""Contract tests for every node: valid V1 declarations, a frozen schema (saved workflows must keep
+loading), cheap import, clear errors, and the ComfyUI hooks (blocker, unload, sample media)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+import subprocess
+import sys
+import types
+from pathlib import Path
+
+import pytest
+
+from nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, comfy_glue
+
+PACK = Path(__file__).resolve().parents[2]
+SCHEMA_FILE = Path(__file__).with_name("node_schema.json")
+UPDATE_ENV = "UNISON_UPDATE_NODE_SCHEMA"
+WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
+KNOWN_TYPES = {"IMAGE", "MASK", "STRING", "INT", "FLOAT", "BOOLEAN", "UNISON_PLANNER", "UNISON_GENERATOR",
+               "UNISON_PROJECTOR", "UNISON_ANNOTATORS", "UNISON_PLAN", "UNISON_CONDITIONING"}
+EXPECTED_NODES = {
+    "UnisonPlannerLoader", "UnisonGeneratorLoader", "UnisonProjectorLoader", "UnisonAnnotatorLoader",
+    "UnisonPlanner", "UnisonTaskRouter", "UnisonProjector", "UnisonAnnotator", "UnisonVACESampler", "UnisonAuto",
+}
+
+
+def all_nodes():
+    return sorted(NODE_CLASS_MAPPINGS.items())
+
+
+def test_every_expected_node_is_registered_with_a_display_name():
+    assert set(NODE_CLASS_MAPPINGS) == EXPECTED_NODES
+    assert set(NODE_DISPLAY_NAME_MAPPINGS) == EXPECTED_NODES
+    assert all(NODE_DISPLAY_NAME_MAPPINGS[n].startswith("Unison") for n in EXPECTED_NODES)
+
+
+@pytest.mark.parametrize("node_id,cls", all_nodes())
+def test_v1_declaration_is_valid(node_id, cls, comfy_env):
+    declared = cls.INPUT_TYPES()
+    assert set(declared) <= {"required", "optional", "hidden"}
+    assert cls.CATEGORY.startswith("Unison")
+    assert isinstance(cls.DESCRIPTION, str) and len(cls.DESCRIPTION) > 40
+    assert isinstance(cls.RETURN_TYPES, tuple) and all(t in KNOWN_TYPES for t in cls.RETURN_TYPES)
+    assert len(cls.RETURN_NAMES) == len(cls.RETURN_TYPES)
+    assert len(cls.OUTPUT_TOOLTIPS) == len(cls.RETURN_TYPES)
+    function = getattr(cls, cls.FUNCTION)
+    params = inspect.signature(function).parameters
+    names = [n for section in ("required", "optional") for n in declared.get(section, {})]
+    assert [p for p in params if p != "self"] == names, "FUNCTION parameters must be the inputs, in order"
+    for name in declared.get("optional", {}):
+        assert params[name].default is None or name in ("plan_by",), f"optional {name} needs a default"
+    for section in ("required", "optional"):
+        for name, spec in declared.get(section, {}).items():
+            kind, options = spec[0], (spec[1] if len(spec) > 1 else {})
+            assert options.get("tooltip"), f"{node_id}.{name} has no tooltip"
+            if isinstance(kind, list):
+                assert kind and all(isinstance(v, str) for v in kind)
+                if "default" in options:
+                    assert options["default"] in kind
+            elif kind in ("INT", "FLOAT"):
+                assert "default" in options
+                assert options.get("min", -float("inf")) <= options["default"] <= options.get("max", float("inf"))
+                if kind == "INT":
+                    assert isinstance(options["default"], int)
+            elif kind == "STRING":
+                assert isinstance(options.get("default", ""), str)
+            elif kind == "BOOLEAN":
+                assert isinstance(options["default"], bool)
+            else:
+                assert kind in KNOWN_TYPES, f"{node_id}.{name}: unknown type {kind}"
+
+
+def schema() -> dict:
+    """Node IDs, inputs in declaration order (the UI format stores widget values by position),
+    their types and combo choices (model lists are empty in the fixture), and outputs."""
+    out = {}
+    for node_id, cls in all_nodes():
+        declared = cls.INPUT_TYPES()
+        inputs = []
+        for section in ("required", "optional"):
+            for name, spec in declared.get(section, {}).items():
+                kind = spec[0]
+                entry = {"name": name, "type": "COMBO" if isinstance(kind, list) else kind,
+                         "required": section == "required"}
+                if isinstance(kind, list):
+                    entry["choices"] = kind
+                inputs.append(entry)
+        out[node_id] = {"inputs": inputs, "outputs": list(cls.RETURN_TYPES), "output_names": list(cls.RETURN_NAMES),
+                        "output_node": bool(getattr(cls, "OUTPUT_NODE", False))}
+    return out
+
+
+def test_schema_is_frozen(comfy_env):
+    """A change here breaks users' saved workflows. Regenerate deliberately:
+    UNISON_UPDATE_NODE_SCHEMA=1 pytest tests/nodes/test_nodes_contracts.py -k schema"""
+    current = schema()
+    if os.environ.get(UPDATE_ENV):
+        SCHEMA_FILE.write_text(json.dumps(current, indent=1) + "\n")
+    frozen = json.loads(SCHEMA_FILE.read_text())
+    assert current == frozen, f"node schema changed; if deliberate, rerun with {UPDATE_ENV}=1"
+
+
+def test_import_is_cheap_and_imports_no_heavy_library():
+    code = (
+        "import sys, time; sys.path.insert(0, sys.argv[1]); t = time.perf_counter();"
+        "import importlib; m = importlib.import_module(sys.argv[2]); dt = time.perf_counter() - t;"
+        "heavy = sorted({k.split('.')[0] for k in sys.modules} & {'torch','numpy','transformers','diffusers','PIL','av','cv2'});"
+        "print(dt, len(m.NODE_CLASS_MAPPINGS), ','.join(heavy))"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(PACK.parent), PACK.name],
+                            capture_output=True, text=True, timeout=60, check=True)
+    seconds, count, heavy = (result.stdout.strip().split(" ") + [""])[:3]
+    assert int(count) == len(EXPECTED_NODES)
+    assert heavy == "", f"importing the pack imported {heavy}"
+    assert float(seconds) < 0.5
+
+
+def test_nodes_import_without_comfyui(no_comfy):
+    for _, cls in all_nodes():
+        cls.INPUT_TYPES()
+    assert comfy_glue.folder_paths() is None
+    assert comfy_glue.list_files("diffusion_models") == []
+    assert isinstance(comfy_glue.blocked(None), comfy_glue._FallbackBlocker)
+
+
+# -- errors ------------------------------------------------------------------------------------
+def test_planner_rejects_empty_request(comfy_env):
+    with pytest.raises(ValueError, match="empty"):
+        NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan("   ", 16)
+
+
+def test_planner_names_an_unconnected_placeholder(comfy_env):
+    with pytest.raises(ValueError, match=r"\{image2\}.*image2"):
+        NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan("edit {image2}", 16)
+
+
+def test_planner_confines_files_to_the_input_folder(comfy_env):
+    from unison_runtime.errors import RequestError
+
+    with pytest.raises(RequestError, match="outside"):
+        NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan("describe ###/etc/passwd.png###", 16)
+
+
+def test_rules_planner_cannot_answer_and_says_so(comfy_env):
+    from unison_runtime.errors import UnisonError
+
+    with pytest.raises(UnisonError, match="planner model"):
+        NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan("What is the capital of France?", 16)
+
+
+def test_loaders_name_what_is_missing(comfy_env):
+    from unison_runtime.errors import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match="not found"):
+        NODE_CLASS_MAPPINGS["UnisonProjectorLoader"]().load("nope.pth")
+    with pytest.raises(ModelLoadError, match="diffusers_folder"):
+        NODE_CLASS_MAPPINGS["UnisonGeneratorLoader"]().load("none", "none", "none", "none", "auto", "native", "keep")
+
+
+def test_model_names_cannot_escape_their_folder(comfy_env, tmp_path):
+    from unison_runtime.errors import ModelLoadError
+
+    (tmp_path / "models" / "projector").mkdir(parents=True)
+    with pytest.raises(ModelLoadError):
+        comfy_glue.resolve("unison_projector", "../../../etc/passwd", "projector")
+
+
+def test_sampler_and_projector_refuse_foreign_plans(comfy_env):
+    with pytest.raises(ValueError, match="UnisonPlanner"):
+        NODE_CLASS_MAPPINGS["UnisonVACESampler"]().sample(None, "not a plan", 0, 1, 5.0, 5.0, 1.0, "")
+    with pytest.raises(ValueError, match="UnisonPlanner"):
+        NODE_CLASS_MAPPINGS["UnisonProjector"]().project(None, None, {"task": "x"}, True)
+
+
+def test_boxes_are_parsed_or_explained():
+    from nodes.generation import parse_boxes
+
+    assert parse_boxes("") is None
+    assert parse_boxes("1,2,30,40; 5,5,9,9") == [[1, 2, 30, 40], [5, 5, 9, 9]]
+    with pytest.raises(ValueError, match="four numbers"):
+        parse_boxes("1,2,3")
+    with pytest.raises(ValueError, match="x2 must exceed x1"):
+        parse_boxes("10,0,5,5")
+
+
+def test_router_overrides_map_widget_defaults_to_as_planned():
+    from nodes.planning import UnisonTaskRouter
+
+    assert all(v is None for v in UnisonTaskRouter.overrides("auto", 0, 0, 0, "auto", -1, -1, "auto", "auto").values())
+    chosen = UnisonTaskRouter.overrides("text_to_video", 64, 32, 9, "last", 1, 0, "on", "off")
+    assert chosen == {"task": "text_to_video", "width": 64, "height": 32, "num_frames": 9, "frame_ref": "last",
+                      "mask_index": 1, "source_index": 0, "reference": True, "control": False}
+
+
+# -- media placeholders -------------------------------------------------------------------------
+def test_connected_media_become_markers_in_order(comfy_env):
+    import torch
+
+    from nodes import media_inputs
+
+    image = torch.rand(1, 16, 16, 3)
+    mask = torch.zeros(1, 16, 16)
+    text, refs = media_inputs.build_request_text("put {mask1} on {image1}", {"image1": image, "mask1": mask, "image2": image})
+    assert text.startswith("put ###") and text.count("###") == 6  # image2 is appended
+    assert refs["mask1"].is_mask and "mask" in Path(refs["mask1"].path).name
+    assert refs["image2"].path == refs["image1"].path  # same pixels, one file
+    again, _ = media_inputs.build_request_text("put {mask1} on {image1}", {"image1": image, "mask1": mask})
+    assert again.split("###")[1] == text.split("###")[1]
+
+
+# -- ComfyUI hooks --------------------------------------------------------------------------------
+def test_unload_hook_frees_the_manager_once_wrapped(monkeypatch):
+    from unison_runtime.models import get_manager
+
+    calls = []
+    fake = types.ModuleType("comfy.model_management")
+    fake.unload_all_models = lambda: calls.append("comfy")
+    monkeypatch.setitem(sys.modules, "comfy.model_management", fake)
+    manager = get_manager()
+    manager.get("test-hook", "x", lambda device, dtype: object(), device="cpu", dtype="float32")
+    assert comfy_glue.install_unload_hook()
+    wrapped = fake.unload_all_models
+    assert comfy_glue.install_unload_hook() and fake.unload_all_models is wrapped  # idempotent
+    fake.unload_all_models()
+    assert calls == ["comfy"]
+    assert not any(k.kind == "test-hook" for k in manager.cached_keys())
+
+
+def test_sample_media_never_overwrite_user_files(comfy_env):
+    folder = Path(comfy_env.get_input_directory())
+    assert (folder / "unison_bowl.png").is_file() and (folder / "unison_clip.mp4").is_file()
+    (folder / "unison_bowl.png").write_bytes(b"mine")
+    comfy_glue.install_sample_media()
+    assert (folder / "unison_bowl.png").read_bytes() == b"mine"
+
+
+def test_model_folders_are_registered_once(comfy_env):
+    comfy_glue.register_model_folders()
+    comfy_glue.register_model_folders()
+    paths = comfy_env.folder_names_and_paths["unison_planner"][0]
+    assert len(paths) == len(set(paths)) and any(p.endswith(os.path.join("unison", "planner")) for p in paths)
+
+
+def test_executor_skips_everything_downstream_of_a_blocker():
+    from executor import run_graph
+
+    class Source:
+        RETURN_TYPES = ("STRING", "STRING")
+        FUNCTION = "run"
+
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {}}
+
+        def run(self):
+            return ("ok", comfy_glue.blocked(None))
+
+    class Sink:
+        RETURN_TYPES = ()
+        FUNCTION = "run"
+        OUTPUT_NODE = True
+        seen: list = []
+
+        @classmethod
+        def INPUT_TYPES(cls):
+            return {"required": {"text": ("STRING", {})}}
+
+        def run(self, text):
+            Sink.seen.append(text)
+            return {"ui": {"text": [text]}}
+
+    graph = {"1": {"class_type": "Source", "inputs": {}},
+             "2": {"class_type": "Sink", "inputs": {"text": ["1", 0]}},
+             "3": {"class_type": "Sink", "inputs": {"text": ["1", 1]}}}
+    result = run_graph(graph, {"Source": Source, "Sink": Sink})
+    assert Sink.seen == ["ok"] and result.blocked == ["3"] and result.ui == {"2": {"text": ["ok"]}}
+
+
+def test_node_docs_match_the_declarations(no_comfy):
+    """docs/NODES.md and web/docs/*.md are generated: python scripts/make_node_docs.py"""
+    result = subprocess.run([sys.executable, str(PACK / "scripts" / "make_node_docs.py"), "--check"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr

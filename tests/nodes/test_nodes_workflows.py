@@ -1,0 +1,183 @@
+"""The 12 shipped example workflows: UI and API twins agree with their one description, the UI
+files are well-formed for ComfyUI's frontend, and every API workflow runs on the tiny models
+through the test executor (ComfyUI's execution rules, core nodes stood in by `core_nodes`)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from core_nodes import CORE_NODE_CLASSES, SaveImage, SaveVideo
+from executor import run_graph, validate
+from nodes import NODE_CLASS_MAPPINGS
+
+PACK = Path(__file__).resolve().parents[2]
+UI_DIR = PACK / "example_workflows"
+API_DIR = UI_DIR / "api"
+NAMES = sorted(p.stem for p in API_DIR.glob("*.json"))
+CLASSES = {**NODE_CLASS_MAPPINGS, **CORE_NODE_CLASSES}
+EXPECTED_TASK = {
+    "01_text_understanding": "text_understanding", "02_image_understanding": "image_understanding",
+    "03_video_understanding": "video_understanding", "04_text_to_image": "text_to_image",
+    "05_image_edit": "image_edit", "06_image_control": "image_control", "07_image_reference": "image_reference",
+    "08_text_to_video": "text_to_video", "09_image_to_video": "image_to_video",
+    "10_video_reference": "video_reference", "11_video_edit": "video_edit", "12_video_control": "video_control",
+}
+TINY = {"width": 32, "height": 32}
+TINY_VIDEO_FRAMES = 5
+TINY_STEPS = 2
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("make_example_workflows", PACK / "scripts" / "make_example_workflows.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the file runs
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_there_is_one_workflow_per_task_in_both_formats():
+    assert NAMES == sorted(EXPECTED_TASK)
+    assert sorted(p.stem for p in UI_DIR.glob("*.json")) == NAMES
+
+
+def test_files_match_their_description():
+    """Regenerate with `python scripts/make_example_workflows.py` after changing a node or workflow."""
+    module = _script()
+    stale = [str(p.relative_to(PACK)) for p, text in module.render(NODE_CLASS_MAPPINGS).items()
+             if p.read_text(encoding="utf-8") != text]
+    assert not stale, f"out of date (run scripts/make_example_workflows.py): {stale}"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_ui_workflow_is_well_formed(name, comfy_env):
+    ui = json.loads((UI_DIR / f"{name}.json").read_text())
+    api = json.loads((API_DIR / f"{name}.json").read_text())
+    nodes = {n["id"]: n for n in ui["nodes"]}
+    assert {str(i) for i in nodes} == set(api)
+    assert ui["last_link_id"] == len(ui["links"]) and ui["last_node_id"] == max(nodes)
+    for link_id, src, src_slot, dst, dst_slot, kind in ui["links"]:
+        assert nodes[src]["outputs"][src_slot]["type"] == kind and link_id in nodes[src]["outputs"][src_slot]["links"]
+        target = nodes[dst]["inputs"][dst_slot]
+        assert target["link"] == link_id and target["type"] in (kind, "*")
+        assert api[str(dst)]["inputs"][target["name"]] == [str(src), src_slot]
+    for node in ui["nodes"]:
+        cls = CLASSES[node["type"]]
+        api_inputs = api[str(node["id"])]["inputs"]
+        widget_values = [v for k, v in api_inputs.items() if not isinstance(v, list)]
+        values = list(node["widgets_values"])
+        # Widget values in declaration order; extra frontend values (seed control, upload button) follow.
+        for value in widget_values:
+            assert value in values, f"{node['type']}: {value!r} missing from widgets_values"
+        assert [v for v in values if v in widget_values] == widget_values or node["type"] in CORE_NODE_CLASSES
+        if node["type"] in NODE_CLASS_MAPPINGS:
+            assert [o["type"] for o in node["outputs"]] == list(cls.RETURN_TYPES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_api_workflow_validates(name, comfy_models_env):
+    validate(json.loads((API_DIR / f"{name}.json").read_text()), CLASSES)
+
+
+def tiny(graph: dict, name: str) -> dict:
+    """The shipped graph at test size: 32x32, 5 frames, 2 steps, short answers; the rules planner
+    decides the plan (the tiny planner's random weights would pick arbitrary tasks), while the
+    tiny Qwen model still answers and feeds the projector."""
+    for node in graph.values():
+        inputs = node["inputs"]
+        if node["class_type"] == "UnisonPlanner":
+            inputs.update(plan_by="rules", max_new_tokens=8)
+        elif node["class_type"] == "UnisonTaskRouter":
+            inputs.update(TINY)
+            if "video" in name:
+                inputs["num_frames"] = TINY_VIDEO_FRAMES
+        elif node["class_type"] == "UnisonVACESampler":
+            inputs["steps"] = TINY_STEPS
+    return graph
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_workflow_runs_on_tiny_models(name, comfy_models_env):
+    graph = tiny(json.loads((API_DIR / f"{name}.json").read_text()), name)
+    SaveImage.saved.clear()
+    SaveVideo.saved.clear()
+    result = run_graph(graph, CLASSES)
+    by_type = {graph[i]["class_type"]: i for i in result.outputs}
+    task = EXPECTED_TASK[name]
+    planner_ui = result.ui[by_type["UnisonPlanner"]]["text"][0]
+    assert f"task: {task}" in planner_ui
+    if task.endswith("understanding"):
+        answer = result.outputs[by_type["UnisonPlanner"]][2]
+        assert isinstance(answer, str)
+        assert result.ui[by_type["PreviewAny"]]["text"] == (answer,)
+        return
+    router_out = result.outputs[by_type["UnisonTaskRouter"]]
+    assert router_out[7] == task and router_out[4:7] == (32, 32, TINY_VIDEO_FRAMES if "video" in name else 1)
+    frames = result.outputs[by_type["UnisonVACESampler"]][0]
+    expected = (TINY_VIDEO_FRAMES if "video" in name else 1, 32, 32, 3)
+    assert tuple(frames.shape) == expected
+    assert float(frames.min()) >= 0.0 and float(frames.max()) <= 1.0
+    saved = SaveVideo.saved[0].images if "video" in name else SaveImage.saved[0]
+    assert saved is frames
+    # The router's previews are IMAGE/MASK batches at the target size.
+    src, masks, refs = router_out[1:4]
+    assert src.shape[1:] == (32, 32, 3) and masks.shape[1:] == (32, 32) and refs.shape[1:] == (32, 32, 3)
+
+
+def test_understanding_task_blocks_the_generation_branch(comfy_models_env):
+    """One graph for every task: a question planned through the text-to-video graph is answered,
+    and the router's generation outputs block the sampler and the savers."""
+    graph = tiny(json.loads((API_DIR / "08_text_to_video.json").read_text()), "08_text_to_video")
+    planner_id = next(i for i, n in graph.items() if n["class_type"] == "UnisonPlanner")
+    graph[planner_id]["inputs"]["request"] = "What is the capital of France?"
+    graph["99"] = {"class_type": "PreviewAny", "inputs": {"source": [planner_id, 2]}}
+    SaveVideo.saved.clear()
+    result = run_graph(graph, CLASSES)
+    kinds = {graph[i]["class_type"] for i in result.blocked}
+    assert {"UnisonProjector", "UnisonVACESampler", "CreateVideo", "SaveVideo"} <= kinds
+    assert SaveVideo.saved == [] and isinstance(result.ui["99"]["text"][0], str)
+    router_id = next(i for i, n in graph.items() if n["class_type"] == "UnisonTaskRouter")
+    assert result.outputs[router_id][7] == "text_understanding"
+
+
+def test_rerunning_a_graph_loads_nothing_and_loaders_share_models(comfy_models_env):
+    from unison_runtime.models import get_manager
+
+    graph = tiny(json.loads((API_DIR / "04_text_to_image.json").read_text()), "04_text_to_image")
+    graph["50"] = dict(graph["1"])  # a second planner loader naming the same folder
+    graph["51"] = {"class_type": "UnisonProjector",
+                   "inputs": {"planner": ["50", 0], "projector": ["2", 0], "plan": ["11", 0], "enabled": True}}
+    graph["52"] = {"class_type": "PreviewAny", "inputs": {"source": ["51", 0]}}
+    run_graph(graph, CLASSES)
+    loads = get_manager().load_count()
+    run_graph(graph, CLASSES)
+    assert get_manager().load_count() == loads
+
+
+def test_free_then_rerun_reloads_through_the_same_handles(comfy_models_env):
+    from unison_runtime.models import get_manager
+
+    graph = tiny(json.loads((API_DIR / "04_text_to_image.json").read_text()), "04_text_to_image")
+    first = run_graph(graph, CLASSES)
+    handles = {i: first.outputs[i][0] for i in ("1", "2", "3")}
+    get_manager().free()
+    assert get_manager().cached_keys() == []
+    sampler = NODE_CLASS_MAPPINGS["UnisonVACESampler"]()
+    plan = first.outputs["11"][0]
+    (frames,) = sampler.sample(handles["3"], plan, 1, 1, 5.0, 5.0, 1.0, "")
+    assert tuple(frames.shape) == (1, 32, 32, 3)
+
+
+def test_auto_node_runs_the_whole_pipeline_from_a_models_dir(comfy_models_env, all_models):
+    auto = NODE_CLASS_MAPPINGS["UnisonAuto"]()
+    out = auto.run("Generate an image of a red fox.", str(all_models), 32, 32, 0, 0, TINY_STEPS, 5.0, True, "rules")
+    frames, answer, text = out["result"]
+    assert tuple(frames.shape) == (1, 32, 32, 3) and "text_to_image" in text
+    assert type(answer).__name__.endswith("Blocker")
+    out = auto.run("What is the capital of France?", str(all_models), 32, 32, 0, 0, TINY_STEPS, 5.0, True, "rules")
+    frames, answer, text = out["result"]
+    assert isinstance(answer, str) and type(frames).__name__.endswith("Blocker") and "text_understanding" in text

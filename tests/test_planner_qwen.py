@@ -1,0 +1,286 @@
+"""The Qwen2.5-VL planner on the tiny demo models: loading layouts, constrained planning,
+answering with media, hidden states, instruct mode and load errors."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from unison_runtime import layout
+from unison_runtime.errors import ModelLoadError
+from unison_runtime.models import get_manager
+from unison_runtime.plan import TASKS, Plan
+from unison_runtime.planner import constrained
+from unison_runtime.planner.qwen import QwenPlanner, load_planner
+from unison_runtime.request import parse_request
+
+torch = pytest.importorskip("torch")
+
+
+@pytest.fixture(scope="module")
+def merged(planner_models) -> QwenPlanner:
+    return load_planner(planner_models / layout.PLANNER_MERGED, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def instruct(planner_models) -> QwenPlanner:
+    return load_planner(planner_models / layout.PLANNER_BASE, mode="instruct", device="cpu")
+
+
+@pytest.fixture(scope="module")
+def media_dir(tmp_path_factory):
+    from PIL import Image
+
+    from unison_runtime import media
+
+    folder = tmp_path_factory.mktemp("planner_media")
+    rng = np.random.RandomState(0)
+    Image.fromarray(rng.randint(0, 255, (48, 64, 3), dtype=np.uint8)).save(folder / "a.png")
+    Image.fromarray(rng.randint(0, 255, (40, 40, 3), dtype=np.uint8)).save(folder / "b.jpg")
+    media.save_mp4(rng.randint(0, 255, (48, 48, 64, 3), dtype=np.uint8), folder / "v.mp4", fps=24)
+    return folder
+
+
+def _request(text, root):
+    return parse_request(text, [root])
+
+
+def _copy(planner):
+    """A planner over the same loaded model with its own settings."""
+    return type(planner)(planner.loaded)
+
+
+# -- loading -----------------------------------------------------------------------------------
+def test_merged_folder_loads_with_its_distinct_head(merged, planner_models):
+    from safetensors import safe_open
+
+    model = merged.loaded.model
+    assert merged.mode == "unison" and merged.hidden_size == 64 and merged.loaded.untied_head
+    with safe_open(str(planner_models / layout.PLANNER_MERGED / "model.safetensors"), "pt") as f:
+        head, embed = f.get_tensor("lm_head.weight"), f.get_tensor("model.embed_tokens.weight")
+    assert torch.equal(model.lm_head.weight, head)
+    assert torch.equal(model.get_input_embeddings().weight, embed)
+    assert model.lm_head.weight.data_ptr() != model.get_input_embeddings().weight.data_ptr()
+
+
+def test_second_identical_load_performs_no_load(merged, planner_models):
+    before = get_manager().load_count("planner")
+    again = load_planner(planner_models / layout.PLANNER_MERGED, device="cpu")
+    assert again.loaded is merged.loaded
+    assert get_manager().load_count("planner") == before
+
+
+@pytest.mark.parametrize("merge", [True, False])
+def test_base_plus_adapter_matches_the_merged_model(merged, planner_models, merge):
+    from peft import PeftModel
+
+    planner = load_planner(planner_models / layout.PLANNER_BASE, adapter_dir=planner_models / layout.PLANNER_ADAPTER,
+                           device="cpu", merge_adapter=merge)
+    assert isinstance(planner.loaded.model, PeftModel) is not merge
+    assert "<CFI>" in planner.loaded.tokenizer.get_vocab()  # tokenizer taken from the adapter folder
+    ids = merged.loaded.tokenizer("Make a video <IMGPAD> please", return_tensors="pt").input_ids
+    with torch.no_grad():
+        expected = merged.loaded.model(input_ids=ids).logits
+        got = planner.loaded.model(input_ids=ids).logits
+    assert torch.allclose(got, expected, atol=1e-4)
+
+
+# -- the plan grammar --------------------------------------------------------------------------
+def _random_walk(start, tokenizer, end_id, seed, max_steps=60):
+    """Sample tokens from random scores masked by the grammar, as generate() would."""
+    generator = torch.Generator().manual_seed(seed)
+    processor = constrained.logits_processor(start, prompt_length=0)
+    ids = torch.zeros((1, 0), dtype=torch.long)
+    vocab = len(tokenizer)
+    for _ in range(max_steps):
+        scores = processor(ids, torch.randn((1, vocab), generator=generator) * 5)
+        token = int(torch.distributions.Categorical(logits=scores[0]).sample())
+        ids = torch.cat([ids, torch.tensor([[token]])], dim=1)
+        if token == end_id:
+            break
+    return ids[0].tolist()
+
+
+@pytest.mark.parametrize("media_count", [0, 1, 2, 3])
+def test_any_path_through_the_plan_grammar_parses(merged, media_count):
+    tokenizer = merged.loaded.tokenizer
+    end_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    start = constrained.unison_plan_grammar(tokenizer, [end_id], media_count, allow_prose=False)
+    tasks = set()
+    for seed in range(60):
+        torch.manual_seed(seed)
+        ids = _random_walk(start, tokenizer, end_id, seed)
+        assert ids[-1] == end_id, "the grammar always ends the plan"
+        plan = Plan.from_tokens(tokenizer.decode(ids, skip_special_tokens=False), media_count=media_count)
+        tasks.add(plan.task)
+    assert len(tasks) >= (2 if media_count == 0 else 5)
+
+
+def test_prose_is_free_of_plan_tokens_and_cut_short(merged):
+    tokenizer = merged.loaded.tokenizer
+    end_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    start = constrained.unison_plan_grammar(tokenizer, [end_id], 1, prose_tokens=5)
+    plan_ids = {tokenizer.convert_tokens_to_ids(t) for t in constrained.UNISON_TOKENS}
+    outcomes = set()
+    for seed in range(40):
+        ids = _random_walk(start, tokenizer, end_id, seed)
+        text = tokenizer.decode(ids, skip_special_tokens=False)
+        if ids[0] in plan_ids:
+            outcomes.add("plan")
+            Plan.from_tokens(text, media_count=1)
+        else:
+            outcomes.add("prose")
+            assert not plan_ids & set(ids) and len(ids) <= 5 and ids[-1] == end_id
+    assert outcomes == {"prose"} or outcomes == {"plan", "prose"}
+
+
+@pytest.mark.parametrize("text", [
+    "Generate an image of a cat",
+    "Make a 3 second video of a dog in 16:9",
+    "Edit ###a.png### using the mask ###b.jpg###",
+    "Animate ###a.png###",
+])
+def test_plan_from_random_weights_is_always_a_generation_plan(merged, media_dir, text):
+    planner = _copy(merged)
+    planner.allow_prose = False
+    request = _request(text, media_dir)
+    plan = planner.plan(request)
+    assert isinstance(plan, Plan) and not plan.is_understanding
+    assert Plan.from_tokens(plan.raw, media_count=len(request.media)).task in TASKS
+    if "16:9" in text:  # the rules' cross-check puts the stated size back
+        assert (plan.width, plan.height) == (1280, 720) and plan.num_frames == 73
+
+
+def test_plan_may_choose_prose(merged, media_dir):
+    request = _request("What is in ###a.png###?", media_dir)
+    plan = merged.plan(request)
+    if plan.is_understanding:
+        assert plan.task == "image_understanding" and plan.raw
+    else:
+        Plan.from_tokens(plan.raw, media_count=1)
+
+
+def test_unconstrained_output_parses_or_falls_back(merged, media_dir):
+    planner = _copy(merged)
+    planner.constrained = False
+    request = _request("Make a video of ###a.png###", media_dir)
+    plan = planner.plan(request)
+    assert plan.task in TASKS
+    bad = planner._parse("<BORES>12<CFI>", request)
+    assert bad.task == "image_understanding" and "not a valid plan" in bad.warnings[0]
+    good = planner._parse("<BORES>1280,720<EORES><CFI><|im_end|>", request)
+    assert (good.task, good.width, good.height) == ("text_to_image", 1280, 720)
+
+
+# -- answering ---------------------------------------------------------------------------------
+def test_answer_text(merged, media_dir):
+    answer = merged.answer(_request("What is the capital of France?", media_dir), max_new_tokens=8)
+    assert isinstance(answer, str) and answer
+    assert not any(t in answer for t in constrained.UNISON_TOKENS)
+
+
+def test_answer_with_two_images_feeds_both(merged, media_dir):
+    request = _request("Compare ###a.png### and ###b.jpg###", media_dir)
+    images, videos, _ = merged._load_media(request)
+    assert len(images) == 2 and not videos
+    text = "<|vision_start|><|image_pad|><|vision_end|>" * 2
+    inputs = merged._processor_inputs(text, images, videos, [])
+    assert inputs["image_grid_thw"].shape[0] == 2
+    assert isinstance(merged.answer(request, max_new_tokens=4), str)
+
+
+def test_answer_with_video_samples_frames(merged, media_dir):
+    request = _request("Describe ###v.mp4###", media_dir)
+    _, videos, fps = merged._load_media(request)
+    assert len(videos) == 1 and 1 <= len(videos[0]) <= 6 and fps == [2.0]  # 2 s at 24 fps -> <=2 fps
+    inputs = merged._processor_inputs("<|vision_start|><|video_pad|><|vision_end|>", [], videos, fps)
+    assert inputs["video_grid_thw"].shape[0] == 1 and "pixel_values_videos" in inputs
+    answer = merged.answer(request, max_new_tokens=4, temperature=0.7, seed=3)
+    assert answer == merged.answer(request, max_new_tokens=4, temperature=0.7, seed=3)
+
+
+# -- hidden states -----------------------------------------------------------------------------
+def test_hidden_states_match_an_independent_forward(merged, media_dir):
+    request = _request("Make a video of ###a.png### in 480P", media_dir)
+    hidden = merged.hidden_states(request)
+    tokenizer, model = merged.loaded.tokenizer, merged.loaded.model
+    ids = tokenizer.apply_chat_template([{"role": "user", "content": request.prompt}], tokenize=True,
+                                        add_generation_prompt=False, return_tensors="pt", return_dict=True)["input_ids"]
+    assert "<IMGPAD>" in tokenizer.decode(ids[0])
+    with torch.no_grad():
+        reference = model.model(input_ids=ids).last_hidden_state[:, 1:]
+    assert hidden.dtype == torch.float32 and hidden.shape == (1, ids.shape[1] - 1, 64)
+    assert torch.allclose(hidden, reference, atol=1e-5)
+
+
+# -- instruct mode -----------------------------------------------------------------------------
+def test_instruct_mode_yields_valid_plans(instruct, media_dir):
+    assert instruct.mode == "instruct"
+    for text in ("Generate an image of a cat", "Edit ###a.png### with ###b.jpg###"):
+        request = _request(text, media_dir)
+        plan = instruct.plan(request)
+        assert isinstance(plan, Plan) and plan.task in TASKS
+        assert json.loads(plan.raw)["task"] == plan.task or plan.warnings
+
+
+@pytest.mark.parametrize("media_count", [0, 2])
+def test_any_path_through_the_json_grammar_is_a_plan(instruct, media_count):
+    from unison_runtime.planner.instruct import _plan_from_dict, plan_schema
+
+    tokenizer = instruct.loaded.tokenizer
+    end_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    start = constrained.tagged_json_grammar(tokenizer, "task", plan_schema(media_count), end_id)
+    tasks = set()
+    for seed in range(40):
+        ids = _random_walk(start, tokenizer, end_id, seed, max_steps=120)
+        assert ids[-1] == end_id
+        text = tokenizer.decode(ids[:-1], skip_special_tokens=False)
+        tasks.add(_plan_from_dict(json.loads(text), media_count, raw=text).task)
+    assert len(tasks) >= 3
+    if media_count == 0:
+        assert tasks <= {"text_understanding", "text_to_image", "text_to_video"}
+
+
+# -- errors ------------------------------------------------------------------------------------
+def test_missing_folder(tmp_path):
+    with pytest.raises(ModelLoadError, match="not found"):
+        load_planner(tmp_path / "nope")
+
+
+def test_wrong_model_type(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "bert", "architectures": ["BertModel"]}))
+    with pytest.raises(ModelLoadError, match="'bert'.*Qwen2.5-VL"):
+        load_planner(tmp_path)
+
+
+def test_corrupt_safetensors(tmp_path, planner_models):
+    source = planner_models / layout.PLANNER_MERGED
+    folder = tmp_path / "broken"
+    shutil.copytree(source, folder)
+    data = (source / "model.safetensors").read_bytes()
+    (folder / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelLoadError, match="corrupt safetensors"):
+        load_planner(folder)
+    (folder / "model.safetensors").write_bytes(b"\x00" * 64)
+    with pytest.raises(ModelLoadError, match="corrupt safetensors"):
+        load_planner(folder)
+
+
+def test_base_without_adapter_is_refused_in_unison_mode(planner_models):
+    before = get_manager().load_count("planner")
+    with pytest.raises(ModelLoadError, match="adapter_dir.*merged"):
+        load_planner(planner_models / layout.PLANNER_BASE, mode="unison")
+    assert get_manager().load_count("planner") == before  # refused before loading anything
+
+
+def test_adapter_folder_given_as_model(planner_models):
+    with pytest.raises(ModelLoadError, match="adapter_dir"):
+        load_planner(planner_models / layout.PLANNER_ADAPTER)
+
+
+def test_unknown_mode(planner_models):
+    with pytest.raises(ModelLoadError, match="mode"):
+        load_planner(planner_models / layout.PLANNER_MERGED, mode="chat")
