@@ -47,16 +47,11 @@ class UnisonProjector:
         bundle = _check_plan(plan, "UnisonProjector")
         if not enabled:
             return (Conditioning(prompt=bundle.prompt),)
+        from unison_runtime.projector import project
+
         model = planner.get()
         hidden = model.hidden_states(bundle.request)
-        proj = projector.get(planner_hidden=int(hidden.shape[-1]))
-        import torch
-
-        from unison_runtime.models import get_manager
-
-        with get_manager().use(proj), torch.no_grad():
-            param = next(proj.parameters())
-            tokens = proj(hidden.to(device=param.device, dtype=param.dtype)).float().cpu()
+        tokens = project(projector.get(planner_hidden=int(hidden.shape[-1])), hidden)
         return (Conditioning(prompt=bundle.prompt, projector_tokens=tokens),)
 
 

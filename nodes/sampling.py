@@ -1,6 +1,6 @@
 """The sampler node's call into stage two: ComfyUI tensors in, ComfyUI's progress bar, latent
 preview and Cancel wired into the runtime's step callback, IMAGE frames out. The sampling itself
-is `unison_runtime.generator.sampling.generate`."""
+is `unison_runtime.pipeline.stage_two.generate_frames`, as in the CLI."""
 
 from __future__ import annotations
 
@@ -10,20 +10,12 @@ from . import stage_two
 
 def sample(generator, bundle, conditioning, *, seed, steps, cfg, shift, context_scale, negative_prompt,
            frames=None, masks=None, references=None):
-    from unison_runtime.generator.conditioning import encode_context, negative_context
-    from unison_runtime.generator.inputs import GenerationInputs, SamplerSettings
-    from unison_runtime.generator.sampling import generate
+    from unison_runtime.generator.inputs import SamplerSettings
     from unison_runtime.media import frames_to_comfy
+    from unison_runtime.pipeline.stage_two import generate_frames
 
     models = generator.get()
     stage = stage_two.apply_overrides(bundle.stage_two, source=frames, mask=masks, references=references)
-    source, vace_masks, refs = stage.to_tensors()
-    inputs = GenerationInputs(
-        context=encode_context(models, conditioning.prompt, conditioning.projector_tokens),
-        negative_context=negative_context(models, negative_prompt),
-        width=stage.width, height=stage.height, num_frames=stage.num_frames,
-        source=source, masks=vace_masks, reference_images=refs or None,
-    )
     settings = SamplerSettings(steps=steps, cfg=cfg, shift=shift, context_scale=context_scale, seed=seed)
     progress = glue.Progress(steps)
     to_preview = glue.latent_previewer()
@@ -34,5 +26,6 @@ def sample(generator, bundle, conditioning, *, seed, steps, cfg, shift, context_
         progress.total = total
         progress.update(step, preview)
 
-    video = generate(models, inputs, settings, callback=on_step)
-    return frames_to_comfy(video.clamp(-1.0, 1.0).float().cpu())
+    video = generate_frames(models, stage, conditioning.prompt, conditioning.projector_tokens, settings,
+                            negative_prompt, callback=on_step)
+    return frames_to_comfy(video.float().cpu())

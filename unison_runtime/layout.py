@@ -18,7 +18,8 @@ PROJECTOR = "projector/projector.pth"
 # Stage two (Wan2.1 VACE 1.3B)
 GENERATOR_DIFFUSERS = "generator/Wan2.1-VACE-1.3B-diffusers"
 GENERATOR_NATIVE = "generator/Wan2.1-VACE-1.3B"
-# ComfyUI's repackaged single files, under ComfyUI's own folder names
+# ComfyUI's repackaged single files, under ComfyUI's own folder names (inside COMFYUI_MODELS)
+COMFYUI_MODELS = "comfyui"
 COMFY_DIFFUSION_MODELS = "diffusion_models"
 COMFY_TEXT_ENCODERS = "text_encoders"
 COMFY_VAE = "vae"
@@ -43,6 +44,9 @@ class ModelPaths:
     projector: Path | None
     generator_diffusers: Path | None
     generator_native: Path | None
+    comfy_transformer: Path | None
+    comfy_text_encoder: Path | None
+    comfy_vae: Path | None
     grounding_dino: Path | None
     sam2: Path | None
     u2net: Path | None
@@ -63,6 +67,9 @@ def discover(models_dir: str | Path) -> ModelPaths:
         projector=found(PROJECTOR),
         generator_diffusers=found(GENERATOR_DIFFUSERS),
         generator_native=found(GENERATOR_NATIVE),
+        comfy_transformer=found(f"{COMFYUI_MODELS}/{COMFY_DIFFUSION_MODELS}/{COMFY_TRANSFORMER_FILE}"),
+        comfy_text_encoder=found(f"{COMFYUI_MODELS}/{COMFY_TEXT_ENCODERS}/{COMFY_TEXT_ENCODER_FILE}"),
+        comfy_vae=found(f"{COMFYUI_MODELS}/{COMFY_VAE}/{COMFY_VAE_FILE}"),
         grounding_dino=found(GROUNDING_DINO),
         sam2=found(SAM2),
         u2net=found(U2NET),

@@ -246,13 +246,16 @@ class ModelManager:
     def _evict_over_budget(self, keep: ModelKey) -> None:
         if self.budget_bytes is None:
             return
+        evicted = False
         while self.memory_bytes() > self.budget_bytes:
             victim = next((k for k in self._entries if k != keep), None)
             if victim is None:
                 break
             del self._entries[victim]
-        gc.collect()
-        _empty_device_cache()
+            evicted = True
+        if evicted:  # collecting costs ~0.5 s; only worth it when something was let go
+            gc.collect()
+            _empty_device_cache()
 
 
 def _move_or_park(module: Any, device: str, offload_device: str) -> None:

@@ -130,6 +130,19 @@ def load_projector(path: str | Path, planner_hidden: int | None = None, text_wid
     return projector
 
 
+def project(projector, hidden_states) -> Any:
+    """The projector's tokens for a planner's hidden states: `[1, L, H]` → `[1, 4, W]` float32 on
+    the CPU, computed wherever the model manager places the projector."""
+    import torch
+
+    from .models import get_manager
+
+    with get_manager().use(projector), torch.no_grad():
+        param = next(projector.parameters())
+        tokens = projector(hidden_states.to(device=param.device, dtype=param.dtype))
+    return tokens.float().cpu()
+
+
 def _checked_file(path: str | Path) -> Path:
     file = Path(path).expanduser().resolve()
     if not file.is_file():

@@ -284,3 +284,21 @@ def test_node_docs_match_the_declarations(no_comfy):
     result = subprocess.run([sys.executable, str(PACK / "scripts" / "make_node_docs.py"), "--check"],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_annotator_node_outputs_frames_and_masks(comfy_env):
+    import torch
+
+    node = NODE_CLASS_MAPPINGS["UnisonAnnotator"]()
+    image = torch.rand(1, 24, 40, 3)
+    frames, masks = node.annotate("firstframe", image, "", "", 32, 16, 5, 0, 0, False)
+    assert tuple(frames.shape) == (5, 16, 32, 3) and tuple(masks.shape) == (5, 16, 32)
+    assert float(masks[0].max()) == 0.0 and float(masks[1].min()) == 1.0
+    mask = torch.zeros(1, 24, 40)
+    mask[:, 4:12, 8:20] = 1
+    frames, masks = node.annotate("mask", image, "", "", 0, 0, 0, 2, 0, True, mask=mask)
+    assert tuple(frames.shape) == (1, 24, 40, 3) and float(masks[0, 6, 10]) == 0.0 and float(masks[0, 20, 35]) == 1.0
+    from unison_runtime.errors import AnnotatorError
+
+    with pytest.raises(AnnotatorError, match="SAM2"):
+        node.annotate("bbox", image, "", "1,1,10,10", 0, 0, 0, 0, 0, False)

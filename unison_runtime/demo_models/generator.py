@@ -33,7 +33,7 @@ from pathlib import Path
 
 from .. import layout
 
-COMFY_ROOT = "comfyui"
+COMFY_ROOT = layout.COMFYUI_MODELS
 
 TRANSFORMER_CONFIG = dict(
     patch_size=[1, 2, 2],

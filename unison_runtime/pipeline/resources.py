@@ -4,7 +4,6 @@ through the model manager, plus the two model-driven steps of stage two: conditi
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,6 +80,9 @@ def generator(options: "RunOptions"):
     found = _paths(options)
     if path is None and found is not None:
         path = found.generator_diffusers or found.generator_native
+        if path is None and found.comfy_transformer and found.comfy_text_encoder and found.comfy_vae:
+            return load_generator(transformer_file=found.comfy_transformer,
+                                  text_encoder_file=found.comfy_text_encoder, vae_file=found.comfy_vae, **common)
     if path is None:
         raise ModelLoadError("no generator found: put Wan2.1-VACE-1.3B (diffusers folder or native "
                              "release) under models/generator/ or pass --generator")
@@ -94,58 +96,29 @@ def annotators(options: "RunOptions"):
     """Annotator models (U²-Net for salient masks), found under the models directory."""
     from ..annotators import AnnotatorModels
 
-    root = options.annotators_dir or (options.models_dir / "annotators" if options.models_dir else None)
+    # The models root is searched for this pack's layout and other ComfyUI packs' folder names.
+    root = options.annotators_dir or options.models_dir
     if root is None:
         raise ModelLoadError("video editing without a mask needs the U²-Net salient model: put "
                              "u2net.pt under models/annotators/u2net/ or give a mask")
     return AnnotatorModels.discover(Path(root), device=options.device)
 
 
-@dataclass
-class Conditioning:
-    """The DiT's text contexts: [1, 2048, W] each."""
+def projector_tokens(request, model, projector_module):
+    """The projector's 4 tokens for the request ([1, 4, W]), or None without a projector."""
+    from ..projector import project
 
-    context: "torch.Tensor"
-    negative_context: "torch.Tensor"
-    projector_used: bool
-    note: str = ""
-
-
-def conditioning(request, generator, model, projector_module, options: "RunOptions") -> Conditioning:
-    """T5 of the request text (pad tokens left in) + the projector's 4 tokens, zero-padded; and the
-    negative context from the negative prompt (DESIGN §5)."""
-    import torch
-
-    from ..generator.conditioning import encode_context, negative_context
-
-    tokens, note = None, ""
-    if projector_module is not None:
-        hidden = model.hidden_states(request)
-        with torch.no_grad():
-            param = next(projector_module.parameters())
-            tokens = projector_module(hidden.to(param.device, param.dtype))[0].float().cpu()
-    elif options.use_projector:
-        note = "no projector (or no planner model): text context is T5 alone"
-    return Conditioning(
-        context=encode_context(generator, request.prompt, tokens),
-        negative_context=negative_context(generator, options.negative_prompt),
-        projector_used=tokens is not None,
-        note=note,
-    )
+    if projector_module is None:
+        return None
+    return project(projector_module, model.hidden_states(request))
 
 
-def generate(generator, cond: Conditioning, inputs, options: "RunOptions") -> "np.ndarray":
-    """Sample the frames; returns `[T, H, W, 3]` uint8."""
-    from ..generator.inputs import GenerationInputs, SamplerSettings
-    from ..generator.sampling import generate as sample
+def generate(generator, request, tokens, inputs, options: "RunOptions") -> "np.ndarray":
+    """Condition and sample; returns `[T, H, W, 3]` uint8."""
+    from ..generator.inputs import SamplerSettings
     from ..media import to_uint8_frames
+    from .stage_two import generate_frames
 
-    source, masks, references = inputs.to_tensors()
-    gen_inputs = GenerationInputs(
-        context=cond.context, negative_context=cond.negative_context,
-        width=inputs.width, height=inputs.height, num_frames=inputs.num_frames,
-        source=source, masks=masks, reference_images=references or None,
-    )
     settings = SamplerSettings(steps=options.steps, cfg=options.cfg, shift=options.shift,
                                context_scale=options.context_scale, seed=options.seed)
 
@@ -155,8 +128,9 @@ def generate(generator, cond: Conditioning, inputs, options: "RunOptions") -> "n
         if options.progress is not None:
             options.progress(step, total)
 
-    video = sample(generator, gen_inputs, settings, callback=on_step)
-    return to_uint8_frames(video.clamp(-1.0, 1.0))
+    video = generate_frames(generator, inputs, request.prompt, tokens, settings,
+                            options.negative_prompt, callback=on_step)
+    return to_uint8_frames(video)
 
 
 def peak_memory_mb() -> tuple[float, float]:

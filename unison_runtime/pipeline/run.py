@@ -1,4 +1,4 @@
-"""Unison end to end: request → plan → route → (answer | annotate → condition → generate) → files.
+"""Unison end to end: request → plan → route → (answer | annotate → project → generate) → files.
 
 `run(text, overrides, options)` is the whole automatic flow; every stage is one call into its own
 module, and every model comes from the model manager, so a second similar run loads nothing.
@@ -160,13 +160,13 @@ def run(text: str, overrides: dict[str, Any] | None = None, options: RunOptions 
         with clock.stage("load_generator"):
             generator = resources.generator(options)
             projector = resources.projector(options, language_model, generator)
-        with clock.stage("condition"):
-            conditioning = resources.conditioning(request, generator, language_model, projector, options)
-            result.stage_two["projector_used"] = conditioning.projector_used
-            if conditioning.note:
-                notes.append(conditioning.note)
+        with clock.stage("project"):
+            tokens = resources.projector_tokens(request, language_model, projector)
+            result.stage_two["projector_used"] = tokens is not None
+            if tokens is None and options.use_projector:
+                notes.append("no projector (or no planner model): the text context is T5 alone")
         with clock.stage("generate"):
-            result.frames = resources.generate(generator, conditioning, inputs, options)
+            result.frames = resources.generate(generator, request, tokens, inputs, options)
 
     # 5. Save
     if options.out_dir is not None:

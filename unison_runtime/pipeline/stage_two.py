@@ -146,3 +146,26 @@ def _as_mask(frames: "np.ndarray") -> "np.ndarray":
     import numpy as np
 
     return (frames.astype(np.float32).mean(axis=-1) > 127).astype(np.uint8)
+
+
+def generate_frames(generator, stage: StageTwoInputs, prompt: str, projector_tokens=None,
+                    settings=None, negative_prompt: str = "", callback=None):
+    """Stage two for prepared inputs: conditioning (DESIGN §5) then sampling.
+
+    `prompt` is the request text with its pad tokens; `projector_tokens` `[1, 4, W]` or None (T5
+    only). `callback(step, total, latents)` runs after every step (progress, preview, cancel).
+    Returns frames `[3, T, H, W]` float32 in [-1, 1].
+    """
+    from ..generator.conditioning import encode_context, negative_context
+    from ..generator.inputs import GenerationInputs, SamplerSettings
+    from ..generator.sampling import generate
+
+    source, masks, references = stage.to_tensors()
+    inputs = GenerationInputs(
+        context=encode_context(generator, prompt, projector_tokens),
+        negative_context=negative_context(generator, negative_prompt),
+        width=stage.width, height=stage.height, num_frames=stage.num_frames,
+        source=source, masks=masks, reference_images=references or None,
+    )
+    video = generate(generator, inputs, settings or SamplerSettings(), callback=callback)
+    return video.clamp(-1.0, 1.0)
