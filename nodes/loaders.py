@@ -12,8 +12,8 @@ OFFLOAD_POLICIES = ["keep", "offload", "sequential"]
 ATTENTION_BACKENDS = ["native", "flash", "_flash_3", "sage", "flex"]
 
 OFFLOAD_TOOLTIP = ("keep: weights stay on the GPU between runs (fastest). offload: on the CPU, moved "
-                   "to the GPU only while used. sequential: streamed layer group by layer group "
-                   "(least VRAM, slowest).")
+                   "to the GPU only while used. sequential: low-VRAM mode, like offload "
+                   "but the large text encoder runs on the CPU (least VRAM).")
 DTYPE_TOOLTIP = "Weight precision; auto = bfloat16 on GPUs that support it, float16 on others, float32 on CPU."
 
 

@@ -285,15 +285,27 @@ def test_a_failed_move_leaves_nothing_on_the_device():
     assert bundle.vae.placements[-1] == "cpu" and bundle.transformer.placements[-1] == "cpu"
 
 
-@pytest.mark.parametrize("policy", ["keep", "sequential"])
-def test_keep_and_sequential_policies_never_move(policy):
+def test_keep_policy_never_moves():
     manager = ModelManager()
-    module, loader = get_offloaded(manager, policy=policy)
-    # "keep" loads straight onto the execution device; "sequential" parks like "offload".
-    assert loader.calls[0][0] == ("cuda:1" if policy == "keep" else "cpu")
+    module, loader = get_offloaded(manager, policy="keep")
+    assert loader.calls[0][0] == "cuda:1"  # "keep" loads straight onto the execution device
     with manager.use(module):
         pass
     assert module.placements == []
+
+
+def test_sequential_policy_keeps_the_named_modules_on_the_cpu():
+    class LowVramBundle(Bundle):
+        cpu_modules_when_sequential = ("vae",)
+
+    manager = ModelManager()
+    bundle, loader = get_offloaded(manager, make=LowVramBundle, policy="sequential")
+    assert loader.calls[0][0] == "cpu"  # parked like "offload"
+    with manager.use(bundle):
+        assert bundle.transformer.placements == ["cuda:1"]
+        assert bundle.vae.placements == []  # runs where it is: on the CPU
+    assert bundle.transformer.placements == ["cuda:1", "cpu"]
+    assert bundle.vae.placements == []
 
 
 def test_use_of_an_uncached_value_is_a_no_op():

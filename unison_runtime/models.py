@@ -180,20 +180,21 @@ class ModelManager:
         """Place `value`'s modules (or only `names`) on the execution device for the block.
 
         Under the "offload" policy they go back to the offload device afterwards, even when the
-        block raises; "sequential" leaves placement to the caller (e.g. diffusers group offload).
-        Blocks may nest or run in several threads: a module is parked only when the last block
-        using it ends.
+        block raises. "sequential" is the low-VRAM mode: like "offload", but the modules a bundle
+        names in `cpu_modules_when_sequential` (the generator's 11 GB T5 encoder) never leave the
+        CPU and run there. Blocks may nest or run in several threads: a module is parked only when
+        the last block using it ends.
         """
         with self._lock:
             entry = next((e for e in self._entries.values() if e.value is value), None)
             if entry is not None:
                 entry.last_used = time.monotonic()
                 self._entries.move_to_end(entry.key)
-        if entry is None or entry.offload_policy != "offload":
+        if entry is None or entry.offload_policy == "keep":
             yield value
             return
-        modules = modules_of(value)
-        chosen = [m for n, m in modules.items() if not names or n in names]
+        stay = set(getattr(value, "cpu_modules_when_sequential", ())) if entry.offload_policy == "sequential" else set()
+        chosen = [m for n, m in modules_of(value).items() if (not names or n in names) and n not in stay]
         self._acquire(chosen, entry.key.device)
         try:
             yield value

@@ -71,6 +71,10 @@ class GeneratorModels:
     attention_backend: str = "native"
     sources: dict = field(default_factory=dict)
 
+    # Low-VRAM ("sequential") mode: UMT5-XXL (11 GB in bf16) encodes on the CPU; only the
+    # transformer and the VAE visit the GPU, one at a time.
+    cpu_modules_when_sequential = ("text_encoder",)
+
     def torch_modules(self) -> dict:
         return {"transformer": self.transformer, "vae": self.vae, "text_encoder": self.text_encoder}
 
