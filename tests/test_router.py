@@ -129,3 +129,12 @@ def test_route_serialises():
     data = chosen.to_dict()
     assert data["plan"]["task"] == "image_edit" and data["mask_index"] == 1
     assert "mask = media #2" in chosen.describe()
+
+
+def test_flag_overrides_follow_the_task_and_contradictions_are_named():
+    chosen = route(plan("<CFI>"), [IMG], {"task": "image_control"})
+    assert chosen.plan.control is True and chosen.annotator == "control" and chosen.control_index == 0
+    chosen = route(plan("<CFV>"), [IMG], {"task": "video_reference", "reference": True})
+    assert chosen.plan.reference is True and chosen.reference_indices == (0,)
+    with pytest.raises(PlanError, match="control"):
+        route(plan("<CFI>"), [IMG], {"control": True})
