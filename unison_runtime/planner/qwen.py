@@ -437,7 +437,9 @@ class QwenPlanner:
             kwargs["videos_kwargs"] = {
                 "size": {"shortest_edge": budget.video_min_pixels, "longest_edge": budget.video_max_pixels},
                 "video_metadata": [{"fps": f, "total_num_frames": len(v)} for f, v in zip(fps, videos)],
-                "do_sample_frames": False}
+                "do_sample_frames": False,
+                # the reference (qwen-vl-utils) caps pixels per frame; transformers will default to it
+                "cap_pixels_per_frame": True}
         return dict(self.loaded.processor(**kwargs))
 
     # -- hidden states -------------------------------------------------------------------------
