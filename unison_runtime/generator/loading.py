@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelLoadError
+from ..file_memo import memo_on_files
 from ..models import get_manager, torch_dtype
 from .checkpoints import (
     describe_kind,
@@ -476,17 +477,18 @@ def _load_tokenizer(kind: str, path: Path):
             raise ModelLoadError(f"the spiece_model in {path.name} is not a usable sentencepiece model: {exc}") from exc
 
 
-def _file_keys(path: Path) -> list[str]:
+@memo_on_files
+def _file_keys(path: Path) -> tuple[str, ...]:
     """A checkpoint's tensor names without reading its tensors (safetensors header or mmap)."""
     if path.suffix == ".safetensors":
         from safetensors import safe_open
 
         try:
             with safe_open(str(path), framework="pt") as f:
-                return list(f.keys())
+                return tuple(f.keys())
         except Exception as exc:  # noqa: BLE001
             raise ModelLoadError(f"cannot read {path}: {exc}") from exc
-    return [strip_prefix(k) for k in read_state_dict(path)]
+    return tuple(strip_prefix(k) for k in read_state_dict(path))
 
 
 def _has_tensor(path: Path, name: str) -> bool:

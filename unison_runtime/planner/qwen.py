@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelLoadError, PlanError
+from ..file_memo import memo_on_files
 from . import prompting
 from .constrained import UNISON_TOKENS
 
@@ -202,6 +203,7 @@ def _adapter_vocab_rows(state: dict) -> int | None:
 
 
 # -- folder checks (cheap: JSON and safetensors headers only) -----------------------------------
+@memo_on_files
 def check_model_folder(model_dir) -> Path:
     folder = Path(model_dir).expanduser()
     if not folder.is_dir():
@@ -219,6 +221,7 @@ def check_model_folder(model_dir) -> Path:
     return folder.resolve()
 
 
+@memo_on_files
 def check_adapter_folder(adapter_dir) -> Path:
     folder = Path(adapter_dir).expanduser()
     config_path = folder / "adapter_config.json"
@@ -249,7 +252,8 @@ def require_unison_tokens(tokenizer_dir: Path, adapter_given: bool) -> None:
                              f"({', '.join(missing[:3])}...): {advice}; or use mode='instruct'")
 
 
-def token_strings(folder: Path) -> set[str]:
+@memo_on_files
+def token_strings(folder: Path) -> frozenset[str]:
     """Every token string the folder's tokenizer files define (vocabulary and added tokens)."""
     found: set[str] = set()
     tokenizer_json = folder / "tokenizer.json"
@@ -268,7 +272,7 @@ def token_strings(folder: Path) -> set[str]:
     for name in ("added_tokens.json", "vocab.json"):
         if (folder / name).is_file():
             found.update(_read_json(folder / name))
-    return found
+    return frozenset(found)
 
 
 def weight_index(folder: Path) -> dict[str, tuple[Path, dict]]:

@@ -1,0 +1,40 @@
+"""`python -m benchmarks [--quick] [--out DIR] [--models DIR] [--only SECTION] [--doc PATH]`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+_ROOT = Path(__file__).resolve().parents[1]
+if str(_ROOT) not in sys.path:
+    sys.path.insert(0, str(_ROOT))
+
+from benchmarks.suite import SECTIONS, run_suite, write_report  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats (under 3 minutes on 2 cores)")
+    parser.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "unison-benchmarks",
+                        help="folder for the reports (default: TMP/unison-benchmarks)")
+    parser.add_argument("--models", type=Path, help="tiny demo models folder (built there if absent; "
+                                                    "default: a cache folder under the temp dir)")
+    parser.add_argument("--only", action="append", choices=SECTIONS, default=[], help="run only these sections")
+    parser.add_argument("--doc", type=Path, help="also write the Markdown report here (e.g. docs/PERFORMANCE.md)")
+    args = parser.parse_args(argv)
+    report = run_suite(quick=args.quick, out=args.out, models=args.models, sections=tuple(args.only) or SECTIONS)
+    paths = write_report(report, args.out, doc=args.doc)
+    print(f"[benchmarks] {report['mode']} run in {report['total_seconds']}s; "
+          + ", ".join(f"{k}: {v}" for k, v in paths.items()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
