@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import importlib.util
 from pathlib import Path
 
@@ -118,6 +120,17 @@ def test_missing_tensors_are_named(generator_models, tmp_path):
     save_file(te, str(broken_te))
     with pytest.raises(ModelLoadError, match=r"encoder\.block\.1\.layer\.1\.DenseReluDense\.wo\.weight"):
         load_generator(**dict(files, text_encoder_file=broken_te), device="cpu")
+
+
+@pytest.mark.parametrize("key", ["head.head.weight", "text_embedding.0.weight", "patch_embedding.weight"])
+def test_missing_tensors_that_size_the_model_are_named_too(generator_models, tmp_path, key):
+    files = comfy(generator_models)
+    state = load_file(files["transformer_file"])
+    del state[key]
+    broken = tmp_path / "transformer.safetensors"
+    save_file(state, str(broken))
+    with pytest.raises(ModelLoadError, match=re.escape(key)):
+        load_generator(**dict(files, transformer_file=broken), device="cpu")
 
 
 def test_a_text_encoder_without_spiece_needs_a_tokenizer_folder(generator_models, tmp_path):

@@ -280,3 +280,26 @@ def test_outputs_match_a_direct_wan_vace_pipeline_call(models, contexts):
     ours = generate(models, inputs(contexts, num_frames=5, source=source, masks=masks, reference_images=[ref]),
                     SamplerSettings(steps=2, seed=7, batch_cfg=False))
     assert torch.allclose(to_comfy_image(ours), theirs.permute(0, 2, 3, 1), atol=1e-4)
+
+
+def test_step_callback_sees_only_the_generated_frames_latents(models, contexts):
+    ref = frames(1, 5)[:, 0]
+    seen = []
+    generate(models, inputs(contexts, num_frames=1, reference_images=[ref]), FAST,
+             callback=lambda step, total, latents: seen.append(latents.shape))
+    assert seen and all(shape[2] == 1 for shape in seen)  # 1 image latent, the reference left out
+
+
+def test_check_cancel_runs_between_stages_and_stops_the_run(models, contexts):
+    calls = []
+
+    def check():
+        calls.append(len(calls))
+        if len(calls) == 3:  # before VAE encode, before step 1, before step 2: stop here
+            raise Cancelled("interrupted")
+
+    steps = []
+    with pytest.raises(Cancelled, match="interrupted"):
+        generate(models, inputs(contexts, num_frames=1), SamplerSettings(steps=3, seed=7),
+                 callback=lambda step, total, latents: steps.append(step), check_cancel=check)
+    assert steps == [1]

@@ -182,6 +182,22 @@ def test_answer_text(merged, media_dir):
     assert not any(t in answer for t in constrained.UNISON_TOKENS)
 
 
+def test_answer_stops_within_one_token_of_a_cancel(merged, media_dir):
+    from unison_runtime.errors import Cancelled
+
+    checks = []
+
+    def check():
+        checks.append(1)
+        if len(checks) == 3:
+            raise Cancelled("interrupted")
+
+    with pytest.raises(Cancelled):
+        merged.answer(_request("What is the capital of France?", media_dir), max_new_tokens=32, check_cancel=check)
+    assert len(checks) == 3  # checked once per token, stopped at the third
+    assert merged.answer(_request("What is the capital of France?", media_dir), max_new_tokens=4)  # still usable
+
+
 def test_answer_with_two_images_feeds_both(merged, media_dir):
     request = _request("Compare ###a.png### and ###b.jpg###", media_dir)
     images, videos, _ = merged._load_media(request)

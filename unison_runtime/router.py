@@ -172,16 +172,21 @@ def _route_text(plan: Plan, media: list[MediaInfo]) -> Route:
 
 
 def _edit_indices(plan: Plan, media: list[MediaInfo], source_kind: str) -> tuple[int, int | None]:
-    """(source, mask) for an edit: the plan's indices, else the media named like a mask is the mask."""
+    """(source, mask) for an edit: the plan's indices; else a media item named like a mask is the
+    mask. An image edit always has a mask, so with no indices at all any other image serves; a
+    source-only plan (`<BOEDIT>s<EOEDIT>`) or a video edit never takes an unrelated item as mask
+    (a video edit without one edits the salient object)."""
     task = plan.task
     source, mask = plan.source_index, plan.mask_index
+    planned_source = source is not None
     if source is None:
         exclude = {mask} if mask is not None else {i for i, m in enumerate(media) if m.looks_like_mask}
         source = _pick(media, source_kind, task, "a source", exclude)
     if mask is None:
         candidates = [i for i, m in enumerate(media) if i != source]
         named = [i for i in candidates if media[i].looks_like_mask]
-        mask = (named or candidates or [None])[0]
+        unnamed_allowed = source_kind == "image" and not planned_source
+        mask = (named or (candidates if unnamed_allowed else []) or [None])[0]
     _check_kind(media, source, (source_kind,), task, "source")
     if mask is not None:
         _check_kind(media, mask, ("image", "video"), task, "mask")

@@ -315,8 +315,14 @@ def _load_transformer(kind: str, path: Path, dtype):
     return model
 
 
+_SIZE_KEYS = ("patch_embedding.weight", "head.head.weight", "vace_patch_embedding.weight",
+              "text_embedding.0.weight", "time_embedding.0.weight", "blocks.0.ffn.0.weight",
+              "vace_blocks.0.after_proj.weight")
+
+
 def _transformer_overrides(state: dict, path: Path, shipped: dict) -> dict:
     """Config values that differ from the shipped 1.3B config, from a config.json or the tensors."""
+    _check_keys("transformer", path, set(state), set(_SIZE_KEYS))  # read below, before the full check
     beside = _config_beside(path)
     pe = state["patch_embedding.weight"].shape
     inner = pe[0]

@@ -51,11 +51,14 @@ def generate(
     inputs: GenerationInputs,
     settings: SamplerSettings | None = None,
     callback: StepCallback | None = None,
+    check_cancel: Callable[[], object] | None = None,
 ) -> "torch.Tensor":
     """Generate frames `[3, num_frames, height, width]` float32 in [-1, 1] (CPU).
 
-    `callback(step, total, latents)` runs after every denoising step (step counts from 1);
-    returning or raising `Cancelled` stops before the next step and frees the working tensors.
+    `callback(step, total, latents)` runs after every denoising step (step counts from 1) with
+    the generated frames' latents (reference frames left out); returning or raising `Cancelled`
+    stops before the next step and frees the working tensors. `check_cancel()` is called between
+    stages and before every step (e.g. ComfyUI's interrupt check); whatever it raises stops the run.
     """
     import torch
 
@@ -82,6 +85,7 @@ def generate(
         scheduler = make_scheduler(models, settings)
 
         # 5. Prepare VACE conditioning latents (VAE on the device only for this block)
+        _check(check_cancel)
         with manager.use(models, "vae"), _vae_tiling(models.vae, settings.vae_tiling):
             work["control"], num_refs = prepare_control_latents(models, inputs)
 
@@ -90,9 +94,10 @@ def generate(
 
         # 7. Denoising loop
         with manager.use(models, "transformer"), _attention_backend(models.attention_backend):
-            denoise(models, scheduler, work, settings, do_cfg, callback)
+            denoise(models, scheduler, work, settings, do_cfg, callback, num_refs, check_cancel)
 
         # 8. Decode, dropping the reference frames
+        _check(check_cancel)
         with manager.use(models, "vae"), _vae_tiling(models.vae, settings.vae_tiling):
             frames = decode_latents(models, work["latents"][:, :, num_refs:])
         return frames[:, : inputs.num_frames]
@@ -208,7 +213,13 @@ def prepare_latents(models: "GeneratorModels", inputs: GenerationInputs, num_ref
     return randn_tensor(shape, generator=generator, device=_device_of(models.transformer), dtype=torch.float32)
 
 
-def denoise(models, scheduler, work: dict, settings: SamplerSettings, do_cfg: bool, callback) -> None:
+def _check(check_cancel) -> None:
+    if check_cancel is not None:
+        check_cancel()
+
+
+def denoise(models, scheduler, work: dict, settings: SamplerSettings, do_cfg: bool, callback,
+            num_refs: int = 0, check_cancel=None) -> None:
     """The sampling loop; updates `work["latents"]` in place of the dict."""
     import torch
 
@@ -219,40 +230,44 @@ def denoise(models, scheduler, work: dict, settings: SamplerSettings, do_cfg: bo
     control = work["control"].to(device)
     scale = torch.full((len(transformer.config.vace_layers),), float(settings.context_scale), device=device, dtype=dtype)
     batched = do_cfg and settings.batch_cfg
-    if batched:
-        context_in = torch.cat([context, negative])
-        control_in = torch.cat([control, control])
+    context_in = torch.cat([context, negative]) if batched else None
+    control_in = torch.cat([control, control]) if batched else None
     timesteps = scheduler.timesteps
     total = len(timesteps)
-
-    for i, t in enumerate(timesteps):
-        latents = work["latents"]
-        model_input = latents.to(dtype)
-        with torch.no_grad():
-            if batched:
-                both = transformer(
-                    hidden_states=torch.cat([model_input, model_input]),
-                    timestep=t.expand(2),
-                    encoder_hidden_states=context_in,
-                    control_hidden_states=control_in,
-                    control_hidden_states_scale=scale,
-                    return_dict=False,
-                )[0]
-                cond, uncond = both.chunk(2)
-                noise_pred = uncond + settings.cfg * (cond - uncond)
-            else:
-                kwargs = dict(timestep=t.expand(1), control_hidden_states=control,
-                              control_hidden_states_scale=scale, return_dict=False)
-                noise_pred = transformer(hidden_states=model_input, encoder_hidden_states=context, **kwargs)[0]
-                if do_cfg:
-                    uncond = transformer(hidden_states=model_input, encoder_hidden_states=negative, **kwargs)[0]
-                    noise_pred = uncond + settings.cfg * (noise_pred - uncond)
-        work["latents"] = scheduler.step(noise_pred, t, latents, return_dict=False)[0]
-        del latents, model_input, noise_pred
-        if callback is not None:
-            result = callback(i + 1, total, work["latents"])
-            if result is Cancelled or isinstance(result, Cancelled):
-                raise Cancelled(f"generation cancelled after step {i + 1} of {total}")
+    try:
+        for i, t in enumerate(timesteps):
+            _check(check_cancel)
+            latents = work["latents"]
+            model_input = latents.to(dtype)
+            with torch.no_grad():
+                if batched:
+                    both = transformer(
+                        hidden_states=torch.cat([model_input, model_input]),
+                        timestep=t.expand(2),
+                        encoder_hidden_states=context_in,
+                        control_hidden_states=control_in,
+                        control_hidden_states_scale=scale,
+                        return_dict=False,
+                    )[0]
+                    cond, uncond = both.chunk(2)
+                    noise_pred = uncond + settings.cfg * (cond - uncond)
+                else:
+                    kwargs = dict(timestep=t.expand(1), control_hidden_states=control,
+                                  control_hidden_states_scale=scale, return_dict=False)
+                    noise_pred = transformer(hidden_states=model_input, encoder_hidden_states=context, **kwargs)[0]
+                    if do_cfg:
+                        uncond = transformer(hidden_states=model_input, encoder_hidden_states=negative, **kwargs)[0]
+                        noise_pred = uncond + settings.cfg * (noise_pred - uncond)
+            work["latents"] = scheduler.step(noise_pred, t, latents, return_dict=False)[0]
+            del latents, model_input, noise_pred
+            if callback is not None:
+                result = callback(i + 1, total, work["latents"][:, :, num_refs:])
+                if result is Cancelled or isinstance(result, Cancelled):
+                    raise Cancelled(f"generation cancelled after step {i + 1} of {total}")
+    finally:
+        # A cancelled or failed step's traceback keeps this frame alive: let go of the device
+        # tensors now, not when the caller drops the exception.
+        context = negative = control = context_in = control_in = None  # noqa: F841
 
 
 def decode_latents(models: "GeneratorModels", latents: "torch.Tensor") -> "torch.Tensor":

@@ -123,14 +123,18 @@ def generate(generator, request, tokens, inputs, options: "RunOptions") -> "np.n
                                context_scale=options.context_scale, seed=options.seed)
 
     def on_step(step: int, total: int, latents: Any = None) -> None:
-        if options.cancel is not None and options.cancel.is_set():
-            raise Cancelled(f"cancelled at step {step} of {total}")
+        check_cancel(options)
         if options.progress is not None:
             options.progress(step, total)
 
-    video = generate_frames(generator, inputs, request.prompt, tokens, settings,
-                            options.negative_prompt, callback=on_step)
+    video = generate_frames(generator, inputs, request.prompt, tokens, settings, options.negative_prompt,
+                            callback=on_step, check_cancel=lambda: check_cancel(options))
     return to_uint8_frames(video)
+
+
+def check_cancel(options: "RunOptions") -> None:
+    if options.cancel is not None and options.cancel.is_set():
+        raise Cancelled("cancelled by the user")
 
 
 def peak_memory_mb() -> tuple[float, float]:

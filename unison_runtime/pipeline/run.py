@@ -150,7 +150,8 @@ def run(text: str, overrides: dict[str, Any] | None = None, options: RunOptions 
             )
         with clock.stage("answer"):
             result.answer = language_model.answer(request, max_new_tokens=options.max_new_tokens,
-                                                   seed=options.seed)
+                                                   seed=options.seed,
+                                                   check_cancel=lambda: resources.check_cancel(options))
     else:
         # 4b. Generation: annotate, condition, sample
         with clock.stage("annotate"):

@@ -100,9 +100,8 @@ def prepare_stage_two(route: Route, media: Sequence["np.ndarray"], annotator_mod
     if mode is None:
         return StageTwoInputs(route.width, route.height, n)
     if mode == "mask":
-        mask = _as_mask(media[route.mask_index])
-        if len(mask) > 1:  # a mask video follows its source video's frame count and framing
-            mask = _fit(mask, route, nearest=True)
+        # The mask follows its source's letterboxing (and, for a mask video, its frame count).
+        mask = _fit(_as_mask(media[route.mask_index]), route, nearest=True)
         result = run_annotator("mask", frames=_fit(media[route.source_index], route), mask=mask,
                                num_frames=n, **size)
     elif mode == "salient":
@@ -149,11 +148,12 @@ def _as_mask(frames: "np.ndarray") -> "np.ndarray":
 
 
 def generate_frames(generator, stage: StageTwoInputs, prompt: str, projector_tokens=None,
-                    settings=None, negative_prompt: str = "", callback=None):
+                    settings=None, negative_prompt: str = "", callback=None, check_cancel=None):
     """Stage two for prepared inputs: conditioning (DESIGN §5) then sampling.
 
     `prompt` is the request text with its pad tokens; `projector_tokens` `[1, 4, W]` or None (T5
-    only). `callback(step, total, latents)` runs after every step (progress, preview, cancel).
+    only). `callback(step, total, latents)` runs after every step (progress, preview, cancel);
+    `check_cancel()` between stages and before every step.
     Returns frames `[3, T, H, W]` float32 in [-1, 1].
     """
     from ..generator.conditioning import encode_context, negative_context
@@ -167,5 +167,6 @@ def generate_frames(generator, stage: StageTwoInputs, prompt: str, projector_tok
         width=stage.width, height=stage.height, num_frames=stage.num_frames,
         source=source, masks=masks, reference_images=references or None,
     )
-    video = generate(generator, inputs, settings or SamplerSettings(), callback=callback)
+    video = generate(generator, inputs, settings or SamplerSettings(), callback=callback,
+                     check_cancel=check_cancel)
     return video.clamp(-1.0, 1.0)

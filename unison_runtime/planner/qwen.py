@@ -340,6 +340,18 @@ def _read_json(path: Path) -> dict:
     return data
 
 
+class CancelCheck:
+    """A logits processor that only calls `check()`: transformers runs it once per new token,
+    so a cancel raised there stops generation within one token."""
+
+    def __init__(self, check) -> None:
+        self.check = check
+
+    def __call__(self, input_ids, scores):
+        self.check()
+        return scores
+
+
 # -- the planner -------------------------------------------------------------------------------
 @dataclass
 class QwenPlanner:
@@ -397,8 +409,10 @@ class QwenPlanner:
                                                          f"({exc}); answering instead",))
 
     # -- answer --------------------------------------------------------------------------------
-    def answer(self, request, max_new_tokens: int = 256, temperature: float = 0.0, seed: int = 0) -> str:
-        """Answer in words, with the request's images and videos attached."""
+    def answer(self, request, max_new_tokens: int = 256, temperature: float = 0.0, seed: int = 0,
+               check_cancel=None) -> str:
+        """Answer in words, with the request's images and videos attached. `check_cancel()` runs
+        before every generated token; whatever it raises (a cancel) stops the answer."""
         import torch
 
         from ..models import get_manager
@@ -412,7 +426,8 @@ class QwenPlanner:
             settings.update(do_sample=True, temperature=temperature, top_k=0, top_p=1.0)
         with get_manager().use(self.loaded), torch.random.fork_rng(devices=self._rng_devices()):
             torch.manual_seed(seed)
-            ids = self._generate_ids(inputs, settings, suppress=self._plan_token_ids())
+            processors = [CancelCheck(check_cancel)] if check_cancel is not None else []
+            ids = self._generate_ids(inputs, settings, processors, suppress=self._plan_token_ids())
         return self.loaded.tokenizer.decode(ids, skip_special_tokens=True).strip()
 
     def _load_media(self, request):
