@@ -303,3 +303,10 @@ def test_check_cancel_runs_between_stages_and_stops_the_run(models, contexts):
         generate(models, inputs(contexts, num_frames=1), SamplerSettings(steps=3, seed=7),
                  callback=lambda step, total, latents: steps.append(step), check_cancel=check)
     assert steps == [1]
+
+
+@pytest.mark.parametrize("kw", [{"cfg": "5"}, {"shift": None}, {"context_scale": True}, {"seed": True}])
+def test_settings_of_the_wrong_type_are_named(models, contexts, kw):
+    name = next(iter(kw))
+    with pytest.raises(GenerationError, match=name):
+        generate(models, inputs(contexts, num_frames=1), SamplerSettings(steps=1, **kw))

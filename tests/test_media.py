@@ -392,3 +392,15 @@ def test_bad_fps_is_refused_before_writing(tmp_path, fps):
 def test_extension_lists():
     assert media.IMAGE_EXTENSIONS == (".png", ".jpg", ".jpeg", ".webp")
     assert media.VIDEO_EXTENSIONS == (".mp4", ".avi", ".mov", ".webm", ".gif")
+
+
+def test_a_decompression_bomb_is_a_media_error(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from unison_runtime.media import load_image
+
+    path = tmp_path / "big.png"
+    Image.new("RGB", (64, 64)).save(path)
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 64x64 is then > 2x the limit: a "bomb"
+    with pytest.raises(MediaError, match="too large"):
+        load_image(path)

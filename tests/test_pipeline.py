@@ -200,3 +200,42 @@ def test_output_files_never_overwrite(options):
     first = run("Generate an image of a cat", TINY, options)
     second = run("Generate an image of a cat", TINY, options)
     assert first.files[0] != second.files[0] and first.files[0].exists() and second.files[0].exists()
+
+
+def test_an_image_mask_follows_the_source_letterbox(options, media_dir):
+    # 96x64 source into a 64x64 target: the source is letterboxed with black bars above and
+    # below; the mask must get the same bars (mask 0 there), not be stretched over the canvas.
+    result = run("Replace the masked area with flowers ###unison_scene.png### ###unison_scene_mask.png###",
+                 {"width": 64, "height": 64}, options)
+    from unison_runtime.pipeline.stage_two import prepare_stage_two
+
+    assert result.stage_two["mask_shape"] == [1, 64, 64]
+    media = [np.zeros((1, 64, 96, 3), np.uint8), np.full((1, 64, 96, 3), 255, np.uint8)]
+    inputs = prepare_stage_two(result.route, media)
+    bar = (64 - round(64 * 64 / 96)) // 2
+    assert bar > 0 and inputs.masks[0, :bar].max() == 0 and inputs.masks[0, -bar:].max() == 0
+    assert inputs.masks[0, 32].min() > 0  # the full-white mask covers the whole picture row
+
+
+def test_a_transparent_png_mask_marks_its_transparent_pixels(options, media_dir):
+    from PIL import Image
+
+    rgba = np.zeros((64, 96, 4), np.uint8)
+    rgba[..., 3] = 255
+    rgba[:, :48, 3] = 0  # left half transparent: regenerate it
+    Image.fromarray(rgba, "RGBA").save(media_dir / "alpha_mask.png")
+    result = run("Replace the masked area with flowers ###unison_scene.png### ###alpha_mask.png###",
+                 {"width": 96, "height": 64}, options)
+    assert result.route.mask_index == 1
+    assert abs(result.stage_two["masked_fraction"] - 0.5) < 0.05
+
+
+def test_understanding_requests_decode_no_pixels(options, monkeypatch):
+    from unison_runtime.pipeline import stage_two
+
+    def no_decoding(*_, **__):
+        raise AssertionError("an understanding request decoded its media before the planner")
+
+    monkeypatch.setattr(stage_two, "load_media", no_decoding)
+    result = run("Describe what happens in this clip ###unison_clip.mp4###", None, options)
+    assert result.route.task == "video_understanding" and result.answer is not None

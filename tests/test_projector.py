@@ -268,3 +268,18 @@ def test_demo_build_is_deterministic(tmp_path):
     written = [p.relative_to(tmp_path).as_posix() for p in paths]
     assert written == [layout.PROJECTOR, demo.DDP_FILE, demo.SAFETENSORS_FILE]
     assert torch.equal(torch.load(paths[0], weights_only=True)["net.0.weight"], a["net.0.weight"])
+
+
+def test_non_string_keys_and_doubled_ddp_keys_are_refused(tmp_path):
+    import torch
+
+    from unison_runtime.projector import read_state_dict
+
+    odd = tmp_path / "odd.pth"
+    torch.save({1: torch.zeros(2)}, odd)
+    with pytest.raises(ModelLoadError, match="non-tensor"):
+        read_state_dict(odd)
+    doubled = tmp_path / "doubled.pth"
+    torch.save({"ln_in.weight": torch.zeros(2), "module.ln_in.weight": torch.ones(2)}, doubled)
+    with pytest.raises(ModelLoadError, match="twice"):
+        read_state_dict(doubled)

@@ -138,3 +138,12 @@ def test_flag_overrides_follow_the_task_and_contradictions_are_named():
     assert chosen.plan.reference is True and chosen.reference_indices == (0,)
     with pytest.raises(PlanError, match="control"):
         route(plan("<CFI>"), [IMG], {"control": True})
+
+
+def test_a_source_only_video_edit_never_takes_an_unrelated_image_as_mask():
+    face = MediaInfo("image", 64, 64, name="face.png")
+    chosen = route(plan("<BOEDIT>0<EOEDIT><CFV>", [VID, face]), [VID, face])
+    assert chosen.mask_index is None and chosen.annotator == "salient"
+    # a file named like a mask is still taken as the mask
+    chosen = route(plan("<BOEDIT>0<EOEDIT><CFV>", [VID, MASK]), [VID, MASK])
+    assert chosen.mask_index == 1 and chosen.annotator == "mask"

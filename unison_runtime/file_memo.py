@@ -6,10 +6,12 @@ from __future__ import annotations
 import functools
 import os
 import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 F = TypeVar("F", bound=Callable[..., Any])
+MAX_ENTRIES = 64
 
 
 def file_signature(path: str | os.PathLike) -> tuple:
@@ -30,7 +32,7 @@ def memo_on_files(function: F) -> F:
 
     A changed or replaced file gives a new key; failures are not cached (they raise every time).
     """
-    results: dict[tuple, Any] = {}
+    results: OrderedDict[tuple, Any] = OrderedDict()  # bounded: replaced files leave stale keys
     lock = threading.Lock()
 
     def key_part(value: Any) -> Any:
@@ -41,10 +43,13 @@ def memo_on_files(function: F) -> F:
         key = tuple(key_part(a) for a in args)
         with lock:
             if key in results:
+                results.move_to_end(key)
                 return results[key]
         value = function(*args)
         with lock:
             results[key] = value
+            while len(results) > MAX_ENTRIES:
+                results.popitem(last=False)
         return value
 
     return wrapper  # type: ignore[return-value]

@@ -55,6 +55,9 @@ def _open_image(path: str | os.PathLike):
     try:
         image = Image.open(p)
         image.load()
+    except Image.DecompressionBombError as err:  # a huge image would exhaust memory
+        raise MediaError(f"{p} is too large to open safely ({err}); at most "
+                         f"{Image.MAX_IMAGE_PIXELS:,} pixels are allowed") from err
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
         raise MediaError(
             f"{p} is not a readable image ({err}); supported: {', '.join(IMAGE_EXTENSIONS)}"

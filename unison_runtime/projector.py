@@ -173,10 +173,13 @@ def read_state_dict(file: Path) -> dict[str, Any]:
         raise ModelLoadError(f"{file} does not hold a state dict (found {type(raw).__name__})")
     import torch
 
-    not_tensors = [k for k, v in raw.items() if not isinstance(v, torch.Tensor)]
+    not_tensors = [str(k) for k, v in raw.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
     if not_tensors:
         raise ModelLoadError(f"{file} is not a projector state dict: non-tensor entries {_names(not_tensors)}")
-    return {_strip_ddp(k): v for k, v in raw.items()}
+    state = {_strip_ddp(k): v for k, v in raw.items()}
+    if len(state) != len(raw):  # both `module.x` and `x`: one would silently win
+        raise ModelLoadError(f"{file} holds some weights twice, with and without the DDP 'module.' prefix")
+    return state
 
 
 def _read_pickle(file: Path):

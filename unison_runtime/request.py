@@ -19,11 +19,10 @@ from pathlib import Path
 from typing import Iterable
 
 from .errors import RequestError
+from .media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS  # one list; media imports nothing heavy at load
 
 MARKER = "###"
 MAX_REQUEST_CHARS = 20_000  # far above any real request; keeps the planner's context sane
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
-VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".webm", ".gif")
 PAD_TOKENS = {"image": "<IMGPAD>", "video": "<VIDPAD>"}
 
 

@@ -134,6 +134,17 @@ def _size(plan: Plan, like: MediaInfo | None) -> tuple[int, int]:
     return plan.resolved_size()
 
 
+def _follows_source(plan: Plan, like: MediaInfo) -> tuple[str, ...]:
+    """Say so when an unstated size or length is taken from the source, not DESIGN's defaults:
+    an edit or a control video keeps its input's framing and duration unless told otherwise."""
+    notes = []
+    if plan.width is None:
+        notes.append(f"size follows the source ({like.width}x{like.height}, snapped to 16)")
+    if like.kind == "video" and plan.num_frames is None and plan.is_video:
+        notes.append(f"length follows the source ({like.num_frames} frames, snapped to 4k+1)")
+    return tuple(notes)
+
+
 def _fit_within_limits(width: int, height: int) -> tuple[int, int]:
     scale = min(1.0, 2048 / max(width, height))
     return snap_size(max(16, round(width * scale))), snap_size(max(16, round(height * scale)))
@@ -202,13 +213,16 @@ def _route_image_edit(plan: Plan, media: list[MediaInfo]) -> Route:
                         f"{len(media)} media item(s). Add the mask with ###mask.png###")
     width, height = _size(plan, media[source])
     return Route(plan=plan, task=plan.task, needs_generator=True, width=width, height=height,
-                 num_frames=1, source_index=source, mask_index=mask, annotator="mask")
+                 num_frames=1, source_index=source, mask_index=mask, annotator="mask",
+                 notes=_follows_source(plan, media[source]))
 
 
 def _route_video_edit(plan: Plan, media: list[MediaInfo]) -> Route:
     source, mask = _edit_indices(plan, media, "video")
     width, height = _size(plan, media[source])
-    notes = () if mask is not None else ("no mask given: the salient object is edited",)
+    notes = _follows_source(plan, media[source])
+    if mask is None:
+        notes += ("no mask given: the salient object is edited",)
     return Route(plan=plan, task=plan.task, needs_generator=True, width=width, height=height,
                  num_frames=_frames(plan, media[source]), source_index=source, mask_index=mask,
                  annotator="mask" if mask is not None else "salient", notes=notes)
@@ -226,7 +240,8 @@ def _route_control(plan: Plan, media: list[MediaInfo]) -> Route:
     width, height = _size(plan, media[index])
     frames = 1 if kind == "image" else _frames(plan, media[index])
     return Route(plan=plan, task=plan.task, needs_generator=True, width=width, height=height,
-                 num_frames=frames, control_index=index, annotator="control")
+                 num_frames=frames, control_index=index, annotator="control",
+                 notes=_follows_source(plan, media[index]))
 
 
 def _route_reference(plan: Plan, media: list[MediaInfo]) -> Route:

@@ -51,7 +51,10 @@ def test_v1_declaration_is_valid(node_id, cls, comfy_env):
     names = [n for section in ("required", "optional") for n in declared.get(section, {})]
     assert [p for p in params if p != "self"] == names, "FUNCTION parameters must be the inputs, in order"
     for name in declared.get("optional", {}):
-        assert params[name].default is None or name in ("plan_by",), f"optional {name} needs a default"
+        assert params[name].default is None, f"optional {name} needs the default None"
+    for name in declared.get("required", {}):
+        # ComfyUI always passes required inputs: a default here would only hide a missing one.
+        assert params[name].default is inspect.Parameter.empty, f"required {name} must have no default"
     for section in ("required", "optional"):
         for name, spec in declared.get(section, {}).items():
             kind, options = spec[0], (spec[1] if len(spec) > 1 else {})
@@ -73,9 +76,22 @@ def test_v1_declaration_is_valid(node_id, cls, comfy_env):
                 assert kind in KNOWN_TYPES, f"{node_id}.{name}: unknown type {kind}"
 
 
+# Combo inputs whose choices are the user's model files: their type and position are frozen, their
+# list is not (it is whatever the model folders hold). test_dynamic_choices_are_exactly_these checks
+# that no other input's choices move with the model folders.
+DYNAMIC_CHOICES = {
+    ("UnisonPlannerLoader", "model"), ("UnisonPlannerLoader", "adapter"),
+    ("UnisonGeneratorLoader", "diffusers_folder"), ("UnisonGeneratorLoader", "transformer"),
+    ("UnisonGeneratorLoader", "text_encoder"), ("UnisonGeneratorLoader", "vae"),
+    ("UnisonProjectorLoader", "projector"),
+    ("UnisonAnnotatorLoader", "grounding_dino"), ("UnisonAnnotatorLoader", "sam2"), ("UnisonAnnotatorLoader", "u2net"),
+}
+
+
 def schema() -> dict:
-    """Node IDs, inputs in declaration order (the UI format stores widget values by position),
-    their types and combo choices (model lists are empty in the fixture), and outputs."""
+    """Node IDs, inputs in declaration order (the UI format stores widget values by position, and
+    `control_after_generate` adds one value right after its INT), their types, combo choices
+    (except the model lists, which depend on the user's folders), and outputs."""
     out = {}
     for node_id, cls in all_nodes():
         declared = cls.INPUT_TYPES()
@@ -83,10 +99,18 @@ def schema() -> dict:
         for section in ("required", "optional"):
             for name, spec in declared.get(section, {}).items():
                 kind = spec[0]
+                options = spec[1] if len(spec) > 1 else {}
                 entry = {"name": name, "type": "COMBO" if isinstance(kind, list) else kind,
                          "required": section == "required"}
                 if isinstance(kind, list):
-                    entry["choices"] = kind
+                    if (node_id, name) in DYNAMIC_CHOICES:
+                        entry["choices"] = "model files"
+                        if "default" in options:
+                            entry["default"] = options["default"]
+                    else:
+                        entry["choices"] = kind
+                if options.get("control_after_generate"):
+                    entry["control_after_generate"] = True
                 inputs.append(entry)
         out[node_id] = {"inputs": inputs, "outputs": list(cls.RETURN_TYPES), "output_names": list(cls.RETURN_NAMES),
                         "output_node": bool(getattr(cls, "OUTPUT_NODE", False))}
@@ -101,6 +125,27 @@ def test_schema_is_frozen(comfy_env):
         SCHEMA_FILE.write_text(json.dumps(current, indent=1) + "\n")
     frozen = json.loads(SCHEMA_FILE.read_text())
     assert current == frozen, f"node schema changed; if deliberate, rerun with {UPDATE_ENV}=1"
+
+
+def _combo_choices() -> dict:
+    return {(node_id, name): list(spec[0]) for node_id, cls in all_nodes() for section in ("required", "optional")
+            for name, spec in cls.INPUT_TYPES().get(section, {}).items() if isinstance(spec[0], list)}
+
+
+def test_dynamic_choices_are_exactly_these(comfy_models_env, monkeypatch, tmp_path):
+    """The inputs whose choices change with the model folders are the DYNAMIC_CHOICES, no others."""
+    with_models = _combo_choices()
+    empty = {name: ([str(tmp_path / "nothing")], set()) for name in comfy_models_env.folder_names_and_paths}
+    monkeypatch.setattr(comfy_models_env, "folder_names_and_paths", empty)
+    monkeypatch.setattr(comfy_models_env, "models_dir", str(tmp_path / "nothing"))
+    without = _combo_choices()
+    moved = {key for key in with_models if with_models[key] != without[key]}
+    assert moved <= DYNAMIC_CHOICES
+    assert {("UnisonGeneratorLoader", "transformer"), ("UnisonProjectorLoader", "projector")} <= moved
+    frozen = json.loads(SCHEMA_FILE.read_text())
+    assert frozen["UnisonVACESampler"]["inputs"][2] == {"name": "seed", "type": "INT", "required": True,
+                                                        "control_after_generate": True}
+    assert frozen["UnisonPlannerLoader"]["inputs"][0]["choices"] == "model files"
 
 
 def test_import_is_cheap_and_imports_no_heavy_library():
@@ -129,26 +174,26 @@ def test_nodes_import_without_comfyui(no_comfy):
 # -- errors ------------------------------------------------------------------------------------
 def test_planner_rejects_empty_request(comfy_env):
     with pytest.raises(ValueError, match="empty"):
-        NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan("   ", 16)
+        NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan("   ", 16, "auto")
 
 
 def test_planner_names_an_unconnected_placeholder(comfy_env):
     with pytest.raises(ValueError, match=r"\{image2\}.*image2"):
-        NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan("edit {image2}", 16)
+        NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan("edit {image2}", 16, "auto")
 
 
 def test_planner_confines_files_to_the_input_folder(comfy_env):
     from unison_runtime.errors import RequestError
 
     with pytest.raises(RequestError, match="outside"):
-        NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan("describe ###/etc/passwd.png###", 16)
+        NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan("describe ###/etc/passwd.png###", 16, "auto")
 
 
 def test_rules_planner_cannot_answer_and_says_so(comfy_env):
     from unison_runtime.errors import UnisonError
 
     with pytest.raises(UnisonError, match="planner model"):
-        NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan("What is the capital of France?", 16)
+        NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan("What is the capital of France?", 16, "auto")
 
 
 def test_loaders_name_what_is_missing(comfy_env):

@@ -53,6 +53,78 @@ def test_files_match_their_description():
     assert not stale, f"out of date (run scripts/make_example_workflows.py): {stale}"
 
 
+CORE_OBJECT_INFO = json.loads((Path(__file__).with_name("core_object_info.json")).read_text())
+CONTROL = object()  # stands for the seed's control_after_generate value
+CONTROL_VALUES = ("fixed", "increment", "decrement", "randomize")
+WIDGET_KINDS = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
+
+
+def _ordered_inputs(node_type: str) -> list[tuple[str, object, dict]]:
+    """(name, type, options) in the frontend's order: this pack's INPUT_TYPES, or ComfyUI 0.8.0's
+    /object_info (tests/nodes/core_object_info.json, from scripts/snapshot_core_nodes.py)."""
+    if node_type in NODE_CLASS_MAPPINGS:
+        declared = NODE_CLASS_MAPPINGS[node_type].INPUT_TYPES()
+        order = {section: list(declared.get(section, {})) for section in ("required", "optional")}
+    else:
+        info = CORE_OBJECT_INFO["nodes"][node_type]
+        declared = info["input"]
+        order = info.get("input_order") or {s: list(declared.get(s, {})) for s in ("required", "optional")}
+    out = []
+    for section in ("required", "optional"):
+        for name in order.get(section, []):
+            spec = declared[section][name]
+            out.append((name, spec[0], spec[1] if len(spec) > 1 else {}))
+    return out
+
+
+def expected_widgets_values(node_type: str, api_inputs: dict) -> list:
+    """The UI format's widgets_values: each widget input's value by position, the seed's control
+    value right after the seed, and the image-upload button's value after the widgets."""
+    expected = []
+    upload = False
+    for name, kind, options in _ordered_inputs(node_type):
+        if not (isinstance(kind, list) or kind in WIDGET_KINDS):
+            continue  # a socket
+        assert name in api_inputs, f"{node_type}: widget {name} missing from the API workflow"
+        expected.append(api_inputs[name])
+        if options.get("control_after_generate"):
+            expected.append(CONTROL)
+        upload = upload or bool(options.get("image_upload"))
+    if upload:
+        expected.append("image")
+    return expected
+
+
+def widgets_mismatch(values: list, expected: list) -> str | None:
+    """Why `values` is not the `expected` layout (None when it is). Strict: 1 is not True, 0 is
+    not False, 5 is not 5.0."""
+    if len(values) != len(expected):
+        return f"widgets_values {values} vs layout {expected}"
+    for position, (value, want) in enumerate(zip(values, expected)):
+        if want is CONTROL:
+            if value not in CONTROL_VALUES or isinstance(value, bool):
+                return f"widgets_values[{position}] = {value!r} is no seed control value"
+        elif type(value) is not type(want) or value != want:
+            return f"widgets_values[{position}] = {value!r}, expected {want!r}"
+    return None
+
+
+def test_widget_layout_check_catches_swaps_and_lookalikes():
+    """The check is positional and type-strict: 0/False, 1/True and swapped values all fail."""
+    api_inputs = {"seed": 1, "steps": 50, "cfg": 5.0, "shift": 5.0, "context_scale": 1.0, "negative_prompt": ""}
+    layout = expected_widgets_values("UnisonVACESampler", api_inputs)
+    assert layout[0] == 1 and layout[1] is CONTROL and layout[2:] == [50, 5.0, 5.0, 1.0, ""]
+    assert expected_widgets_values("LoadImageMask", {"image": "a.png", "channel": "red"}) == ["a.png", "red", "image"]
+    assert expected_widgets_values("SaveVideo", {"filename_prefix": "v", "format": "auto", "codec": "auto"}) == ["v", "auto", "auto"]
+    good = [1, "fixed", 50, 5.0, 5.0, 1.0, ""]
+    assert widgets_mismatch(good, layout) is None
+    assert widgets_mismatch([True, "fixed", 50, 5.0, 5.0, 1.0, ""], layout)  # 1 vs True
+    assert widgets_mismatch([1, 50, "fixed", 5.0, 5.0, 1.0, ""], layout)  # control not right after the seed
+    assert widgets_mismatch([1, "fixed", 50, 5.0, 1.0, 5.0, ""], layout)  # two FLOATs swapped
+    router = expected_widgets_values("UnisonProjector", {"enabled": False})
+    assert widgets_mismatch([0], router) and widgets_mismatch([False], router) is None  # 0 vs False
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_ui_workflow_is_well_formed(name, comfy_env):
     ui = json.loads((UI_DIR / f"{name}.json").read_text())
@@ -66,16 +138,15 @@ def test_ui_workflow_is_well_formed(name, comfy_env):
         assert target["link"] == link_id and target["type"] in (kind, "*")
         assert api[str(dst)]["inputs"][target["name"]] == [str(src), src_slot]
     for node in ui["nodes"]:
-        cls = CLASSES[node["type"]]
         api_inputs = api[str(node["id"])]["inputs"]
-        widget_values = [v for k, v in api_inputs.items() if not isinstance(v, list)]
-        values = list(node["widgets_values"])
-        # Widget values in declaration order; extra frontend values (seed control, upload button) follow.
-        for value in widget_values:
-            assert value in values, f"{node['type']}: {value!r} missing from widgets_values"
-        assert [v for v in values if v in widget_values] == widget_values or node["type"] in CORE_NODE_CLASSES
+        expected = expected_widgets_values(node["type"], api_inputs)
+        problem = widgets_mismatch(list(node["widgets_values"]), expected)
+        assert problem is None, f"{node['type']}: {problem}"
+        outputs = [o["type"] for o in node["outputs"]]
         if node["type"] in NODE_CLASS_MAPPINGS:
-            assert [o["type"] for o in node["outputs"]] == list(cls.RETURN_TYPES)
+            assert outputs == list(NODE_CLASS_MAPPINGS[node["type"]].RETURN_TYPES)
+        else:
+            assert outputs == CORE_OBJECT_INFO["nodes"][node["type"]]["output"]
 
 
 @pytest.mark.parametrize("name", NAMES)

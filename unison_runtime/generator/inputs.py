@@ -107,6 +107,12 @@ def check_inputs(inputs: GenerationInputs, settings: SamplerSettings, text_width
         if ref.shape[0] != 3 or min(ref.shape[1:]) < 1:
             raise GenerationError(f"reference_images[{i}] must be [3, H, W]; got {tuple(ref.shape)}")
     # sampler
+    for name in ("cfg", "shift", "context_scale"):
+        value = getattr(settings, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise GenerationError(f"{name} must be a number, got {value!r}")
+    if isinstance(settings.seed, bool):
+        raise GenerationError(f"seed must be an integer, got {settings.seed!r}")
     if not isinstance(settings.steps, int) or not 1 <= settings.steps <= 1000:
         raise GenerationError(f"steps {settings.steps!r} is not allowed: use 1 to 1000")
     if not 0.0 <= settings.cfg <= 30.0:

@@ -122,7 +122,9 @@ def make_scheduler(models: "GeneratorModels", settings: SamplerSettings):
     import numpy as np
     from diffusers import UniPCMultistepScheduler
 
-    scheduler = UniPCMultistepScheduler.from_config(models.scheduler_config, flow_shift=settings.shift)
+    # Flow matching whatever the folder's scheduler_config says (a user's file may name another solver).
+    scheduler = UniPCMultistepScheduler.from_config(models.scheduler_config, flow_shift=settings.shift,
+                                                    use_flow_sigmas=True, prediction_type="flow_prediction")
     sigmas = np.linspace(WAN_SIGMA_MAX, 0.0, settings.steps + 1)[:-1]
     scheduler.set_timesteps(sigmas=sigmas, device=_device_of(models.transformer))
     return scheduler

@@ -60,7 +60,9 @@ def projector(options: "RunOptions", model, generator):
     """The projector, when it can be used: a planner model to feed it and `use_projector` on."""
     from ..projector import load_projector
 
-    if not options.use_projector or model is None:
+    # The projector was trained on the Unison planner's hidden states; a stock instruct model's
+    # are off-distribution, so instruct mode conditions on T5 alone.
+    if not options.use_projector or model is None or options.planner == "instruct":
         return None
     path = options.projector
     if path is None:

@@ -111,7 +111,7 @@ def run(text: str, overrides: dict[str, Any] | None = None, options: RunOptions 
     from ..models import get_manager
     from ..request import parse_request
     from . import resources
-    from .stage_two import describe_media, load_media, prepare_stage_two
+    from .stage_two import describe_media, load_mask_frames, load_media, prepare_stage_two
 
     options = options or RunOptions()
     _check_options(options)
@@ -124,8 +124,6 @@ def run(text: str, overrides: dict[str, Any] | None = None, options: RunOptions 
     with clock.stage("parse"):
         roots = options.media_roots or (Path.cwd(),)
         request = parse_request(text, roots)
-        media = load_media(request)
-        infos = describe_media(media, request.media_kinds, [m.path.name for m in request.media])
 
     # 2. Plan
     with clock.stage("load_planner"):
@@ -136,9 +134,17 @@ def run(text: str, overrides: dict[str, Any] | None = None, options: RunOptions 
     if planner.mode == "rules" and language_model is None:
         notes.append("planned by rules (no planner model found)")
 
-    # 3. Route (overrides applied and validated here)
+    # 3. Route (overrides applied and validated here). Pixels are decoded only for generation:
+    # an understanding request's media are read by the planner itself.
+    with clock.stage("load_media"):
+        answering = plan.is_understanding and not (overrides or {}).get("task")
+        media = [] if answering else load_media(request)
+        names = [m.path.name for m in request.media]
+        infos = describe_media(media, request.media_kinds, names, sizes_known=not answering)
     with clock.stage("route"):
         chosen = route(plan, infos, overrides)
+    if chosen.mask_index is not None and request.media[chosen.mask_index].kind == "image":
+        media[chosen.mask_index] = load_mask_frames(request.media[chosen.mask_index].path)
 
     result = RunResult(plan=plan, route=chosen, notes=notes)
     if not chosen.needs_generator:
@@ -194,18 +200,27 @@ def save_outputs(result: RunResult, out_dir: Path) -> list[Path]:
 
     out_dir.mkdir(parents=True, exist_ok=True)
     if result.answer is not None:
-        path = _unused(out_dir / "answer.txt")
-        path.write_text(result.answer + "\n", encoding="utf-8")
-        return [path]
+        return [_write_new(out_dir / "answer.txt", result.answer + "\n")]
     if result.route.plan.is_video:
         return [save_mp4(result.frames, _unused(out_dir / "output.mp4"), fps=24)]
     return [save_png(result.frames[0], _unused(out_dir / "output.png"))]
 
 
 def write_result_json(result: RunResult, out_dir: Path) -> Path:
-    path = _unused(out_dir / "result.json")
-    path.write_text(json.dumps(result.to_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
-    return path
+    return _write_new(out_dir / "result.json", json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+
+
+def _write_new(path: Path, text: str) -> Path:
+    """Write `text` to `path` or the first free `stem_N` name; never replaces an existing file,
+    even one that appears between the check and the write (exclusive create)."""
+    while True:
+        candidate = _unused(path)
+        try:
+            with open(candidate, "x", encoding="utf-8") as handle:
+                handle.write(text)
+            return candidate
+        except FileExistsError:
+            continue
 
 
 def _unused(path: Path) -> Path:

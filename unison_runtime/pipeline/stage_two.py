@@ -77,12 +77,26 @@ def load_media(request: "Request") -> list["np.ndarray"]:
     return arrays
 
 
+def load_mask_frames(path) -> "np.ndarray":
+    """A mask image as `[1, H, W, 3]` uint8 frames, white = regenerate. Read with
+    `media.load_mask`, so a PNG whose transparent pixels mark the region works too."""
+    import numpy as np
+
+    from ..media import load_mask
+
+    mask = load_mask(path)
+    return np.repeat((mask * 255).astype(np.uint8)[None, ..., None], 3, axis=-1)
+
+
 def describe_media(arrays: Sequence["np.ndarray"], kinds: Sequence[str],
-                   names: Sequence[str] = ()) -> list[MediaInfo]:
-    """What the router needs to know of each media item."""
+                   names: Sequence[str] = (), sizes_known: bool = True) -> list[MediaInfo]:
+    """What the router needs to know of each media item (kinds only when `sizes_known` is off:
+    understanding requests route without decoding pixels)."""
+    names = list(names) or [""] * len(kinds)
+    if not sizes_known:
+        return [MediaInfo(kind=kind, width=0, height=0, name=name) for kind, name in zip(kinds, names)]
     if len(arrays) != len(kinds):
         raise RequestError(f"{len(arrays)} media arrays for {len(kinds)} media kinds")
-    names = list(names) or [""] * len(arrays)
     return [MediaInfo(kind=kind, width=int(a.shape[2]), height=int(a.shape[1]),
                       num_frames=int(a.shape[0]), name=name)
             for a, kind, name in zip(arrays, kinds, names)]

@@ -1,0 +1,294 @@
+"""The pack's edges with ComfyUI: model folders registered directly, UnisonAuto's model discovery,
+IS_CHANGED for files named in requests, lazy sample media, Cancel reaching the runtime, the
+annotator lists, and the template thumbnails / icon."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+import tomllib
+import types
+from pathlib import Path
+
+import pytest
+
+from nodes import NODE_CLASS_MAPPINGS, comfy_glue
+
+PACK = Path(__file__).resolve().parents[2]
+
+
+# -- 1. a model folder registered directly ---------------------------------------------------------
+def test_a_folder_registered_directly_is_listed_and_resolved(comfy_env, tmp_path):
+    direct = tmp_path / "data" / "Unison-Qwen2.5-VL-3B"
+    direct.mkdir(parents=True)
+    (direct / "config.json").write_text("{}")
+    nested = tmp_path / "models" / "planner" / "Other-Model"
+    nested.mkdir(parents=True)
+    (nested / "config.json").write_text("{}")
+    comfy_env.folder_names_and_paths["unison_planner"][0].insert(0, str(direct))  # as extra_model_paths.yaml
+    names = comfy_glue.list_folders("unison_planner", "config.json")
+    assert names == ["Other-Model", "Unison-Qwen2.5-VL-3B"]
+    for name in names:  # every listed name resolves
+        assert (comfy_glue.resolve("unison_planner", name, "planner") / "config.json").is_file()
+    assert comfy_glue.resolve("unison_planner", "Unison-Qwen2.5-VL-3B", "planner") == direct.resolve()
+    assert comfy_glue.resolve("unison_planner", "Other-Model", "planner") == nested.resolve()
+
+
+# -- 2. UnisonAuto finds models through ComfyUI's folders -------------------------------------------
+def test_auto_default_models_dir_is_comfys_models_unison(comfy_env, tmp_path):
+    from nodes.models_dir import default_models_dir
+
+    # extra paths first (as add_model_folder_path puts them): the parent of the first is no models dir
+    comfy_env.folder_names_and_paths["unison_planner"][0].insert(0, str(tmp_path / "elsewhere" / "planner"))
+    assert default_models_dir() == Path(comfy_env.models_dir) / "unison"
+
+
+def test_auto_uses_comfys_single_files_and_registered_folders(comfy_env, all_models, tmp_path):
+    """A user with the standard ComfyUI files in diffusion_models / text_encoders / vae, and the
+    planner and projector registered in extra_model_paths.yaml, gets a working UnisonAuto."""
+    from nodes.models_dir import handles_from_models_dir
+    from unison_runtime import layout
+
+    models = Path(all_models)
+    comfy_models = tmp_path / "ComfyUI" / "models"
+    for folder, name in ((layout.COMFY_DIFFUSION_MODELS, layout.COMFY_TRANSFORMER_FILE),
+                         (layout.COMFY_TEXT_ENCODERS, layout.COMFY_TEXT_ENCODER_FILE), (layout.COMFY_VAE, layout.COMFY_VAE_FILE)):
+        (comfy_models / folder).mkdir(parents=True)
+        os.symlink(models / layout.COMFYUI_MODELS / folder / name, comfy_models / folder / name)
+        comfy_env.folder_names_and_paths[folder] = ([str(comfy_models / folder)], set())
+    comfy_env.models_dir = str(comfy_models)
+    paths = comfy_env.folder_names_and_paths
+    paths["unison_planner"][0].insert(0, str(models / layout.PLANNER_MERGED))  # registered directly
+    paths["unison_projector"][0].insert(0, str(models / "projector"))
+    paths["unison_generator"] = ([str(tmp_path / "no_generator")], set())
+
+    found = handles_from_models_dir("")
+    assert found.root == comfy_models / "unison"
+    assert found.planner.model_dir == str(models / layout.PLANNER_MERGED)
+    assert found.projector is not None
+    assert found.generator.diffusers_dir is None and found.generator.native_dir is None
+    assert Path(found.generator.transformer_file).name == layout.COMFY_TRANSFORMER_FILE
+    assert Path(found.generator.text_encoder_file).name == layout.COMFY_TEXT_ENCODER_FILE
+    assert Path(found.generator.vae_file).name == layout.COMFY_VAE_FILE
+
+    out = NODE_CLASS_MAPPINGS["UnisonAuto"]().run("Generate an image of a red fox.", "", 32, 32, 0, 0, 2, 5.0,
+                                                  True, "rules")
+    frames, _, text = out["result"]
+    assert tuple(frames.shape) == (1, 32, 32, 3) and "text_to_image" in text
+
+
+# -- 3. IS_CHANGED -------------------------------------------------------------------------------------
+def _touch_later(path: Path) -> None:
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 2_000_000_000))
+
+
+@pytest.mark.parametrize("node_id", ["UnisonPlanner", "UnisonAuto"])
+def test_is_changed_follows_files_named_in_the_request(node_id, comfy_env):
+    cls = NODE_CLASS_MAPPINGS[node_id]
+    api = json.loads((PACK / "example_workflows" / "api" / "03_video_understanding.json").read_text())
+    widgets = {k: v for k, v in next(n for n in api.values() if n["class_type"] == "UnisonPlanner")["inputs"].items()
+               if not isinstance(v, list)}
+    if node_id == "UnisonAuto":  # ComfyUI passes the constant (widget) inputs only
+        widgets = {"request": widgets["request"], "models_dir": "", "width": 0, "height": 0, "num_frames": 0,
+                   "seed": 0, "steps": 50, "cfg": 5.0, "use_projector": True, "plan_by": "auto"}
+    clip = Path(comfy_env.get_input_directory()) / "unison_clip.mp4"
+    first = cls.IS_CHANGED(**widgets)
+    assert cls.IS_CHANGED(**widgets) == first  # unchanged file: cached
+    clip.write_bytes(clip.read_bytes() + b"\0")
+    second = cls.IS_CHANGED(**widgets)
+    assert second != first  # new content, same name: re-run
+    _touch_later(clip)
+    assert cls.IS_CHANGED(**widgets) != second  # replaced in place (same size): re-run
+    clip.unlink()
+    assert cls.IS_CHANGED(**widgets) not in (first, second)
+
+
+def test_auto_is_changed_follows_the_models_dir(comfy_env, tmp_path):
+    root = tmp_path / "mine"
+    (root / "projector").mkdir(parents=True)
+    cls = NODE_CLASS_MAPPINGS["UnisonAuto"]
+    before = cls.IS_CHANGED(request="a fox", models_dir=str(root))
+    (root / "projector" / "projector.pth").write_bytes(b"x")
+    after = cls.IS_CHANGED(request="a fox", models_dir=str(root))
+    assert after != before
+    assert cls.IS_CHANGED(request="a fox", models_dir=str(root)) == after
+    assert cls.IS_CHANGED(request="a fox", models_dir=str(tmp_path / "other")) != after
+
+
+# -- 4. sample media: lazily, once per process -------------------------------------------------------
+def test_importing_the_pack_writes_nothing_and_inputs_types_copy_once(tmp_path):
+    """In a fresh process with a folder_paths: import writes no file; the first INPUT_TYPES call
+    copies the samples; a deleted sample stays deleted through later INPUT_TYPES calls and runs."""
+    fake = tmp_path / "fake"
+    fake.mkdir()
+    (fake / "folder_paths.py").write_text(
+        "import os\n"
+        f"models_dir = {str(tmp_path / 'models')!r}\n"
+        "folder_names_and_paths = {}\n"
+        f"def get_input_directory(): return {str(tmp_path / 'input')!r}\n"
+        f"def get_temp_directory(): return {str(tmp_path / 'temp')!r}\n"
+        "def get_folder_paths(name): return list(folder_names_and_paths[name][0])\n"
+        "def get_filename_list(name): return []\n"
+        "def get_full_path(name, f): return None\n")
+    code = (
+        "import sys, os, importlib; sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[2]);"
+        "inp = sys.argv[3]; m = importlib.import_module(sys.argv[4]);"
+        "print('after import', sorted(os.listdir(inp)) if os.path.isdir(inp) else []);"
+        "m.NODE_CLASS_MAPPINGS['UnisonPlanner'].INPUT_TYPES();"
+        "print('after INPUT_TYPES', len(os.listdir(inp)));"
+        "os.remove(os.path.join(inp, 'unison_bowl.png'));"
+        "[m.NODE_CLASS_MAPPINGS[n].INPUT_TYPES() for n in ('UnisonPlanner', 'UnisonAuto')];"
+        "sys.modules[sys.argv[4] + '.nodes.comfy_glue'].on_first_run();"
+        "print('bowl back', os.path.exists(os.path.join(inp, 'unison_bowl.png')))"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(fake), str(PACK.parent), str(tmp_path / "input"), PACK.name],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    count = len(list((PACK / "example_workflows" / "input").iterdir()))
+    assert lines == ["after import []", f"after INPUT_TYPES {count}", "bowl back False"]
+
+
+# -- 5/6. icon and template thumbnails ----------------------------------------------------------------
+def test_pyproject_icon_exists_and_is_a_small_png():
+    comfy = tomllib.loads((PACK / "pyproject.toml").read_text())["tool"]["comfy"]
+    icon = comfy.get("Icon")
+    if icon is None:
+        return
+    relative = icon.split("/main/", 1)[-1] if "://" in icon else icon
+    path = PACK / relative
+    assert path.is_file(), f"[tool.comfy] Icon points at {relative}, which does not exist"
+    from PIL import Image
+
+    with Image.open(path) as image:
+        assert image.format == "PNG" and image.size[0] == image.size[1] and image.size[0] <= 512
+    assert path.stat().st_size < 50_000
+
+
+def test_every_template_has_a_small_jpg_thumbnail():
+    from PIL import Image
+
+    for workflow in sorted((PACK / "example_workflows").glob("*.json")):
+        thumb = workflow.with_suffix(".jpg")
+        assert thumb.is_file(), f"{thumb.name} missing (python scripts/make_thumbnails.py)"
+        assert thumb.stat().st_size < 30_000
+        with Image.open(thumb) as image:
+            assert image.format == "JPEG" and image.size == (320, 192)
+    extra = {p.stem for p in (PACK / "example_workflows").glob("*.jpg")} - \
+        {p.stem for p in (PACK / "example_workflows").glob("*.json")}
+    assert not extra, f"thumbnails without a workflow: {extra}"
+
+
+# -- 7. annotator lists -------------------------------------------------------------------------------
+def test_annotator_lists_match_what_the_runtime_accepts(comfy_env, tmp_path):
+    root = tmp_path / "models" / "annotators"
+    for folder in ("grounding-dino", "sam2"):
+        (root / folder).mkdir(parents=True)
+        (root / folder / "config.json").write_text("{}")
+        (root / folder / "model.safetensors").write_bytes(b"")
+    (root / "u2net").mkdir()
+    (root / "u2net" / "u2net.pt").write_bytes(b"")
+    (root / "sam2_hiera_tiny.pt").write_bytes(b"")  # an original SAM2 checkpoint: not accepted
+    (root / "other.pth").write_bytes(b"")
+    required = NODE_CLASS_MAPPINGS["UnisonAnnotatorLoader"].INPUT_TYPES()["required"]
+    assert required["u2net"][0] == ["none", "u2net/u2net.pt"]
+    assert required["sam2"][0] == ["none", "grounding-dino", "sam2"]
+    assert "file" not in required["sam2"][1]["tooltip"] and "folder" in required["sam2"][1]["tooltip"]
+
+
+# -- 8/11. Cancel and latent previews reach the runtime ------------------------------------------------
+class Interrupted(Exception):
+    pass
+
+
+@pytest.fixture
+def fake_interrupt(monkeypatch):
+    state = {"interrupted": False}
+    fake = types.ModuleType("comfy.model_management")
+
+    def throw():
+        if state["interrupted"]:
+            raise Interrupted("cancelled")
+
+    fake.throw_exception_if_processing_interrupted = throw
+    monkeypatch.setitem(sys.modules, "comfy.model_management", fake)
+    return state
+
+
+def _sample_with(monkeypatch, generate_frames):
+    import torch
+
+    from nodes import sampling
+    from nodes.values import Conditioning
+
+    monkeypatch.setattr("unison_runtime.pipeline.stage_two.generate_frames", generate_frames)
+    generator = types.SimpleNamespace(get=lambda: "models")
+    bundle = types.SimpleNamespace(stage_two=types.SimpleNamespace())
+    del torch
+    return sampling.sample(generator, bundle, Conditioning(prompt="p"), seed=0, steps=2, cfg=5.0, shift=5.0,
+                           context_scale=1.0, negative_prompt="")
+
+
+def test_sampler_passes_comfys_interrupt_and_raw_latents(monkeypatch, fake_interrupt):
+    import torch
+
+    latents = torch.zeros(1, 16, 2, 4, 4)
+    seen = {}
+    monkeypatch.setattr(comfy_glue, "latent_previewer", lambda: (lambda x: seen.setdefault("preview", x)))
+
+    def generate_frames(models, stage, prompt, tokens, settings, negative_prompt, callback=None, check_cancel=None):
+        seen["check_cancel"] = check_cancel
+        callback(1, 2, latents)
+        check_cancel()
+        fake_interrupt["interrupted"] = True
+        check_cancel()  # the runtime stops here (before decoding)
+        return torch.zeros(3, 1, 8, 8)
+
+    with pytest.raises(Interrupted):
+        _sample_with(monkeypatch, generate_frames)
+    assert seen["check_cancel"] is comfy_glue.check_interrupted
+    assert seen["preview"] is latents  # generated frames' latents straight to the previewer, no slicing
+
+
+def test_sampler_works_with_a_runtime_without_check_cancel(monkeypatch, fake_interrupt):
+    import torch
+
+    def generate_frames(models, stage, prompt, tokens, settings, negative_prompt, callback=None):
+        callback(1, 1, None)
+        return torch.zeros(3, 1, 8, 8)
+
+    assert tuple(_sample_with(monkeypatch, generate_frames).shape) == (1, 8, 8, 3)
+
+
+def test_planner_answer_gets_the_interrupt_check(comfy_env, fake_interrupt):
+    calls = {}
+
+    class Model:
+        mode = "unison"
+
+        def answer(self, request, max_new_tokens=256, temperature=0.0, seed=0, check_cancel=None):
+            calls["check_cancel"] = check_cancel
+            fake_interrupt["interrupted"] = True
+            check_cancel()
+            return "never"
+
+    handle = types.SimpleNamespace(get=lambda: Model())
+    with pytest.raises(Interrupted):
+        NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan("What is the capital of France?", 8, "rules", planner=handle)
+    assert calls["check_cancel"] is comfy_glue.check_interrupted
+
+    class OldModel:  # a runtime without the hook still answers
+        mode = "unison"
+
+        def answer(self, request, max_new_tokens=256, temperature=0.0, seed=0):
+            return "Paris"
+
+    fake_interrupt["interrupted"] = False
+    out = NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan("What is the capital of France?", 8, "rules",
+                                                      planner=types.SimpleNamespace(get=lambda: OldModel()))
+    assert out["result"][2] == "Paris"
