@@ -13,7 +13,9 @@ class UnisonAuto:
         "One box for the whole of Unison: write a request (with {image1}..{image4}, {video1}, {mask1} for "
         "connected media, or ###name### for files in the input folder) and get the answer or the "
         "generated frames. Models come from the connected loaders, else from models_dir (default "
-        "ComfyUI's models/unison, laid out as planner/, projector/, generator/, annotators/)."
+        "ComfyUI's models/unison, laid out as planner/, projector/, generator/, annotators/, plus the "
+        "folders registered for them); the Wan VACE single files may also sit in ComfyUI's own "
+        "diffusion_models, text_encoders and vae folders."
     )
     CATEGORY = CATEGORY
     RETURN_TYPES = ("IMAGE", "STRING", "STRING")
@@ -28,14 +30,17 @@ class UnisonAuto:
 
     @classmethod
     def INPUT_TYPES(cls):
-        glue.install_sample_media()
+        glue.ensure_sample_media()
         return {
             "required": {
                 "request": ("STRING", {"multiline": True, "default": "make a 2-second 768x480 video of a lion",
                                        "tooltip": "What you want, in plain words."}),
                 "models_dir": ("STRING", {"default": "",
                                           "tooltip": "Folder in the unison layout (planner/, projector/, generator/, "
-                                                     "annotators/); empty = ComfyUI's models/unison. Connected loaders win."}),
+                                                     "annotators/); empty = ComfyUI's models/unison and the folders "
+                                                     "registered for unison_* in extra_model_paths.yaml. Wan single "
+                                                     "files are also found in ComfyUI's diffusion_models/text_encoders/vae. "
+                                                     "Connected loaders win."}),
                 "width": ("INT", {"default": 0, "min": 0, "max": 2048, "step": 16, "tooltip": "0: as planned."}),
                 "height": ("INT", {"default": 0, "min": 0, "max": 2048, "step": 16, "tooltip": "0: as planned."}),
                 "num_frames": ("INT", {"default": 0, "min": 0, "max": 241, "tooltip": "0: as planned (videos only)."}),
@@ -60,8 +65,15 @@ class UnisonAuto:
             },
         }
 
-    def run(self, request, models_dir, width, height, num_frames, seed, steps, cfg, use_projector, plan_by="auto", planner=None, generator=None,
-            projector=None, annotators=None, image1=None, image2=None, image3=None, image4=None,
+    @classmethod
+    def IS_CHANGED(cls, request="", models_dir="", **_):
+        """Re-run when a `###file###` the request names, or the models found in models_dir, change."""
+        from .models_dir import models_fingerprint
+
+        return glue.request_files_fingerprint(request) + "|" + models_fingerprint(models_dir)
+
+    def run(self, request, models_dir, width, height, num_frames, seed, steps, cfg, use_projector, plan_by,
+            planner=None, generator=None, projector=None, annotators=None, image1=None, image2=None, image3=None, image4=None,
             video1=None, mask1=None):
         glue.on_first_run()
         from .generation import UnisonProjector, UnisonVACESampler
@@ -84,11 +96,15 @@ class UnisonAuto:
             text = bundle.summary()
             return {"ui": {"text": [text, answer]}, "result": (glue.blocked(None), answer, text)}
         if generator is None:
-            raise ValueError("UnisonAuto: no generator; connect UnisonGeneratorLoader or put Wan2.1-VACE "
-                             f"under {found.root}/generator")
+            raise ValueError("UnisonAuto: no generator; connect UnisonGeneratorLoader, put Wan2.1-VACE "
+                             f"under {found.root}/generator, or put ComfyUI's single files in its models "
+                             "folders (diffusion_models/wan2.1_vace_1.3B_fp16.safetensors, "
+                             "text_encoders/umt5_xxl_fp16.safetensors, vae/wan_2.1_vae.safetensors)")
+        glue.check_interrupted()
         conditioning = None
         if use_projector and planner is not None and projector is not None:
             (conditioning,) = UnisonProjector().project(planner, projector, resolved, True)
+        glue.check_interrupted()
         (frames,) = UnisonVACESampler().sample(generator, resolved, seed, steps, cfg, 5.0, 1.0, "",
                                                conditioning=conditioning)
         text = resolved.summary()

@@ -120,6 +120,9 @@ def resolve(folder_name: str, name: str, what: str) -> Path | None:
         path = (root / name).resolve()
         if path.exists() and root.resolve() in (path, *path.parents):
             return path
+    for root in roots:  # a model folder registered directly is listed under its own name
+        if root.name == name and root.is_dir():
+            return root.resolve()
     searched = ", ".join(str(r) for r in roots) or f"(no folder registered as {folder_name!r})"
     raise ModelLoadError(f"{what}: {name!r} not found; searched {searched}")
 
@@ -145,8 +148,22 @@ def temp_dir() -> Path:
     return path
 
 
+_SAMPLES_INSTALLED = False
+
+
+def ensure_sample_media() -> list[str]:
+    """Copy the sample media once per process, lazily (the first INPUT_TYPES call or node run,
+    never at import): a user who deletes a copied file does not get it back until a restart."""
+    global _SAMPLES_INSTALLED
+    if _SAMPLES_INSTALLED or folder_paths() is None:
+        return []
+    _SAMPLES_INSTALLED = True
+    return install_sample_media()
+
+
 def install_sample_media() -> list[str]:
-    """Copy the pack's sample media into ComfyUI's input folder (never over a user's file)."""
+    """Copy the pack's sample media into ComfyUI's input folder (never over a user's file).
+    Nodes call `ensure_sample_media`, which does this once per process."""
     if folder_paths() is None or not SAMPLE_MEDIA_DIR.is_dir():
         return []
     target = input_dir()
@@ -276,3 +293,53 @@ def on_first_run() -> None:
     """Cheap one-time set-up each node's function calls (also done at import when possible)."""
     register_model_folders()
     install_unload_hook()
+    ensure_sample_media()
+
+
+# -- IS_CHANGED ------------------------------------------------------------------------------
+def _stamp(path: Path) -> str:
+    try:
+        st = path.stat()
+    except OSError:
+        return "missing"
+    return f"{st.st_size}:{st.st_mtime_ns}"
+
+
+def request_files_fingerprint(request: str) -> str:
+    """A digest of the size and mtime of every `###file###` the request names (looked up as the
+    runtime does: absolute, or under the input folder, then the pack's temp folder). ComfyUI
+    re-runs a node whose IS_CHANGED value differs from the last run's, so editing or replacing
+    a referenced file re-plans, while an unchanged request stays cached."""
+    import hashlib
+    import re
+
+    names = re.findall(r"###(.+?)###", request or "")
+    if not names:
+        return ""
+    roots = [input_dir(), temp_dir()]
+    parts = []
+    for name in names:
+        written = Path(name.strip())
+        candidates = [written] if written.is_absolute() else [root / written for root in roots]
+        path = next((c for c in candidates if c.exists()), candidates[0])
+        parts.append(f"{name}={_stamp(path)}")
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()
+
+
+def tree_fingerprint(paths) -> str:
+    """A digest of the size and mtime of each path (None entries skipped) and, for folders,
+    of the files directly inside them (cheap: no deep walk)."""
+    import hashlib
+
+    parts = []
+    for path in paths:
+        if path is None:
+            continue
+        path = Path(path)
+        parts.append(f"{path}={_stamp(path)}")
+        if path.is_dir():
+            try:
+                parts.extend(f"{c.name}={_stamp(c)}" for c in sorted(path.iterdir()))
+            except OSError:
+                pass
+    return hashlib.sha1("\n".join(parts).encode()).hexdigest()

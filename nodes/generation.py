@@ -50,7 +50,10 @@ class UnisonProjector:
         from unison_runtime.projector import project
 
         model = planner.get()
+        glue.check_interrupted()
+        # hidden_states is one forward pass (nothing to stop inside): Cancel is checked around it.
         hidden = model.hidden_states(bundle.request)
+        glue.check_interrupted()
         tokens = project(projector.get(planner_hidden=int(hidden.shape[-1])), hidden)
         return (Conditioning(prompt=bundle.prompt, projector_tokens=tokens),)
 

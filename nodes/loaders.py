@@ -156,15 +156,21 @@ class UnisonAnnotatorLoader:
     @classmethod
     def INPUT_TYPES(cls):
         entries = glue.list_folders("unison_annotators", "config.json")
-        weights = glue.list_files("unison_annotators", (".pt", ".pth"))  # the HF folders hold .safetensors
+        # U²-Net is a single .pt/.pth file named u2net*; the HF folders (config.json) hold .safetensors.
+        weights = [w for w in glue.list_files("unison_annotators", (".pt", ".pth"))
+                   if "u2net" in w.rsplit("/", 1)[-1].lower()]
         return {
             "required": {
                 "grounding_dino": (glue.with_none(entries), {
-                    "default": glue.NONE, "tooltip": "GroundingDINO folder (label/caption modes)."}),
+                    "default": glue.NONE,
+                    "tooltip": "GroundingDINO Hugging Face folder (with config.json) for label/caption modes."}),
                 "sam2": (glue.with_none(entries), {
-                    "default": glue.NONE, "tooltip": "SAM2 folder or file (bbox/label/caption modes)."}),
+                    "default": glue.NONE,
+                    "tooltip": "SAM2 Hugging Face folder (with config.json, e.g. facebook/sam2.1-hiera-tiny) "
+                               "for bbox/label/caption modes."}),
                 "u2net": (glue.with_none(weights), {
-                    "default": glue.NONE, "tooltip": "U²-Net weights (salient mode; video editing without a mask)."}),
+                    "default": glue.NONE,
+                    "tooltip": "U²-Net weights, a .pt/.pth file named u2net* (salient mode; video editing without a mask)."}),
             }
         }
 

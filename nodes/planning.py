@@ -37,7 +37,8 @@ def _plan_request(handle, request, max_new_tokens: int, plan_by: str):
 
             raise UnisonError(f"{plan.task} needs a planner model to answer; connect UnisonPlannerLoader "
                               "to the planner input (the rules planner only plans)")
-        answer = model.answer(request, max_new_tokens=max_new_tokens)
+        # Cancel stops token generation (the runtime calls check_cancel between tokens).
+        answer = model.answer(request, max_new_tokens=max_new_tokens, check_cancel=glue.check_interrupted)
     return plan, answer, planner.mode
 
 
@@ -62,7 +63,7 @@ class UnisonPlanner:
 
     @classmethod
     def INPUT_TYPES(cls):
-        glue.install_sample_media()
+        glue.ensure_sample_media()
         media_tip = "Connected {slot}: write {{{slot}}} in the request where it belongs (appended when not mentioned)."
         return {
             "required": {
@@ -86,7 +87,12 @@ class UnisonPlanner:
             },
         }
 
-    def plan(self, request, max_new_tokens, plan_by="auto", planner=None, image1=None, image2=None, image3=None,
+    @classmethod
+    def IS_CHANGED(cls, request="", **_):
+        """Re-plan when a `###file###` the request names changes on disk (same name, new pixels)."""
+        return glue.request_files_fingerprint(request)
+
+    def plan(self, request, max_new_tokens, plan_by, planner=None, image1=None, image2=None, image3=None,
              image4=None, video1=None, mask1=None):
         glue.on_first_run()
         from unison_runtime.request import parse_request

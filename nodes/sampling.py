@@ -26,6 +26,9 @@ def sample(generator, bundle, conditioning, *, seed, steps, cfg, shift, context_
         progress.total = total
         progress.update(step, preview)
 
+    # Latents reach the callback as the generated frames only (the runtime drops VACE's reference
+    # frames), so the preview shows frame 0 of the output as is.
+    # check_cancel: ComfyUI's Cancel between stages too (before VAE encode, each step, decode).
     video = generate_frames(models, stage, conditioning.prompt, conditioning.projector_tokens, settings,
-                            negative_prompt, callback=on_step)
+                            negative_prompt, callback=on_step, check_cancel=glue.check_interrupted)
     return frames_to_comfy(video.float().cpu())

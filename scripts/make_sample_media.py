@@ -3,8 +3,8 @@
 
 Simple synthetic scenes (flat shapes compress to a few KB): a bowl, a photo and its mask, a pose
 stick figure, a subject (toy robot), a short clip of a moving ball and a depth-like clip. The
-files are committed; ComfyUI-Unison copies them into ComfyUI's input folder at start-up without
-overwriting files a user already has there. Re-run only to change them:
+files are committed; ComfyUI-Unison copies them into ComfyUI's input folder once per process (the
+first time a Unison node is listed or run), never overwriting files a user already has there. Re-run only to change them:
 
     .venv/bin/python scripts/make_sample_media.py
 """

@@ -118,9 +118,12 @@ def test_examples_are_listed_as_templates(server):
     assert sorted(templates.get(PACK.name, [])) == NAMES
     served = _get(f"{server['url']}/api/workflow_templates/{PACK.name}/{NAMES[0]}.json")
     assert served == json.loads((UI_DIR / f"{NAMES[0]}.json").read_text())
+    with urllib.request.urlopen(f"{server['url']}/api/workflow_templates/{PACK.name}/{NAMES[0]}.jpg", timeout=30) as r:
+        assert r.read() == (UI_DIR / f"{NAMES[0]}.jpg").read_bytes()  # the template card's thumbnail
 
 
 def test_sample_media_were_copied_into_the_input_folder(server):
+    _get(f"{server['url']}/object_info/UnisonPlanner")  # copied lazily, at the first INPUT_TYPES call
     assert (server["state"] / "input" / "unison_bowl.png").is_file()
     assert (server["state"] / "input" / "unison_clip.mp4").is_file()
 

@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import time
 import tomllib
 import types
 from pathlib import Path
@@ -221,15 +219,12 @@ def fake_interrupt(monkeypatch):
 
 
 def _sample_with(monkeypatch, generate_frames):
-    import torch
-
     from nodes import sampling
     from nodes.values import Conditioning
 
     monkeypatch.setattr("unison_runtime.pipeline.stage_two.generate_frames", generate_frames)
     generator = types.SimpleNamespace(get=lambda: "models")
     bundle = types.SimpleNamespace(stage_two=types.SimpleNamespace())
-    del torch
     return sampling.sample(generator, bundle, Conditioning(prompt="p"), seed=0, steps=2, cfg=5.0, shift=5.0,
                            context_scale=1.0, negative_prompt="")
 
@@ -255,16 +250,6 @@ def test_sampler_passes_comfys_interrupt_and_raw_latents(monkeypatch, fake_inter
     assert seen["preview"] is latents  # generated frames' latents straight to the previewer, no slicing
 
 
-def test_sampler_works_with_a_runtime_without_check_cancel(monkeypatch, fake_interrupt):
-    import torch
-
-    def generate_frames(models, stage, prompt, tokens, settings, negative_prompt, callback=None):
-        callback(1, 1, None)
-        return torch.zeros(3, 1, 8, 8)
-
-    assert tuple(_sample_with(monkeypatch, generate_frames).shape) == (1, 8, 8, 3)
-
-
 def test_planner_answer_gets_the_interrupt_check(comfy_env, fake_interrupt):
     calls = {}
 
@@ -282,13 +267,19 @@ def test_planner_answer_gets_the_interrupt_check(comfy_env, fake_interrupt):
         NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan("What is the capital of France?", 8, "rules", planner=handle)
     assert calls["check_cancel"] is comfy_glue.check_interrupted
 
-    class OldModel:  # a runtime without the hook still answers
-        mode = "unison"
 
-        def answer(self, request, max_new_tokens=256, temperature=0.0, seed=0):
-            return "Paris"
+def test_projector_checks_the_interrupt_around_hidden_states(fake_interrupt):
+    from nodes.values import PlanBundle
 
-    fake_interrupt["interrupted"] = False
-    out = NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan("What is the capital of France?", 8, "rules",
-                                                      planner=types.SimpleNamespace(get=lambda: OldModel()))
-    assert out["result"][2] == "Paris"
+    calls = []
+
+    class Model:  # today's QwenPlanner.hidden_states: no check_cancel argument
+        def hidden_states(self, request):
+            calls.append(request)
+            raise AssertionError("a cancelled prompt must not encode")
+
+    bundle = PlanBundle(plan=None, request=types.SimpleNamespace(prompt="p"))
+    fake_interrupt["interrupted"] = True
+    with pytest.raises(Interrupted):
+        NODE_CLASS_MAPPINGS["UnisonProjector"]().project(types.SimpleNamespace(get=lambda: Model()), None, bundle, True)
+    assert calls == []
