@@ -14,7 +14,6 @@ Standard library only (plus the pack's own node declarations, which import nothi
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from dataclasses import dataclass, field
@@ -329,20 +328,10 @@ def render(classes: dict | None = None) -> dict[Path, str]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="only compare with the files on disk")
-    args = parser.parse_args(argv)
-    files = render()
-    stale = [p for p, text in files.items() if not p.is_file() or p.read_text(encoding="utf-8") != text]
-    if args.check:
-        for path in stale:
-            print(f"out of date: {path.relative_to(PACK)}")
-        return 1 if stale else 0
-    for path, text in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    print(f"wrote {len(files)} files ({len(stale)} changed) under {OUT.relative_to(PACK)}")
-    return 0
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling helper, however we were loaded
+    from generated_files import write_or_check
+
+    return write_or_check(render, PACK, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

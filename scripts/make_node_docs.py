@@ -5,7 +5,6 @@ for a selected node). Run after changing a node:  python scripts/make_node_docs.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -76,20 +75,10 @@ def render() -> dict[Path, str]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true")
-    args = parser.parse_args(argv)
-    files = render()
-    stale = [p for p, t in files.items() if not p.is_file() or p.read_text(encoding="utf-8") != t]
-    if args.check:
-        for p in stale:
-            print(f"out of date: {p.relative_to(PACK)}")
-        return 1 if stale else 0
-    for path, text in files.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-    print(f"wrote {len(files)} files ({len(stale)} changed)")
-    return 0
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling helper, however we were loaded
+    from generated_files import write_or_check
+
+    return write_or_check(render, PACK, __doc__.splitlines()[0], argv)
 
 
 if __name__ == "__main__":

@@ -138,11 +138,11 @@ def test_out_of_memory_in_sampling_leaves_the_manager_usable_and_frees_the_run(o
     latents_refs: list[weakref.ref] = []
     real_generate = sampling.generate
 
-    def spying_generate(models, inputs, settings=None, callback=None):
+    def spying_generate(models, inputs, settings=None, callback=None, **kwargs):
         def on_step(step, total, latents):
             latents_refs.append(weakref.ref(latents))
             return callback(step, total, latents) if callback is not None else None
-        return real_generate(models, inputs, settings, callback=on_step)
+        return real_generate(models, inputs, settings, callback=on_step, **kwargs)
 
     monkeypatch.setattr(sampling, "generate", spying_generate)
     rss_before = rss_bytes()
