@@ -254,39 +254,58 @@ _HOOKED_ATTR = "_unison_wrapped"
 
 
 def install_unload_hook() -> bool:
-    """Make `comfy.model_management.unload_all_models` also free the pack's model cache.
+    """Make ComfyUI's memory management release the pack's model cache too.
 
-    ComfyUI calls that function for the "Unload models" / "Free memory" buttons (POST /free sets
-    a flag the prompt worker acts on), after an out-of-memory error, and after every prompt with
-    --disable-smart-memory; all callers reach it through the module attribute, so wrapping the
-    attribute covers them all. Idempotent; does nothing (and imports nothing) outside ComfyUI.
+    - `unload_all_models`: the "Unload models" / "Free memory" buttons (POST /free sets a flag the
+      prompt worker acts on), an out-of-memory error, every prompt with --disable-smart-memory.
+    - `free_memory(memory_required, device, ...)`: called when ComfyUI loads one of its own models;
+      when its own unloading left too little room on that device, our cached models go too.
+    Every caller reaches these through the module's globals, so wrapping the attributes covers
+    them all. Idempotent; does nothing (and imports nothing) outside ComfyUI.
     """
     import sys
 
     mm = sys.modules.get("comfy.model_management")
-    if mm is None:
+    if mm is None or getattr(mm, "unload_all_models", None) is None:
         return False
-    original = getattr(mm, "unload_all_models", None)
-    if original is None or getattr(original, _HOOKED_ATTR, False):
-        return original is not None
+    _wrap(mm, "unload_all_models", lambda result, *args, **kwargs: True)
+    if getattr(mm, "free_memory", None) is not None:
+        _wrap(mm, "free_memory", lambda result, *args, **kwargs: _still_short(mm, *args, **kwargs))
+    return True
 
-    def unload_all_models(*args, **kwargs):
+
+def _still_short(mm, memory_required=0, device=None, *_, **__) -> bool:
+    """After ComfyUI freed what it could: is `device` (a GPU) still short of `memory_required`?"""
+    if device is None or getattr(device, "type", str(device)) == "cpu":
+        return False
+    try:
+        return mm.get_free_memory(device) < memory_required
+    except Exception:  # never break ComfyUI's own memory management
+        return False
+
+
+def _wrap(mm, name: str, should_release) -> None:
+    original = getattr(mm, name)
+    if getattr(original, _HOOKED_ATTR, False):
+        return
+
+    def wrapper(*args, **kwargs):
         result = original(*args, **kwargs)
         try:
-            from unison_runtime.models import get_manager
+            if should_release(result, *args, **kwargs):
+                from unison_runtime.models import get_manager
 
-            released = get_manager().free()
-            if released:
-                log.info("ComfyUI-Unison: released %d cached model(s)", released)
-        except Exception as err:  # never break ComfyUI's own unload
+                released = get_manager().free()
+                if released:
+                    log.info("ComfyUI-Unison: released %d cached model(s) (%s)", released, name)
+        except Exception as err:  # never break ComfyUI's own memory management
             log.warning("ComfyUI-Unison: could not release cached models: %s", err)
         return result
 
-    setattr(unload_all_models, _HOOKED_ATTR, True)
-    unload_all_models.__wrapped__ = original
-    unload_all_models.__doc__ = original.__doc__
-    mm.unload_all_models = unload_all_models
-    return True
+    setattr(wrapper, _HOOKED_ATTR, True)
+    wrapper.__wrapped__ = original
+    wrapper.__doc__ = original.__doc__
+    setattr(mm, name, wrapper)
 
 
 def on_first_run() -> None:

@@ -274,6 +274,29 @@ def test_unload_hook_frees_the_manager_once_wrapped(monkeypatch):
     assert not any(k.kind == "test-hook" for k in manager.cached_keys())
 
 
+def test_comfy_memory_pressure_releases_the_cache_only_when_still_short(monkeypatch):
+    import types as _types
+
+    from unison_runtime.models import get_manager
+
+    fake = types.ModuleType("comfy.model_management")
+    fake.unload_all_models = lambda: None
+    free_bytes = {"gpu": 10}
+    fake.free_memory = lambda memory_required, device, keep_loaded=[]: ["unloaded"]
+    fake.get_free_memory = lambda device: free_bytes["gpu"]
+    monkeypatch.setitem(sys.modules, "comfy.model_management", fake)
+    assert comfy_glue.install_unload_hook()
+    manager = get_manager()
+    gpu = _types.SimpleNamespace(type="cuda")
+    manager.get("test-pressure", "x", lambda device, dtype: object(), device="cpu", dtype="float32")
+    assert fake.free_memory(5, gpu) == ["unloaded"]  # enough room after ComfyUI's own unloading
+    assert any(k.kind == "test-pressure" for k in manager.cached_keys())
+    fake.free_memory(50, _types.SimpleNamespace(type="cpu"))  # CPU requests never evict us
+    assert any(k.kind == "test-pressure" for k in manager.cached_keys())
+    fake.free_memory(50, gpu)  # still short on the GPU: our cache goes too
+    assert not any(k.kind == "test-pressure" for k in manager.cached_keys())
+
+
 def test_sample_media_never_overwrite_user_files(comfy_env):
     folder = Path(comfy_env.get_input_directory())
     assert (folder / "unison_bowl.png").is_file() and (folder / "unison_clip.mp4").is_file()
