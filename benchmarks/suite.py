@@ -400,7 +400,8 @@ def measure_overhead(models_dir: Path, media_dir: Path, width: int = 64, height:
     import torch
 
     from unison_runtime.generator.inputs import GenerationInputs, SamplerSettings
-    from unison_runtime.generator.sampling import generate, to_comfy_image
+    from unison_runtime.generator.sampling import generate
+    from unison_runtime.media import frames_to_comfy as to_comfy_image
 
     models, context, negative = _generator_and_contexts(models_dir, media_dir)
     pipe = direct_pipeline(models)

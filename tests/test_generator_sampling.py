@@ -12,12 +12,12 @@ from unison_runtime.errors import Cancelled, GenerationError
 from unison_runtime.generator import conditioning
 from unison_runtime.generator.inputs import GenerationInputs, SamplerSettings
 from unison_runtime.generator.loading import load_generator
+from unison_runtime.media import frames_to_comfy as to_comfy_image
 from unison_runtime.generator.sampling import (
     fold_masks,
     generate,
     latent_preview_rgb,
     prepare_reference,
-    to_comfy_image,
 )
 
 SIZE = 32

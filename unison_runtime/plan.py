@@ -69,7 +69,7 @@ _CLOSERS = {closer: opener for opener, closer in _PAIRS.items()}
 _TASK_TOKENS = ("CFI", "CFV")
 _FLAG_TOKENS = ("REF", "CTRL")
 _KNOWN_NAMES = set(_PAIRS) | set(_CLOSERS) | set(_TASK_TOKENS) | set(_FLAG_TOKENS)
-_END_OF_TURN = ("<|im_end|>", "<|endoftext|>")
+END_OF_TURN = ("<|im_end|>", "<|endoftext|>")
 # Any <NAME> or <|name|> the model might write; the bounded name keeps scanning linear.
 _TOKEN_RE = re.compile(r"<(\|?[A-Za-z_]{1,24}\|?)>")
 _MAX_CONTENT = 64  # longer text between a begin/end pair cannot be a number list
@@ -133,7 +133,7 @@ class Plan:
         """Parse the planner's output. Raises PlanError (and only PlanError) when it is not a plan."""
         if not isinstance(text, str):
             raise PlanError(f"a plan must be text, got {type(text).__name__}")
-        values = _parse_tokens(_strip_end_of_turn(text))
+        values = _parse_tokens(strip_end_of_turn(text))
         plan = cls(**values, raw=text)
         _check_media_count(plan, media_count)
         return plan
@@ -243,11 +243,12 @@ class Plan:
 
 # -- token parsing ----------------------------------------------------------------------------------
 
-def _strip_end_of_turn(text: str) -> str:
+def strip_end_of_turn(text: str) -> str:
+    """`text` without surrounding whitespace and trailing end-of-turn tokens."""
     # A loop, not a regex: `(\s*<|im_end|>)+\s*$` backtracks quadratically on long whitespace.
     stripped = text.strip()
     while True:
-        for tail in _END_OF_TURN:
+        for tail in END_OF_TURN:
             if stripped.endswith(tail):
                 stripped = stripped[: -len(tail)].rstrip()
                 break

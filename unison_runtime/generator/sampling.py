@@ -1,7 +1,7 @@
 """Stage-two sampling: Wan2.1-VACE with flow-matching UniPC, CFG and VACE context (DESIGN §5, §8).
 
 `generate(models, inputs, settings, callback=None)` returns frames `[C, T, H, W]` float32 in
-[-1, 1] on the CPU (`to_comfy_image` turns them into ComfyUI's `[T, H, W, C]` 0..1).
+[-1, 1] on the CPU (`media.frames_to_comfy` turns them into ComfyUI's `[T, H, W, C]` 0..1).
 
 It follows diffusers' `WanVACEPipeline` step for step (same VAE encodings, mask folding, noise,
 scheduler and guidance arithmetic — the tests check the outputs match a direct pipeline call)
@@ -287,13 +287,6 @@ def decode_latents(models: "GeneratorModels", latents: "torch.Tensor") -> "torch
 # ------------------------------------------------------------------------------------------------
 # Conversions and previews
 # ------------------------------------------------------------------------------------------------
-def to_comfy_image(frames: "torch.Tensor") -> "torch.Tensor":
-    """`[C, T, H, W]` in [-1, 1] → ComfyUI IMAGE `[T, H, W, C]` float32 in [0, 1]."""
-    if frames.ndim != 4 or frames.shape[0] != 3:
-        raise GenerationError(f"frames must be [3, T, H, W]; got {tuple(frames.shape)}")
-    return ((frames.float() + 1) / 2).clamp(0, 1).permute(1, 2, 3, 0).contiguous()
-
-
 def latent_preview_rgb(latents: "torch.Tensor", frame: int = -1):
     """A cheap preview of normalised latents `[1, 16, t, h, w]`: one frame projected linearly to RGB,
     as a `[h, w, 3]` uint8 numpy array (1/8 of the output size)."""

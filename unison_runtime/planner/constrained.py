@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
 from ..errors import ModelLoadError
+from ..plan import PLAN_TOKENS
+from ..request import PAD_TOKENS
 
 
 class Node:
@@ -65,10 +67,7 @@ class Free(Node):
         return {}
 
 
-UNISON_TOKENS = (
-    "<CFI>", "<CFV>", "<BORES>", "<EORES>", "<BONF>", "<EONF>", "<BOFIDX>", "<EOFIDX>",
-    "<REF>", "<CTRL>", "<BOEDIT>", "<EOEDIT>", "<IMGPAD>", "<VIDPAD>",
-)
+UNISON_TOKENS = PLAN_TOKENS + tuple(PAD_TOKENS.values())  # the 14 tokens the LoRA added
 ACCEPT = Fixed()  # after the final token nothing more is generated
 
 

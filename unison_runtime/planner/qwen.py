@@ -21,12 +21,12 @@ from typing import Any
 
 from ..errors import ModelLoadError, PlanError
 from ..file_memo import memo_on_files
+from ..plan import END_OF_TURN, strip_end_of_turn
 from . import prompting
 from .constrained import UNISON_TOKENS
 
 MODES = ("unison", "instruct")
 MODEL_TYPE = "qwen2_5_vl"
-END_OF_TURN = ("<|im_end|>", "<|endoftext|>")
 EMBED_KEYS = ("model.embed_tokens.weight", "model.language_model.embed_tokens.weight")
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "vocab.json")
 GREEDY = {"do_sample": False, "temperature": 1.0, "top_k": 50, "top_p": 1.0, "repetition_penalty": 1.0,
@@ -492,7 +492,7 @@ class QwenPlanner:
             processors.append(logits_processor(grammar, inputs["input_ids"].shape[1]))
         with get_manager().use(self.loaded), torch.random.fork_rng(devices=self._rng_devices()):
             ids = self._generate_ids(inputs, {"max_new_tokens": max_new_tokens}, processors=processors)
-        return _strip_end(self.loaded.tokenizer.decode(ids, skip_special_tokens=False))
+        return strip_end_of_turn(self.loaded.tokenizer.decode(ids, skip_special_tokens=False))
 
     def _generate_ids(self, inputs: dict, settings: dict, processors=(), suppress=()) -> list[int]:
         import torch
@@ -524,14 +524,6 @@ class QwenPlanner:
     def _rng_devices(self) -> list:
         device = _device_of(self.loaded.model)
         return [device] if device.type == "cuda" else []
-
-
-def _strip_end(text: str) -> str:
-    stripped = text.rstrip()
-    for tail in END_OF_TURN:
-        while stripped.endswith(tail):
-            stripped = stripped[: -len(tail)].rstrip()
-    return stripped
 
 
 def _device_of(model):
