@@ -160,7 +160,7 @@ def render_markdown(report: dict[str, Any]) -> str:
 
     ov = report.get("overhead")
     if ov:
-        lines += [f"## Stage-two overhead against a direct `WanVACEPipeline` call", "",
+        lines += ["## Stage-two overhead against a direct `WanVACEPipeline` call", "",
                   f"{ov['width']}×{ov['height']}, {ov['num_frames']} frames, {ov['steps']} steps, cfg {ov['cfg']}, "
                   f"prompt embeddings of {ov['context_tokens']} tokens, {ov['sigmas']}, same seed, same loaded "
                   f"modules; {ov['repeats']} interleaved rounds after an untimed warm-up round. {ov['cfg_note']}.", "",

@@ -25,10 +25,10 @@ def _ui_text(*parts: str) -> dict:
 def _plan_request(handle, request, max_new_tokens: int, plan_by: str):
     """(plan, answer, who planned) for a parsed request; the same choice as the runtime's
     `RunOptions.planner`: the model plans when connected unless `plan_by` is "rules"."""
-    from unison_runtime.planner.rules import RulesPlanner
+    from unison_runtime.planner import choose_planner
 
     model = handle.get() if handle is not None else None
-    planner = RulesPlanner() if (plan_by == "rules" or model is None) else model
+    planner = choose_planner(plan_by, model)
     plan = planner.plan(request)
     answer = None
     if plan.is_understanding:

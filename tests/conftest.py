@@ -65,6 +65,16 @@ def all_models(planner_models, projector_models, generator_models, annotator_mod
     return models_dir_of(planner_models)
 
 
+@pytest.fixture(scope="session")
+def sample_media(tmp_path_factory) -> Path:
+    """The demo's sample images and videos (`pipeline.samples`), written once per session."""
+    from unison_runtime.pipeline.samples import write_sample_media
+
+    folder = tmp_path_factory.mktemp("sample_media")
+    write_sample_media(folder)
+    return folder
+
+
 def models_dir_of(path: Path) -> Path:
     return path
 

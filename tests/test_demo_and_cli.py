@@ -7,7 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from unison_runtime.pipeline.demo import DEMO_REQUESTS, run_demo
 from unison_runtime.plan import TASKS

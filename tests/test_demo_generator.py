@@ -7,7 +7,6 @@ import json
 import time
 from pathlib import Path
 
-import pytest
 import torch
 from safetensors import safe_open
 from safetensors.torch import load_file

@@ -11,17 +11,14 @@ import pytest
 from unison_runtime.errors import PlanError, RequestError, UnisonError
 from unison_runtime.models import get_manager
 from unison_runtime.pipeline import RunOptions, run
-from unison_runtime.pipeline.samples import write_sample_media
 
 TINY = {"width": 32, "height": 32}
 VIDEO_FRAMES = 5
 
 
 @pytest.fixture(scope="module")
-def media_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("media")
-    write_sample_media(folder)
-    return folder
+def media_dir(sample_media):
+    return sample_media
 
 
 @pytest.fixture

@@ -273,13 +273,11 @@ def test_demo_build_is_deterministic(tmp_path):
 def test_non_string_keys_and_doubled_ddp_keys_are_refused(tmp_path):
     import torch
 
-    from unison_runtime.projector import read_state_dict
-
     odd = tmp_path / "odd.pth"
     torch.save({1: torch.zeros(2)}, odd)
     with pytest.raises(ModelLoadError, match="non-tensor"):
-        read_state_dict(odd)
+        load_projector(odd)
     doubled = tmp_path / "doubled.pth"
     torch.save({"ln_in.weight": torch.zeros(2), "module.ln_in.weight": torch.ones(2)}, doubled)
     with pytest.raises(ModelLoadError, match="twice"):
-        read_state_dict(doubled)
+        load_projector(doubled)

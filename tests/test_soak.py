@@ -22,7 +22,6 @@ from unison_runtime.models import get_manager
 from unison_runtime.pipeline import resources
 from unison_runtime.pipeline.demo import DEMO_REQUESTS
 from unison_runtime.pipeline.run import RunOptions, run
-from unison_runtime.pipeline.samples import write_sample_media
 from unison_runtime.plan import VIDEO_TASKS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,10 +55,8 @@ def overrides_for(task: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def media(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("soak_media")
-    write_sample_media(folder)
-    return folder
+def media(sample_media):
+    return sample_media
 
 
 @pytest.fixture

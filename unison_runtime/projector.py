@@ -13,17 +13,16 @@ torch is imported inside functions; `Projector` is built on first use by `_proje
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
 from .errors import GenerationError, ModelLoadError
+from .state_dicts import read_state_dict
 
 SEQ_LEN = 56
 NUM_TOKENS = 4
 STATE_DICT_SUFFIXES = (".pth", ".pt", ".bin", ".ckpt")
 SAFETENSORS_SUFFIX = ".safetensors"
-DDP_PREFIX = "module."
 
 # Key → shape as a function of (H, W, seq_len, num_tokens).
 _SHAPES = {
@@ -156,72 +155,12 @@ def _checked_file(path: str | Path) -> Path:
 def _build_from_file(file: Path, device: str, dtype: str):
     from .models import torch_dtype
 
-    state = read_state_dict(file)
+    state = read_state_dict(file, strip_ddp=True)
     h, w, seq_len, num_tokens = _sizes_of(state, file)
     projector = new_projector(h, w, seq_len, num_tokens)
     projector.load_state_dict(state, strict=True)
     projector.to(device=device, dtype=torch_dtype(dtype))
     return projector.eval().requires_grad_(False)
-
-
-def read_state_dict(file: Path) -> dict[str, Any]:
-    """The checkpoint's tensors by name, a `state_dict` wrapper and a DDP `module.` prefix removed."""
-    raw = _read_safetensors(file) if file.suffix.lower() == SAFETENSORS_SUFFIX else _read_pickle(file)
-    if isinstance(raw, dict) and isinstance(raw.get("state_dict"), dict):
-        raw = raw["state_dict"]
-    if not isinstance(raw, dict):
-        raise ModelLoadError(f"{file} does not hold a state dict (found {type(raw).__name__})")
-    import torch
-
-    not_tensors = [str(k) for k, v in raw.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
-    if not_tensors:
-        raise ModelLoadError(f"{file} is not a projector state dict: non-tensor entries {_names(not_tensors)}")
-    state = {_strip_ddp(k): v for k, v in raw.items()}
-    if len(state) != len(raw):  # both `module.x` and `x`: one would silently win
-        raise ModelLoadError(f"{file} holds some weights twice, with and without the DDP 'module.' prefix")
-    return state
-
-
-def _read_pickle(file: Path):
-    import pickle
-
-    import torch
-
-    try:
-        return torch.load(file, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        # weights_only refuses anything but tensors and plain containers: never run a pickle's code.
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
-        if found is None:
-            raise ModelLoadError(f"{file} is not a readable PyTorch checkpoint ({_first_line(err)})") from err
-        raise ModelLoadError(
-            f"{file} was refused: it holds the Python object {found.group(1)}, and only plain "
-            "state dicts of tensors are loaded (torch.load weights_only=True)"
-        ) from err
-    except (RuntimeError, EOFError, OSError) as err:
-        raise ModelLoadError(f"{file} is not a readable PyTorch checkpoint ({err})") from err
-
-
-def _read_safetensors(file: Path):
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    try:
-        return load_file(str(file), device="cpu")
-    except (SafetensorError, OSError) as err:
-        raise ModelLoadError(f"{file} is not a readable safetensors file ({err})") from err
-
-
-def _first_line(err: Exception) -> str:
-    """torch's weights_only errors bury the reason after "WeightsUnpickler error:"; show just that."""
-    text = str(err)
-    _, marker, rest = text.partition("WeightsUnpickler error:")
-    lines = [line.strip() for line in (rest if marker else text).splitlines() if line.strip()]
-    return lines[0] if lines else type(err).__name__
-
-
-def _strip_ddp(key: str) -> str:
-    return key[len(DDP_PREFIX):] if key.startswith(DDP_PREFIX) else key
 
 
 def _sizes_of(state: dict[str, Any], file: Path) -> tuple[int, int, int, int]:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from ..errors import AnnotatorError, ModelLoadError
 from ..models import get_manager, torch_dtype
+from ..state_dicts import read_state_dict
 from .masks import MaskResult, as_frames
 
 if TYPE_CHECKING:
@@ -31,20 +32,11 @@ def load_u2net(path: str | Path, *, device: str = "auto", dtype: str = "float32"
         raise ModelLoadError(f"U²-Net weights not found at {path}; expected the file u2net.pt")
 
     def loader(device_name: str, dtype_name: str):
-        import torch
-
         from .u2net import U2Net, infer_width_divisor
 
-        try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-        except Exception as exc:  # a truncated or non-torch file
-            raise ModelLoadError(f"cannot read U²-Net weights {path}: {exc}") from exc
-        state = state.get("state_dict", state) if isinstance(state, dict) else state
-        if not isinstance(state, dict) or "stage1.rebnconvin.conv_s1.weight" not in {
-            k.removeprefix("module.") for k in state
-        }:
+        state = read_state_dict(path, strip_ddp=True)
+        if "stage1.rebnconvin.conv_s1.weight" not in state:
             raise ModelLoadError(f"{path} is not a U²-Net state dict (no stage1.rebnconvin.conv_s1.weight)")
-        state = {k.removeprefix("module."): v for k, v in state.items()}
         model = U2Net(width_divisor=infer_width_divisor(state))
         missing, unexpected = model.load_state_dict(state, strict=False)
         if missing or unexpected:

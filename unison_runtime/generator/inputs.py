@@ -53,7 +53,6 @@ class SamplerSettings:
 
 def check_inputs(inputs: GenerationInputs, settings: SamplerSettings, text_width: int | None = None) -> None:
     """Raise a GenerationError naming the first bad value and what is allowed."""
-    import torch
 
     # sizes and frames
     for name, value in (("width", inputs.width), ("height", inputs.height)):

@@ -31,6 +31,7 @@ from typing import Any
 
 from ..errors import ModelLoadError
 from ..file_memo import memo_on_files
+from ..state_dicts import read_state_dict
 from ..models import get_manager, torch_dtype
 from .checkpoints import (
     describe_kind,
@@ -215,26 +216,6 @@ def _load_all(sources, device: str, dtype_name: str, attention_backend: str) -> 
     )
 
 
-def read_state_dict(path: Path) -> dict:
-    """A checkpoint's tensors on the CPU (safetensors, or a torch.save'd dict read weights-only)."""
-    import torch
-
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            return load_file(str(path))
-        state = torch.load(str(path), map_location="cpu", weights_only=True, mmap=True)
-    except Exception as exc:  # noqa: BLE001 - any reader failure means an unreadable file
-        raise ModelLoadError(f"cannot read {path}: {exc}") from exc
-    for wrapper in ("state_dict", "model", "module"):
-        if isinstance(state, dict) and set(state) == {wrapper} and isinstance(state[wrapper], dict):
-            state = state[wrapper]
-    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise ModelLoadError(f"{path} is not a state dict of tensors")
-    return state
-
-
 def _check_kind(role: str, path: Path, keys) -> str:
     kind = identify_checkpoint(keys)
     expected, what = _EXPECTED[role]
@@ -296,7 +277,7 @@ def _load_transformer(kind: str, path: Path, dtype):
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load the transformer from {path}: {exc}") from exc
         return model
-    state = _dequantize_scaled_fp8({strip_prefix(k): v for k, v in read_state_dict(path).items()})
+    state = _dequantize_scaled_fp8({strip_prefix(k): v for k, v in read_state_dict(path, mmap=True).items()})
     _check_kind("transformer", path, state)
     shipped = _shipped_config("transformer")
     overrides = _transformer_overrides(state, path, shipped)
@@ -385,7 +366,7 @@ def _load_vae(kind: str, path: Path):
             return AutoencoderKLWan.from_pretrained(str(path), torch_dtype=torch.float32, local_files_only=True)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load the VAE from {path}: {exc}") from exc
-    state = {strip_prefix(k): v for k, v in read_state_dict(path).items()}
+    state = {strip_prefix(k): v for k, v in read_state_dict(path, mmap=True).items()}
     _check_kind("vae", path, state)
     shipped = _shipped_config("vae")
     if "encoder.conv1.weight" not in state or "conv2.weight" not in state:
@@ -416,7 +397,7 @@ def _load_text_encoder(kind: str, path: Path, dtype):
             return UMT5EncoderModel.from_pretrained(str(path), dtype=dtype, local_files_only=True)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load the text encoder from {path}: {exc}") from exc
-    state = read_state_dict(path)
+    state = read_state_dict(path, mmap=True)
     found = _check_kind("text_encoder", path, state)
     state.pop("spiece_model", None)
     if found == "umt5_encoder_native":
@@ -494,7 +475,7 @@ def _file_keys(path: Path) -> tuple[str, ...]:
                 return tuple(f.keys())
         except Exception as exc:  # noqa: BLE001
             raise ModelLoadError(f"cannot read {path}: {exc}") from exc
-    return tuple(strip_prefix(k) for k in read_state_dict(path))
+    return tuple(strip_prefix(k) for k in read_state_dict(path, mmap=True))
 
 
 def _has_tensor(path: Path, name: str) -> bool:

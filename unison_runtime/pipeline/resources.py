@@ -12,7 +12,6 @@ from ..layout import discover
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
-    import torch
 
     from .run import RunOptions
 
@@ -45,15 +44,6 @@ def language_model(options: "RunOptions"):
         raise ModelLoadError(f"--planner {options.planner} needs a Qwen2.5-VL planner; none found under "
                              f"{found.root} (expected planner/... — see README)")
     return None
-
-
-def planner_for(options: "RunOptions", model):
-    """Who decides the plan: the model (unison/instruct, or auto with a model), else the rules."""
-    from ..planner.rules import RulesPlanner
-
-    if options.planner == "rules" or model is None:
-        return RulesPlanner()
-    return model
 
 
 def projector(options: "RunOptions", model, generator):

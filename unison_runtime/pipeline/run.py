@@ -109,6 +109,7 @@ def run(text: str, overrides: dict[str, Any] | None = None, options: RunOptions 
     """Run one request end to end. Understanding tasks never load the generator; generation tasks
     never call `answer`."""
     from ..models import get_manager
+    from ..planner import choose_planner
     from ..request import parse_request
     from . import resources
     from .stage_two import describe_media, load_mask_frames, load_media, prepare_stage_two
@@ -128,7 +129,7 @@ def run(text: str, overrides: dict[str, Any] | None = None, options: RunOptions 
     # 2. Plan
     with clock.stage("load_planner"):
         language_model = resources.language_model(options)
-        planner = resources.planner_for(options, language_model)
+        planner = choose_planner(options.planner, language_model)
     with clock.stage("plan"):
         plan = planner.plan(request)
     if planner.mode == "rules" and language_model is None:

@@ -169,15 +169,10 @@ def apply_adapter(model, adapter_dir: Path, vocab_size: int, merge: bool):
 
 def read_adapter_state(adapter_dir: Path) -> dict:
     """The adapter's tensors with keys in the current transformers module naming."""
+    from ..state_dicts import read_state_dict
+
     path = adapter_dir / "adapter_model.safetensors"
-    if path.is_file():
-        from safetensors.torch import load_file
-
-        raw = load_file(str(path))
-    else:
-        import torch
-
-        raw = torch.load(str(adapter_dir / "adapter_model.bin"), map_location="cpu", weights_only=True)
+    raw = read_state_dict(path if path.is_file() else adapter_dir / "adapter_model.bin")
     return {current_key(k): v for k, v in raw.items()}
 
 

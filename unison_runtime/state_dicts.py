@@ -1,0 +1,94 @@
+"""Reading checkpoint files into state dicts: the one place that opens `.pth` / `.bin` / `.pt`
+pickles (always `weights_only=True`: a pickle's code never runs) and `.safetensors` files, and
+turns every way they can be wrong into a `ModelLoadError` naming the file.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+from .errors import ModelLoadError
+
+DDP_PREFIX = "module."
+# Training scripts nest the weights under one of these keys (the rest is optimizer state etc.).
+_WRAPPERS = ("state_dict", "model", "module")
+
+
+def read_state_dict(path: str | Path, *, strip_ddp: bool = False, mmap: bool = False) -> dict[str, Any]:
+    """`{name: tensor}` on the CPU from a safetensors file or a torch.save'd dict.
+
+    A `state_dict` / `model` / `module` wrapper is unwrapped. `strip_ddp` removes the `module.`
+    prefix DDP training leaves (refusing a file that has a weight both with and without it).
+    `mmap` maps a pickle's tensors instead of reading them (for looking at keys only).
+    """
+    path = Path(path)
+    raw = _read_safetensors(path) if path.suffix.lower() == ".safetensors" else _read_pickle(path, mmap)
+    raw = _unwrap(raw)
+    if not isinstance(raw, dict):
+        raise ModelLoadError(f"{path} does not hold a state dict (found {type(raw).__name__})")
+    _check_entries(raw, path)
+    if not strip_ddp:
+        return raw
+    state = {k[len(DDP_PREFIX):] if k.startswith(DDP_PREFIX) else k: v for k, v in raw.items()}
+    if len(state) != len(raw):  # both `module.x` and `x`: one would silently win
+        raise ModelLoadError(f"{path} holds some weights twice, with and without the DDP 'module.' prefix")
+    return state
+
+
+def _unwrap(raw: Any) -> Any:
+    if isinstance(raw, dict) and isinstance(raw.get("state_dict"), dict):
+        return raw["state_dict"]
+    for wrapper in _WRAPPERS[1:]:
+        if isinstance(raw, dict) and set(raw) == {wrapper} and isinstance(raw[wrapper], dict):
+            return raw[wrapper]
+    return raw
+
+
+def _check_entries(raw: dict, path: Path) -> None:
+    import torch
+
+    odd = [str(k) for k, v in raw.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if odd:
+        shown = ", ".join(odd[:5]) + (f" and {len(odd) - 5} more" if len(odd) > 5 else "")
+        raise ModelLoadError(f"{path} is not a state dict of tensors: non-tensor entries {shown}")
+
+
+def _read_pickle(path: Path, mmap: bool):
+    import pickle
+
+    import torch
+
+    if not path.is_file():
+        raise ModelLoadError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap)
+    except pickle.UnpicklingError as err:
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        if found is None:
+            raise ModelLoadError(f"{path} is not a readable PyTorch checkpoint ({_first_line(err)})") from err
+        raise ModelLoadError(
+            f"{path} was refused: it holds the Python object {found.group(1)}, and only plain "
+            "state dicts of tensors are loaded (torch.load weights_only=True)"
+        ) from err
+    except (RuntimeError, EOFError, OSError, ValueError) as err:
+        raise ModelLoadError(f"{path} is not a readable PyTorch checkpoint ({_first_line(err)})") from err
+
+
+def _read_safetensors(path: Path):
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device="cpu")
+    except (SafetensorError, OSError) as err:
+        raise ModelLoadError(f"{path} is not a readable safetensors file ({err})") from err
+
+
+def _first_line(err: Exception) -> str:
+    """torch's weights_only errors bury the reason after "WeightsUnpickler error:"; show just that."""
+    text = str(err)
+    _, marker, rest = text.partition("WeightsUnpickler error:")
+    lines = [line.strip() for line in (rest if marker else text).splitlines() if line.strip()]
+    return lines[0] if lines else type(err).__name__
