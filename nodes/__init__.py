@@ -1,6 +1,7 @@
 """ComfyUI node adapters over `unison_runtime` (V1 node API). Each node declares its inputs and
-calls the runtime; no model logic lives here. Importing this package imports no torch, numpy,
-transformers or diffusers: node functions import what they need when they first run.
+calls the runtime's stages (`unison_runtime.pipeline.stages`); no model logic lives here.
+Importing this package imports no torch, numpy, transformers or diffusers: node functions import
+what they need when they first run.
 
 Node IDs below are published: never rename one (saved workflows refer to them).
 """

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from unison_runtime.facts import MAX_FRAMES, MAX_SIDE
+
 from . import comfy_glue as glue
+from . import convert
 from .values import ANNOTATORS, GENERATOR, PLANNER, PROJECTOR
 
 CATEGORY = "Unison"
@@ -41,9 +46,9 @@ class UnisonAuto:
                                                      "registered for unison_* in extra_model_paths.yaml. Wan single "
                                                      "files are also found in ComfyUI's diffusion_models/text_encoders/vae. "
                                                      "Connected loaders win."}),
-                "width": ("INT", {"default": 0, "min": 0, "max": 2048, "step": 16, "tooltip": "0: as planned."}),
-                "height": ("INT", {"default": 0, "min": 0, "max": 2048, "step": 16, "tooltip": "0: as planned."}),
-                "num_frames": ("INT", {"default": 0, "min": 0, "max": 241, "tooltip": "0: as planned (videos only)."}),
+                "width": ("INT", {"default": 0, "min": 0, "max": MAX_SIDE, "step": 16, "tooltip": "0: as planned."}),
+                "height": ("INT", {"default": 0, "min": 0, "max": MAX_SIDE, "step": 16, "tooltip": "0: as planned."}),
+                "num_frames": ("INT", {"default": 0, "min": 0, "max": MAX_FRAMES, "tooltip": "0: as planned (videos only)."}),
                 "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True,
                                  "tooltip": "Noise seed."}),
                 "steps": ("INT", {"default": 50, "min": 1, "max": 200, "tooltip": "Sampling steps."}),
@@ -68,46 +73,33 @@ class UnisonAuto:
     @classmethod
     def IS_CHANGED(cls, request="", models_dir="", **_):
         """Re-run when a `###file###` the request names, or the models found in models_dir, change."""
-        from .models_dir import models_fingerprint
-
-        return glue.request_files_fingerprint(request) + "|" + models_fingerprint(models_dir)
+        return glue.request_files_fingerprint(request) + "|" + glue.models_fingerprint(models_dir)
 
     def run(self, request, models_dir, width, height, num_frames, seed, steps, cfg, use_projector, plan_by,
             planner=None, generator=None, projector=None, annotators=None, image1=None, image2=None, image3=None, image4=None,
             video1=None, mask1=None):
         glue.on_first_run()
-        from .generation import UnisonProjector, UnisonVACESampler
-        from .planning import UnisonPlanner, UnisonTaskRouter
-        from .models_dir import handles_from_models_dir
+        from unison_runtime.pipeline import run as run_pipeline
+        from unison_runtime.pipeline.options import ModelOptions, RunOptions, SamplingOptions
+        from unison_runtime.router import Overrides
+        from unison_runtime.sources import ModelSources
 
-        found = handles_from_models_dir(models_dir)
-        planner = planner or found.planner
-        generator = generator or found.generator
-        projector = projector or found.projector
-        annotators = annotators or found.annotators
-
-        planned = UnisonPlanner().plan(request, 256, plan_by, planner=planner, image1=image1, image2=image2,
-                                       image3=image3, image4=image4, video1=video1, mask1=mask1)
-        bundle, _, answer = planned["result"]
-        routed = UnisonTaskRouter().route(bundle, "auto", width, height, num_frames, "auto", -1, -1, "auto",
-                                          "auto", annotators=annotators)["result"]
-        resolved = routed[0]
-        if glue.is_blocked(resolved):  # understanding: the planner answered
-            text = bundle.summary()
-            return {"ui": {"text": [text, answer]}, "result": (glue.blocked(None), answer, text)}
-        if generator is None:
-            raise ValueError("UnisonAuto: no generator; connect UnisonGeneratorLoader, put Wan2.1-VACE "
-                             f"under {found.root}/generator, or put ComfyUI's single files in its models "
-                             "folders (diffusion_models/wan2.1_vace_1.3B_fp16.safetensors, "
-                             "text_encoders/umt5_xxl_fp16.safetensors, vae/wan_2.1_vae.safetensors)")
-        glue.check_interrupted()
-        conditioning = None
-        if use_projector and planner is not None and projector is not None:
-            (conditioning,) = UnisonProjector().project(planner, projector, resolved, True)
-        glue.check_interrupted()
-        (frames,) = UnisonVACESampler().sample(generator, resolved, seed, steps, cfg, 5.0, 1.0, "",
-                                               conditioning=conditioning)
-        text = resolved.summary()
+        explicit = bool(models_dir and models_dir.strip())
+        models = ModelOptions(
+            models_dir=Path(models_dir).expanduser() if explicit else glue.default_models_dir(),
+            folder_roots=glue.folder_roots_map(), planner=plan_by, use_projector=use_projector,
+            given=ModelSources(planner=planner, projector=projector, generator=generator, annotators=annotators))
+        options = RunOptions(models=models, sampling=SamplingOptions(seed=seed, steps=steps, cfg=cfg),
+                             media_roots=tuple(glue.allowed_roots()), hooks=glue.run_hooks(steps))
+        overrides = Overrides(width=width or None, height=height or None, num_frames=num_frames or None)
+        given = convert.given_media({"image1": image1, "image2": image2, "image3": image3, "image4": image4,
+                                     "video1": video1, "mask1": mask1}, request)
+        result = run_pipeline(request, overrides, options, given)
+        text = "\n".join([f"task: {result.route.task}", f"route: {result.route.describe()}",
+                          *(f"note: {n}" for n in (*result.route.notes, *result.notes))])
+        if result.answer is not None:  # understanding: the planner answered
+            return {"ui": {"text": [text, result.answer]}, "result": (glue.blocked(None), result.answer, text)}
+        frames = convert.video_to_image(result.video)
         return {"ui": {"text": [text]}, "result": (frames, glue.blocked(None), text)}
 
 

@@ -1,5 +1,5 @@
-"""The few places the nodes touch ComfyUI itself: model folders, input/temp folders, the
-ExecutionBlocker, the progress bar, cancellation, and the "unload models" hook.
+"""The few places the nodes touch ComfyUI itself: model folders, the input folder, the
+ExecutionBlocker, the progress bar and preview, cancellation, and the "unload models" hook.
 
 Every ComfyUI module is imported inside a function and has a fallback, so the nodes import and run
 without ComfyUI (the tests do exactly that). Nothing here loads a model or imports torch.
@@ -19,13 +19,8 @@ log = logging.getLogger("ComfyUI-Unison")
 PACK_DIR = Path(__file__).resolve().parents[1]
 SAMPLE_MEDIA_DIR = PACK_DIR / "example_workflows" / "input"
 
-# ComfyUI folder name -> subfolder of <models>/unison (the `unison_runtime.layout` tree).
-UNISON_FOLDERS = {
-    "unison_planner": "planner",
-    "unison_projector": "projector",
-    "unison_generator": "generator",
-    "unison_annotators": "annotators",
-}
+# ComfyUI's own folders that may hold the Wan VACE single files.
+WAN_FOLDERS = ("diffusion_models", "text_encoders", "vae")
 MODEL_FILE_EXTENSIONS = (".safetensors", ".pth", ".pt", ".bin", ".ckpt", ".sft")
 NONE = "none"
 
@@ -53,8 +48,10 @@ def register_model_folders() -> None:
     fp = folder_paths()
     if fp is None or _REGISTERED:
         return
+    from unison_runtime.layout import COMFY_FOLDER_OF
+
     root = os.path.join(fp.models_dir, "unison")
-    for name, sub in UNISON_FOLDERS.items():
+    for sub, name in COMFY_FOLDER_OF.items():
         path = os.path.join(root, sub)
         if name in fp.folder_names_and_paths:
             if path not in fp.folder_names_and_paths[name][0]:
@@ -73,6 +70,39 @@ def folder_roots(folder_name: str) -> list[Path]:
         return [Path(p) for p in fp.get_folder_paths(folder_name)]
     except KeyError:
         return []
+
+
+def folder_roots_map() -> dict[str, list[Path]]:
+    """ComfyUI folder name -> its registered folders, for the runtime's `find_models`."""
+    from unison_runtime.layout import COMFY_FOLDER_OF
+
+    return {name: folder_roots(name) for name in (*COMFY_FOLDER_OF.values(), *WAN_FOLDERS)}
+
+
+def default_models_dir() -> Path:
+    """ComfyUI's models/unison (`folder_paths.models_dir` / "unison")."""
+    fp = folder_paths()
+    if fp is not None and getattr(fp, "models_dir", None):
+        return Path(fp.models_dir) / "unison"
+    from unison_runtime.errors import ModelLoadError
+
+    raise ModelLoadError("no models_dir given and ComfyUI's model folders are not available; "
+                         "write the folder holding planner/, projector/, generator/")
+
+
+def models_fingerprint(models_dir: str) -> str:
+    """For IS_CHANGED: which models `models_dir` (or ComfyUI's folders) would give, with their
+    size/mtime, so replacing a file re-runs the node."""
+    from dataclasses import fields
+
+    from unison_runtime.layout import discover
+
+    try:
+        root = Path(models_dir).expanduser() if models_dir and models_dir.strip() else default_models_dir()
+        found = discover(root, folder_roots_map())
+    except Exception as err:  # no ComfyUI folders: the run itself will explain
+        return f"error:{err}"
+    return tree_fingerprint(getattr(found, f.name) for f in fields(found) if f.name != "root")
 
 
 def list_folders(folder_name: str, marker: str | tuple[str, ...]) -> list[str]:
@@ -132,20 +162,16 @@ def with_none(names: list[str]) -> list[str]:
 
 
 # -- input / temp folders --------------------------------------------------------------------
+def allowed_roots() -> list[Path]:
+    """Where `###file###` in a request may point: ComfyUI's input folder."""
+    return [input_dir()]
+
+
 def input_dir() -> Path:
     fp = folder_paths()
     if fp is not None:
         return Path(fp.get_input_directory())
     return Path(os.environ.get("UNISON_INPUT_DIR", Path(tempfile.gettempdir()) / "unison_input"))
-
-
-def temp_dir() -> Path:
-    """Where connected media tensors are written for the planner (ComfyUI's temp folder)."""
-    fp = folder_paths()
-    base = Path(fp.get_temp_directory()) if fp is not None else Path(tempfile.gettempdir())
-    path = base / "unison"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
 
 
 _SAMPLES_INSTALLED = False
@@ -207,6 +233,24 @@ def check_interrupted() -> None:
     mm = _optional_module("comfy.model_management")
     if mm is not None:
         mm.throw_exception_if_processing_interrupted()
+
+
+def run_hooks(total_steps: int):
+    """The runtime's `RunHooks` wired to ComfyUI: Cancel (interrupt), the progress bar and the
+    latent preview of the frame being generated."""
+    from unison_runtime.pipeline.options import RunHooks
+
+    progress = Progress(total_steps)
+    to_preview = latent_previewer()
+
+    def on_step(step: int, total: int, latents=None) -> None:
+        # Latents reach the callback as the generated frames only (the runtime drops VACE's
+        # reference frames), so the preview shows frame 0 of the output as is.
+        preview = to_preview(latents) if to_preview is not None and latents is not None else None
+        progress.total = total
+        progress.update(step, preview)
+
+    return RunHooks(progress=on_step, interrupt=check_interrupted)
 
 
 class Progress:
@@ -308,6 +352,16 @@ def _wrap(mm, name: str, should_release) -> None:
     setattr(mm, name, wrapper)
 
 
+def device_name() -> str:
+    """The device ComfyUI runs models on (`--cpu`, `--cuda-device`, MPS, XPU...), or "auto"
+    outside ComfyUI (the runtime then picks CUDA when there is one)."""
+    mm = _optional_module("comfy.model_management")
+    try:
+        return str(mm.get_torch_device()) if mm is not None else "auto"
+    except Exception:  # a half-initialised ComfyUI: let the runtime choose
+        return "auto"
+
+
 def on_first_run() -> None:
     """Cheap one-time set-up each node's function calls (also done at import when possible)."""
     register_model_folders()
@@ -335,7 +389,7 @@ def request_files_fingerprint(request: str) -> str:
     names = re.findall(r"###(.+?)###", request or "")
     if not names:
         return ""
-    roots = [input_dir(), temp_dir()]
+    roots = allowed_roots()
     parts = []
     for name in names:
         written = Path(name.strip())

@@ -3,19 +3,19 @@ and UnisonVACESampler (stage two)."""
 
 from __future__ import annotations
 
+from unison_runtime.facts import ANNOTATOR_MODES, MAX_FRAMES, MAX_SIDE
+
 from . import comfy_glue as glue
-from .values import ANNOTATORS, CONDITIONING, GENERATOR, PLAN, PLANNER, PROJECTOR, Conditioning, PlanBundle
+from . import convert
+from .values import ANNOTATORS, CONDITIONING, GENERATOR, PLAN, PLANNER, PROJECTOR, expect
 
 CATEGORY = "Unison"
-ANNOTATOR_MODES = ["mask", "bbox", "label", "caption", "salient", "firstframe", "lastframe",
-                   "firstlastframe", "reference", "control"]
 
 
-def _check_plan(plan, node: str) -> PlanBundle:
-    if not isinstance(plan, PlanBundle):
-        raise ValueError(f"{node}: the plan input must come from UnisonPlanner or UnisonTaskRouter, "
-                         f"got {type(plan).__name__}")
-    return plan
+def _planned(plan, node: str):
+    from unison_runtime.pipeline.stages import Planned
+
+    return expect(plan, Planned, node, "plan", "UnisonPlanner or UnisonTaskRouter")
 
 
 class UnisonProjector:
@@ -44,18 +44,11 @@ class UnisonProjector:
 
     def project(self, planner, projector, plan, enabled):
         glue.on_first_run()
-        bundle = _check_plan(plan, "UnisonProjector")
-        if not enabled:
-            return (Conditioning(prompt=bundle.prompt),)
-        from unison_runtime.projector import project
+        from unison_runtime.pipeline import stages
 
-        model = planner.get()
-        glue.check_interrupted()
-        # hidden_states is one forward pass (nothing to stop inside): Cancel is checked around it.
-        hidden = model.hidden_states(bundle.request)
-        glue.check_interrupted()
-        tokens = project(projector.get(planner_hidden=int(hidden.shape[-1])), hidden)
-        return (Conditioning(prompt=bundle.prompt, projector_tokens=tokens),)
+        planned = _planned(plan, "UnisonProjector")
+        model = planner.load() if enabled else None
+        return (stages.condition(planned, model, projector, enabled, check_cancel=glue.check_interrupted),)
 
 
 class UnisonAnnotator:
@@ -75,17 +68,17 @@ class UnisonAnnotator:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "mode": (ANNOTATOR_MODES, {"default": "mask", "tooltip": "What to prepare (see the node's description)."}),
+                "mode": (list(ANNOTATOR_MODES), {"default": "mask", "tooltip": "What to prepare (see the node's description)."}),
                 "frames": ("IMAGE", {"tooltip": "An image or a batch of video frames."}),
                 "text": ("STRING", {"default": "", "multiline": False,
                                     "tooltip": "label/caption modes: what to find (e.g. 'the dog')."}),
                 "boxes": ("STRING", {"default": "", "multiline": False,
                                      "tooltip": "bbox mode: boxes in pixels, 'x1,y1,x2,y2;x1,y1,x2,y2'."}),
-                "width": ("INT", {"default": 0, "min": 0, "max": 2048, "step": 16,
+                "width": ("INT", {"default": 0, "min": 0, "max": MAX_SIDE, "step": 16,
                                   "tooltip": "Target width; 0 keeps the input's."}),
-                "height": ("INT", {"default": 0, "min": 0, "max": 2048, "step": 16,
+                "height": ("INT", {"default": 0, "min": 0, "max": MAX_SIDE, "step": 16,
                                    "tooltip": "Target height; 0 keeps the input's."}),
-                "num_frames": ("INT", {"default": 0, "min": 0, "max": 241,
+                "num_frames": ("INT", {"default": 0, "min": 0, "max": MAX_FRAMES,
                                        "tooltip": "firstframe/lastframe/firstlastframe: video length; 0 = 81."}),
                 "dilate": ("INT", {"default": 0, "min": -256, "max": 256,
                                    "tooltip": "Grow the mask by this many pixels (negative: shrink it)."}),
@@ -104,8 +97,6 @@ class UnisonAnnotator:
         glue.on_first_run()
         from unison_runtime.annotators import FRAME_REF_MODES, run_annotator
 
-        from . import stage_two
-
         if last_frame is not None:
             import torch
 
@@ -116,15 +107,15 @@ class UnisonAnnotator:
             num_frames = DEFAULT_VIDEO_FRAMES
         result = run_annotator(
             mode,
-            frames=stage_two.image_to_uint8(frames),
-            mask=None if mask is None else stage_two.mask_to_float(mask),
+            frames=convert.image_to_uint8(frames),
+            mask=None if mask is None else convert.mask_to_float(mask),
             text=text or None,
             boxes=parse_boxes(boxes),
             width=width or None, height=height or None, num_frames=num_frames or None,
             dilate=dilate, feather=feather, invert=invert,
             models=None if annotators is None else annotators.load(),
         )
-        return stage_two.annotator_outputs(result)
+        return convert.annotator_outputs(result)
 
 
 def parse_boxes(text: str) -> list[list[float]] | None:
@@ -187,20 +178,16 @@ class UnisonVACESampler:
     def sample(self, generator, plan, seed, steps, cfg, shift, context_scale, negative_prompt,
                conditioning=None, frames=None, masks=None, references=None):
         glue.on_first_run()
-        from . import sampling
+        from unison_runtime.pipeline import stages
+        from unison_runtime.pipeline.options import SamplingOptions
 
-        bundle = _check_plan(plan, "UnisonVACESampler")
-        if bundle.route is None:
-            raise ValueError("UnisonVACESampler: the plan has no route yet; connect UnisonTaskRouter's plan output")
-        if not bundle.route.needs_generator:
-            raise ValueError(f"UnisonVACESampler: {bundle.route.task} is answered by the planner; "
-                             "there is nothing to generate")
-        if conditioning is None:
-            conditioning = Conditioning(prompt=bundle.prompt)
-        images = sampling.sample(generator, bundle, conditioning, seed=seed, steps=steps, cfg=cfg,
-                                 shift=shift, context_scale=context_scale, negative_prompt=negative_prompt,
-                                 frames=frames, masks=masks, references=references)
-        return (images,)
+        planned = _planned(plan, "UnisonVACESampler")
+        inputs = convert.override_inputs(stages.generation_inputs(planned), frames, masks, references)
+        sampling = SamplingOptions(seed=seed, steps=steps, cfg=cfg, shift=shift, context_scale=context_scale,
+                                   negative_prompt=negative_prompt)
+        conditioning = conditioning if conditioning is not None else stages.Conditioning(planned.prompt)
+        video = stages.generate_video(generator.load(), inputs, conditioning, sampling, glue.run_hooks(steps))
+        return (convert.video_to_image(video),)
 
 
 NODES = {

@@ -1,15 +1,15 @@
-"""Loader nodes: pick weights from ComfyUI's model folders and return handles into the runtime's
-shared model manager (`nodes.values`). Each loads once up front, so a wrong file fails here."""
+"""Loader nodes: pick weights from ComfyUI's model folders and return the runtime's model
+*sources* (`unison_runtime.sources`), loaded through its shared model manager. Each loads once up
+front, so a wrong file fails here."""
 
 from __future__ import annotations
 
+from unison_runtime.facts import ATTENTION_BACKENDS, DTYPES, OFFLOAD_POLICIES, PLANNER_MODES
+
 from . import comfy_glue as glue
-from .values import ANNOTATORS, GENERATOR, PLANNER, PROJECTOR, AnnotatorHandle, GeneratorHandle, PlannerHandle, ProjectorHandle
+from .values import ANNOTATORS, GENERATOR, PLANNER, PROJECTOR
 
 CATEGORY = "Unison/loaders"
-DTYPES = ["auto", "bfloat16", "float16", "float32"]
-OFFLOAD_POLICIES = ["keep", "offload", "sequential"]
-ATTENTION_BACKENDS = ["native", "flash", "_flash_3", "sage", "flex"]
 
 OFFLOAD_TOOLTIP = ("keep: weights stay on the GPU between runs (fastest). offload: on the CPU, moved "
                    "to the GPU only while used. sequential: low-VRAM mode, like offload "
@@ -17,8 +17,10 @@ OFFLOAD_TOOLTIP = ("keep: weights stay on the GPU between runs (fastest). offloa
 DTYPE_TOOLTIP = "Weight precision; auto = bfloat16 on GPUs that support it, float16 on others, float32 on CPU."
 
 
-def _path(value) -> str | None:
-    return None if value is None else str(value)
+def _settings(dtype: str = "auto", offload_policy: str = "keep"):
+    from unison_runtime.sources import LoadSettings
+
+    return LoadSettings(dtype=dtype, device=glue.device_name(), offload_policy=offload_policy)
 
 
 class UnisonPlannerLoader:
@@ -42,23 +44,23 @@ class UnisonPlannerLoader:
                 "adapter": (glue.with_none(adapters), {
                     "default": glue.NONE,
                     "tooltip": "The Unison LoRA adapter folder to apply on the base model; none for a merged model."}),
-                "mode": (["unison", "instruct"], {
+                "mode": (list(PLANNER_MODES), {
                     "default": "unison",
                     "tooltip": "unison: the fine-tuned planner writes plan tokens. instruct: a stock instruct model is prompted to plan."}),
-                "dtype": (DTYPES, {"default": "auto", "tooltip": DTYPE_TOOLTIP}),
-                "offload_policy": (OFFLOAD_POLICIES, {"default": "keep", "tooltip": OFFLOAD_TOOLTIP}),
+                "dtype": (list(DTYPES), {"default": "auto", "tooltip": DTYPE_TOOLTIP}),
+                "offload_policy": (list(OFFLOAD_POLICIES), {"default": "keep", "tooltip": OFFLOAD_TOOLTIP}),
             }
         }
 
     def load(self, model, adapter, mode, dtype, offload_policy):
         glue.on_first_run()
-        handle = PlannerHandle(
-            model_dir=_path(glue.resolve("unison_planner", model, "planner model")),
-            adapter_dir=_path(glue.resolve("unison_planner", adapter, "planner adapter")),
-            mode=mode, dtype=dtype, offload_policy=offload_policy,
-        )
-        handle.get()
-        return (handle,)
+        from unison_runtime.sources import PlannerSource
+
+        source = PlannerSource(glue.resolve("unison_planner", model, "planner model"),
+                               glue.resolve("unison_planner", adapter, "planner adapter"),
+                               mode=mode, settings=_settings(dtype, offload_policy))
+        source.load()
+        return (source,)
 
 
 class UnisonGeneratorLoader:
@@ -88,33 +90,32 @@ class UnisonGeneratorLoader:
                 "vae": (glue.with_none(glue.list_files("vae")), {
                     "default": glue.NONE,
                     "tooltip": "The Wan 2.1 VAE from models/vae (wan_2.1_vae.safetensors)."}),
-                "dtype": (DTYPES, {"default": "auto", "tooltip": DTYPE_TOOLTIP}),
-                "attention_backend": (ATTENTION_BACKENDS, {
+                "dtype": (list(DTYPES), {"default": "auto", "tooltip": DTYPE_TOOLTIP}),
+                "attention_backend": (list(ATTENTION_BACKENDS), {
                     "default": "native",
                     "tooltip": "Attention kernel; native (PyTorch SDPA) works everywhere, the others need their package."}),
-                "offload_policy": (OFFLOAD_POLICIES, {"default": "keep", "tooltip": OFFLOAD_TOOLTIP}),
+                "offload_policy": (list(OFFLOAD_POLICIES), {"default": "keep", "tooltip": OFFLOAD_TOOLTIP}),
             }
         }
 
     def load(self, diffusers_folder, transformer, text_encoder, vae, dtype, attention_backend, offload_policy):
         glue.on_first_run()
-        folder = glue.resolve("unison_generator", diffusers_folder, "generator folder")
-        is_diffusers = folder is not None and (folder / "model_index.json").exists()
-        handle = GeneratorHandle(
-            diffusers_dir=_path(folder) if is_diffusers else None,
-            native_dir=_path(folder) if folder is not None and not is_diffusers else None,
-            transformer_file=_path(glue.resolve("diffusion_models", transformer, "transformer")),
-            text_encoder_file=_path(glue.resolve("text_encoders", text_encoder, "text encoder")),
-            vae_file=_path(glue.resolve("vae", vae, "VAE")),
-            dtype=dtype, attention_backend=attention_backend, offload_policy=offload_policy,
-        )
-        if folder is None and handle.transformer_file is None:
-            from unison_runtime.errors import ModelLoadError
+        from unison_runtime.errors import ModelLoadError
+        from unison_runtime.sources import GeneratorSource
 
-            raise ModelLoadError("UnisonGeneratorLoader: pick a diffusers_folder, or at least a transformer "
-                                 "file (with text_encoder and vae) from ComfyUI's model folders")
-        handle.get()
-        return (handle,)
+        folder = glue.resolve("unison_generator", diffusers_folder, "generator folder")
+        common = dict(attention_backend=attention_backend, settings=_settings(dtype, offload_policy))
+        if folder is not None:
+            source = GeneratorSource.from_folder(folder, **common)
+        else:
+            source = GeneratorSource(transformer_file=glue.resolve("diffusion_models", transformer, "transformer"),
+                                     text_encoder_file=glue.resolve("text_encoders", text_encoder, "text encoder"),
+                                     vae_file=glue.resolve("vae", vae, "VAE"), **common)
+            if source.transformer_file is None:
+                raise ModelLoadError("UnisonGeneratorLoader: pick a diffusers_folder, or at least a transformer "
+                                     "file (with text_encoder and vae) from ComfyUI's model folders")
+        source.load()
+        return (source,)
 
 
 class UnisonProjectorLoader:
@@ -138,9 +139,15 @@ class UnisonProjectorLoader:
 
     def load(self, projector):
         glue.on_first_run()
-        handle = ProjectorHandle(path=_path(glue.resolve("unison_projector", projector, "projector")))
-        handle.get()
-        return (handle,)
+        from unison_runtime.errors import ModelLoadError
+        from unison_runtime.sources import ProjectorSource
+
+        path = glue.resolve("unison_projector", projector, "projector")
+        if path is None:
+            raise ModelLoadError("UnisonProjectorLoader: pick a projector file (models/unison/projector)")
+        source = ProjectorSource(path, settings=_settings())
+        source.load()
+        return (source,)
 
 
 class UnisonAnnotatorLoader:
@@ -176,12 +183,12 @@ class UnisonAnnotatorLoader:
 
     def load(self, grounding_dino, sam2, u2net):
         glue.on_first_run()
-        handle = AnnotatorHandle(
-            grounding_dino=_path(glue.resolve("unison_annotators", grounding_dino, "GroundingDINO")),
-            sam2=_path(glue.resolve("unison_annotators", sam2, "SAM2")),
-            u2net=_path(glue.resolve("unison_annotators", u2net, "U²-Net")),
-        )
-        return (handle,)
+        from unison_runtime.sources import AnnotatorSources
+
+        return (AnnotatorSources(grounding_dino=glue.resolve("unison_annotators", grounding_dino, "GroundingDINO"),
+                                 sam2=glue.resolve("unison_annotators", sam2, "SAM2"),
+                                 u2net=glue.resolve("unison_annotators", u2net, "U²-Net"),
+                                 settings=_settings()),)
 
 
 NODES = {

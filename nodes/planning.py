@@ -2,44 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from unison_runtime.facts import FRAME_REFS, MAX_FRAMES, MAX_SIDE, TASKS
+
 from . import comfy_glue as glue
-from . import media_inputs
-from .values import ANNOTATORS, PLAN, PLANNER, PlanBundle
+from . import convert
+from .values import ANNOTATORS, PLAN, PLANNER, expect
 
 CATEGORY = "Unison"
 MAX_MEDIA_INDEX = 15
-TASK_CHOICES = [
-    "auto",
-    "text_understanding", "image_understanding", "video_understanding",
-    "text_to_image", "image_edit", "image_control", "image_reference",
-    "text_to_video", "image_to_video", "video_reference", "video_edit", "video_control",
-]
-FRAME_REF_CHOICES = ["auto", "first", "last", "firstlast"]
+TASK_CHOICES = ["auto", *TASKS]
+FRAME_REF_CHOICES = ["auto", *FRAME_REFS]
 FLAG_CHOICES = ["auto", "on", "off"]
+FLAG_VALUES = {"auto": None, "on": True, "off": False}
 
 
 def _ui_text(*parts: str) -> dict:
     return {"text": [p for p in parts if p]}
-
-
-def _plan_request(handle, request, max_new_tokens: int, plan_by: str):
-    """(plan, answer, who planned) for a parsed request; the same choice as the runtime's
-    `RunOptions.planner`: the model plans when connected unless `plan_by` is "rules"."""
-    from unison_runtime.planner import choose_planner
-
-    model = handle.get() if handle is not None else None
-    planner = choose_planner(plan_by, model)
-    plan = planner.plan(request)
-    answer = None
-    if plan.is_understanding:
-        if model is None:
-            from unison_runtime.errors import UnisonError
-
-            raise UnisonError(f"{plan.task} needs a planner model to answer; connect UnisonPlannerLoader "
-                              "to the planner input (the rules planner only plans)")
-        # Cancel stops token generation (the runtime calls check_cancel between tokens).
-        answer = model.answer(request, max_new_tokens=max_new_tokens, check_cancel=glue.check_interrupted)
-    return plan, answer, planner.mode
 
 
 class UnisonPlanner:
@@ -95,20 +75,18 @@ class UnisonPlanner:
     def plan(self, request, max_new_tokens, plan_by, planner=None, image1=None, image2=None, image3=None,
              image4=None, video1=None, mask1=None):
         glue.on_first_run()
-        from unison_runtime.request import parse_request
+        from unison_runtime.pipeline import stages
 
-        if not request or not request.strip():
-            raise ValueError("UnisonPlanner: the request is empty; describe what you want in plain words")
-        connected = {"image1": image1, "image2": image2, "image3": image3, "image4": image4,
-                     "video1": video1, "mask1": mask1}
-        text, refs = media_inputs.build_request_text(request, connected)
-        parsed = parse_request(text, media_inputs.allowed_roots())
-        plan, answer, mode = _plan_request(planner, parsed, max_new_tokens, plan_by)
-        bundle = PlanBundle(plan=plan, request=parsed, media=media_inputs.media_refs(parsed, refs),
-                            answer=answer, planner_mode=mode)
-        summary = bundle.summary()
-        answer_out = answer if answer is not None else glue.blocked(None)
-        return {"ui": _ui_text(summary, answer or ""), "result": (bundle, summary, answer_out)}
+        given = convert.given_media({"image1": image1, "image2": image2, "image3": image3, "image4": image4,
+                                     "video1": video1, "mask1": mask1}, request)
+        parsed = stages.read_request(request, glue.allowed_roots(), given)
+        model = planner.load() if planner is not None else None
+        planned = stages.plan_request(parsed, model, plan_by)
+        if planned.plan.is_understanding:  # Cancel stops the answer between tokens
+            planned = stages.answer_request(planned, model, max_new_tokens, check_cancel=glue.check_interrupted)
+        summary = planned.summary()
+        answer = planned.answer if planned.answer is not None else glue.blocked(None)
+        return {"ui": _ui_text(summary, planned.answer or ""), "result": (planned, summary, answer)}
 
 
 class UnisonTaskRouter:
@@ -138,11 +116,11 @@ class UnisonTaskRouter:
             "required": {
                 "plan": (PLAN, {"tooltip": "The plan from UnisonPlanner."}),
                 "task": (TASK_CHOICES, {"default": "auto", "tooltip": "auto: as planned; otherwise run this task."}),
-                "width": ("INT", {"default": 0, "min": 0, "max": 2048, "step": 16,
+                "width": ("INT", {"default": 0, "min": 0, "max": MAX_SIDE, "step": 16,
                                   "tooltip": "0: as planned (or the source's size); else a multiple of 16."}),
-                "height": ("INT", {"default": 0, "min": 0, "max": 2048, "step": 16,
+                "height": ("INT", {"default": 0, "min": 0, "max": MAX_SIDE, "step": 16,
                                    "tooltip": "0: as planned (or the source's size); else a multiple of 16."}),
-                "num_frames": ("INT", {"default": 0, "min": 0, "max": 241, "step": 1,
+                "num_frames": ("INT", {"default": 0, "min": 0, "max": MAX_FRAMES, "step": 1,
                                        "tooltip": "0: as planned; video frame counts snap to 4k+1 (81 = 3.4 s at 24 fps)."}),
                 "frame_ref": (FRAME_REF_CHOICES, {"default": "auto",
                                                   "tooltip": "image_to_video: the image is the first, last, or first and last frame."}),
@@ -162,40 +140,37 @@ class UnisonTaskRouter:
         }
 
     @staticmethod
-    def overrides(task, width, height, num_frames, frame_ref, mask_index, source_index, reference, control) -> dict:
-        flag = {"auto": None, "on": True, "off": False}
-        return {
-            "task": None if task == "auto" else task,
-            "width": width or None,
-            "height": height or None,
-            "num_frames": num_frames or None,
-            "frame_ref": None if frame_ref == "auto" else frame_ref,
-            "mask_index": None if mask_index < 0 else mask_index,
-            "source_index": None if source_index < 0 else source_index,
-            "reference": flag[reference],
-            "control": flag[control],
-        }
+    def overrides(task, width, height, num_frames, frame_ref, mask_index, source_index, reference, control):
+        """The widgets as the runtime's `Overrides` (auto / 0 / -1 = as planned)."""
+        from unison_runtime.router import Overrides
+
+        return Overrides(task=None if task == "auto" else task, width=width or None, height=height or None,
+                         num_frames=num_frames or None, frame_ref=None if frame_ref == "auto" else frame_ref,
+                         mask_index=None if mask_index < 0 else mask_index,
+                         source_index=None if source_index < 0 else source_index,
+                         reference=FLAG_VALUES[reference], control=FLAG_VALUES[control])
 
     def route(self, plan, task, width, height, num_frames, frame_ref, mask_index, source_index,
               reference, control, annotators=None, source_override=None, mask_override=None,
               reference_override=None):
         glue.on_first_run()
-        from . import stage_two
+        from unison_runtime.pipeline import stages
 
-        overrides = self.overrides(task, width, height, num_frames, frame_ref, mask_index,
-                                   source_index, reference, control)
-        bundle = stage_two.route_bundle(plan, overrides)
-        route = bundle.route
-        summary = bundle.summary()
+        planned = expect(plan, stages.Planned, "UnisonTaskRouter", "plan", "UnisonPlanner")
+        overrides = self.overrides(task, width, height, num_frames, frame_ref, mask_index, source_index,
+                                   reference, control)
+        planned = stages.route_request(planned, overrides)
+        route = planned.route
         if not route.needs_generator:
             block = glue.blocked(None)
-            return {"ui": _ui_text(summary),
+            return {"ui": _ui_text(planned.summary()),
                     "result": (block, block, block, block, block, block, block, route.task)}
-        bundle = stage_two.prepare(bundle, annotators, source=source_override, mask=mask_override,
-                                   references=reference_override)
-        frames, masks, refs = stage_two.comfy_outputs(bundle.stage_two)
-        return {"ui": _ui_text(summary),
-                "result": (bundle, frames, masks, refs, route.width, route.height, route.num_frames, route.task)}
+        planned = stages.prepare_request(planned, annotators)
+        planned = replace(planned, inputs=convert.override_inputs(planned.inputs, source_override, mask_override,
+                                                                  reference_override))
+        frames, masks, refs = convert.router_outputs(planned.inputs)
+        return {"ui": _ui_text(planned.summary()),
+                "result": (planned, frames, masks, refs, route.width, route.height, route.num_frames, route.task)}
 
 
 NODES = {

@@ -4,13 +4,22 @@ overrides, missing/unsupported media, caching and the understanding/generation s
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from unison_runtime.errors import PlanError, RequestError, UnisonError
 from unison_runtime.models import get_manager
-from unison_runtime.pipeline import RunOptions, run
+from helpers import overrides as as_overrides
+from helpers import run_options as RunOptions
+from unison_runtime.pipeline import RunHooks
+from unison_runtime.pipeline import run as run_pipeline
+
+
+def run(text, values, options):
+    """`pipeline.run` with the overrides written as a dict."""
+    return run_pipeline(text, as_overrides(values), options)
 
 TINY = {"width": 32, "height": 32}
 VIDEO_FRAMES = 5
@@ -62,7 +71,7 @@ def test_generation_task_end_to_end(text, task, annotator, stage_two, options):
     assert result.answer is None
     output = result.files[0]
     assert output.suffix == (".mp4" if "video" in task else ".png") and output.stat().st_size > 0
-    saved = json.loads((options.out_dir / "result.json").read_text())
+    saved = json.loads((options.output.out_dir / "result.json").read_text())
     assert saved["task"] == task and saved["route"]["annotator"] == annotator
     assert {"plan", "route", "generate"} <= set(saved["seconds"])
 
@@ -80,13 +89,16 @@ def test_masked_edit_paints_the_masked_area_gray(options):
     ("Describe what happens in this clip ###unison_clip.mp4###", "video_understanding"),
 ])
 def test_understanding_answers_without_the_generator(text, task, options, monkeypatch):
-    from unison_runtime.pipeline import resources
+    from unison_runtime import sources
+    from unison_runtime.pipeline import stages
 
     def no_generator(*_, **__):
-        raise AssertionError("an understanding request touched the generator")
+        raise AssertionError("an understanding request touched the generator or decoded pixels")
 
-    monkeypatch.setattr(resources, "generator", no_generator)
-    monkeypatch.setattr(resources, "generate", no_generator)
+    monkeypatch.setattr(sources.GeneratorSource, "load", no_generator)
+    monkeypatch.setattr(stages, "generate_video", no_generator)
+    monkeypatch.setattr(stages, "prepare_request", no_generator)
+
     result = run(text, None, options)
     assert result.route.task == task and not result.route.needs_generator
     assert isinstance(result.answer, str) and result.frames is None
@@ -114,7 +126,7 @@ def test_second_similar_run_loads_nothing(options):
 
 def test_projector_tokens_reach_the_context_and_can_be_switched_off(options):
     with_projector = run("Generate an image of a cat", TINY, options)
-    options.use_projector = False
+    options.models = replace(options.models, use_projector=False)
     without = run("Generate an image of a cat", TINY, options)
     assert with_projector.stage_two["projector_used"] is True
     assert without.stage_two["projector_used"] is False
@@ -124,7 +136,7 @@ def test_projector_tokens_reach_the_context_and_can_be_switched_off(options):
 def test_same_seed_same_output_and_seed_matters(options):
     first = run("Generate an image of a cat", TINY, options)
     again = run("Generate an image of a cat", TINY, options)
-    options.seed = 1
+    options.sampling = replace(options.sampling, seed=1)
     other = run("Generate an image of a cat", TINY, options)
     assert np.array_equal(first.frames, again.frames)
     assert not np.array_equal(first.frames, other.frames)
@@ -164,9 +176,8 @@ def test_unsupported_media_is_refused(options, media_dir):
 
 
 def test_bad_planner_choice_is_named(options):
-    options.planner = "oracle"
     with pytest.raises(UnisonError, match="allowed"):
-        run("Generate an image of a cat", TINY, options)
+        replace(options.models, planner="oracle")
 
 
 def test_cancel_stops_generation(options):
@@ -178,13 +189,14 @@ def test_cancel_stops_generation(options):
     steps = []
     presses = []
 
-    def progress(step, total):
+    def progress(step, total, latents=None):
         steps.append(step)
         if not presses:
             presses.append(step)
             cancel.set()  # the user presses cancel during the first step, once
 
-    options.cancel, options.progress, options.steps = cancel, progress, 5
+    options.hooks = RunHooks(cancel=cancel, progress=progress)
+    options.sampling = replace(options.sampling, steps=5)
     with pytest.raises(Cancelled):
         run("Generate an image of a cat", TINY, options)
     assert len(steps) == 1
@@ -207,7 +219,7 @@ def test_an_image_mask_follows_the_source_letterbox(options, media_dir):
     from unison_runtime.pipeline.stage_two import prepare_stage_two
 
     assert result.stage_two["mask_shape"] == [1, 64, 64]
-    media = [np.zeros((1, 64, 96, 3), np.uint8), np.full((1, 64, 96, 3), 255, np.uint8)]
+    media = {0: np.zeros((1, 64, 96, 3), np.uint8), 1: np.ones((1, 64, 96), np.float32)}  # mask: [T, H, W]
     inputs = prepare_stage_two(result.route, media)
     bar = (64 - round(64 * 64 / 96)) // 2
     assert bar > 0 and inputs.masks[0, :bar].max() == 0 and inputs.masks[0, -bar:].max() == 0
@@ -233,6 +245,6 @@ def test_understanding_requests_decode_no_pixels(options, monkeypatch):
     def no_decoding(*_, **__):
         raise AssertionError("an understanding request decoded its media before the planner")
 
-    monkeypatch.setattr(stage_two, "load_media", no_decoding)
+    monkeypatch.setattr(stage_two, "load_route_media", no_decoding)
     result = run("Describe what happens in this clip ###unison_clip.mp4###", None, options)
     assert result.route.task == "video_understanding" and result.answer is not None

@@ -97,8 +97,8 @@ def _args(**overrides) -> argparse.Namespace:
 
 
 def test_model_planners_are_loaded_lazily_and_answer_understanding(monkeypatch, tmp_path, capsys):
-    """The unison/instruct path calls planner.qwen.load_planner and adds the answer."""
-    import types
+    """The unison/instruct path calls planner.load_planner and adds the answer."""
+    import unison_runtime.planner as planner_package
 
     from unison_runtime.plan import Plan
 
@@ -117,8 +117,7 @@ def test_model_planners_are_loaded_lazily_and_answer_understanding(monkeypatch, 
         calls.update(model_dir=model_dir, adapter_dir=adapter_dir, mode=mode)
         return FakePlanner()
 
-    monkeypatch.setitem(sys.modules, "unison_runtime.planner.qwen",
-                        types.SimpleNamespace(load_planner=fake_load))
+    monkeypatch.setattr(planner_package, "load_planner", fake_load)
     args = _args(planner="instruct", model=tmp_path / "qwen", adapter=tmp_path / "lora", media_roots=[tmp_path])
     assert plan_cli.run(args) == 0
     output = json.loads(capsys.readouterr().out)

@@ -14,7 +14,8 @@ from unison_runtime.errors import ModelLoadError
 from unison_runtime.models import get_manager
 from unison_runtime.plan import TASKS, Plan
 from unison_runtime.planner import constrained
-from unison_runtime.planner.qwen import QwenPlanner, load_planner
+from unison_runtime.planner import load_planner
+from unison_runtime.planner.qwen import QwenPlanner
 from unison_runtime.request import parse_request
 
 torch = pytest.importorskip("torch")

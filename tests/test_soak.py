@@ -21,8 +21,15 @@ from unison_runtime.errors import Cancelled
 from unison_runtime.models import get_manager
 from unison_runtime.pipeline import resources
 from unison_runtime.pipeline.demo import DEMO_REQUESTS
-from unison_runtime.pipeline.run import RunOptions, run
+from helpers import overrides as as_overrides
+from helpers import run_options as RunOptions
+from unison_runtime.pipeline import run as run_pipeline
 from unison_runtime.plan import VIDEO_TASKS
+
+
+def run(text, values, options):
+    """`pipeline.run` with the overrides written as a dict."""
+    return run_pipeline(text, as_overrides(values), options)
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = {"width": 32, "height": 32}

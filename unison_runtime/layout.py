@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Mapping, Sequence
 
 # Stage one (Qwen2.5-VL)
 PLANNER_MERGED = "planner/Unison-Qwen2.5-VL-3B"          # merged model (base + Unison LoRA)
@@ -32,12 +33,21 @@ GROUNDING_DINO = "annotators/grounding-dino"
 SAM2 = "annotators/sam2"
 U2NET = "annotators/u2net/u2net.pt"
 
+# The one mapping between this layout and ComfyUI's folder registry: the first part of a layout
+# path ("planner/...") is ComfyUI's folder "unison_planner" (models/unison/planner by default).
+COMFY_FOLDER_OF = {
+    "planner": "unison_planner",
+    "projector": "unison_projector",
+    "generator": "unison_generator",
+    "annotators": "unison_annotators",
+}
+
 
 @dataclass(frozen=True)
 class ModelPaths:
     """The pieces found under one models directory (None where absent)."""
 
-    root: Path
+    root: Path | None
     planner_merged: Path | None
     planner_base: Path | None
     planner_adapter: Path | None
@@ -52,12 +62,33 @@ class ModelPaths:
     u2net: Path | None
 
 
-def discover(models_dir: str | Path) -> ModelPaths:
-    root = Path(models_dir).expanduser().resolve()
+def discover(models_dir: str | Path | None,
+             folder_roots: Mapping[str, Sequence[Path]] | None = None) -> ModelPaths:
+    """Find each piece under `models_dir` (this layout), then under `folder_roots`: ComfyUI folder
+    name -> the folders registered for it (`COMFY_FOLDER_OF` for the layout's pieces, and
+    ComfyUI's own `diffusion_models` / `text_encoders` / `vae` for the Wan single files). A
+    folder registered directly as a piece (e.g. `unison_planner: /data/Unison-Qwen2.5-VL-3B`)
+    counts when its name is the piece's name."""
+    root = Path(models_dir).expanduser().resolve() if models_dir is not None else None
+    roots = folder_roots or {}
 
     def found(rel: str) -> Path | None:
-        path = root / rel
-        return path if path.exists() else None
+        if root is not None and (root / rel).exists():
+            return root / rel
+        head, _, tail = rel.partition("/")
+        registered = [Path(r) for r in roots.get(COMFY_FOLDER_OF.get(head, head), ())]
+        for folder in registered:
+            if (folder / tail).exists():
+                return folder / tail
+        return next((f for f in registered if f.name == Path(tail).name and f.exists()), None)
+
+    def comfy_file(folder: str, *names: str) -> Path | None:
+        for name in names:
+            path = found(f"{COMFYUI_MODELS}/{folder}/{name}")
+            path = path or next((Path(r) / name for r in roots.get(folder, ()) if (Path(r) / name).is_file()), None)
+            if path is not None:
+                return path
+        return None
 
     return ModelPaths(
         root=root,
@@ -67,9 +98,9 @@ def discover(models_dir: str | Path) -> ModelPaths:
         projector=found(PROJECTOR),
         generator_diffusers=found(GENERATOR_DIFFUSERS),
         generator_native=found(GENERATOR_NATIVE),
-        comfy_transformer=found(f"{COMFYUI_MODELS}/{COMFY_DIFFUSION_MODELS}/{COMFY_TRANSFORMER_FILE}"),
-        comfy_text_encoder=found(f"{COMFYUI_MODELS}/{COMFY_TEXT_ENCODERS}/{COMFY_TEXT_ENCODER_FILE}"),
-        comfy_vae=found(f"{COMFYUI_MODELS}/{COMFY_VAE}/{COMFY_VAE_FILE}"),
+        comfy_transformer=comfy_file(COMFY_DIFFUSION_MODELS, COMFY_TRANSFORMER_FILE),
+        comfy_text_encoder=comfy_file(COMFY_TEXT_ENCODERS, COMFY_TEXT_ENCODER_FILE, COMFY_TEXT_ENCODER_FP8_FILE),
+        comfy_vae=comfy_file(COMFY_VAE, COMFY_VAE_FILE),
         grounding_dino=found(GROUNDING_DINO),
         sam2=found(SAM2),
         u2net=found(U2NET),

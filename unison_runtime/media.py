@@ -34,7 +34,6 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".webm", ".gif")
 # Float frames may overshoot their range slightly (VAE decode, resampling); beyond this they are
 # almost certainly in another convention (0..255, or 0..1 passed as -1..1) and rejected.
 RANGE_TOLERANCE = 0.05
-MASK_THRESHOLD = 127
 H264_CRF = 18  # visually lossless; keeps read-back pixels close to what was written
 
 
@@ -72,19 +71,42 @@ def load_image(path: str | os.PathLike):
 
 
 def load_mask(path: str | os.PathLike):
-    """Read a mask image as `np.ndarray[H, W]` float32 in {0, 1} (1 = regenerate).
+    """Read a mask image as `np.ndarray[H, W]` float32 in 0..1 (1 = regenerate), soft values
+    kept: which values count as the region is decided in one place, the annotators.
 
-    A non-opaque alpha channel decides (transparent = 1); otherwise grey level > 127 = 1.
+    A non-opaque alpha channel decides (transparent = 1, ComfyUI's convention for masks painted
+    in its editor); otherwise the grey level.
     """
     import numpy as np
 
     image = _open_image(path)
     if "A" in image.getbands() or "transparency" in image.info:
-        alpha = np.asarray(image.convert("RGBA").getchannel("A"))
+        alpha = np.asarray(image.convert("RGBA").getchannel("A"), dtype=np.float32)
         if alpha.min() < 255:
-            return (alpha <= MASK_THRESHOLD).astype(np.float32)
-    grey = np.asarray(image.convert("L"))
-    return (grey > MASK_THRESHOLD).astype(np.float32)
+            return 1.0 - alpha / 255.0
+    return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+
+
+def probe_image(path: str | os.PathLike) -> tuple[int, int]:
+    """(width, height) as displayed (EXIF orientation applied), from the header only."""
+    from PIL import Image, UnidentifiedImageError
+
+    p = _existing_file(path)
+    try:
+        with Image.open(p) as image:
+            width, height = image.size
+            orientation = image.getexif().get(0x0112, 1)  # 5..8: rotated by 90 degrees
+    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as err:
+        raise MediaError(f"{p} is not a readable image ({err}); supported: {', '.join(IMAGE_EXTENSIONS)}") from err
+    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+
+
+def probe_video(path: str | os.PathLike) -> tuple[int, int, int, float]:
+    """(width, height, frame count, fps) from the container, without decoding frames."""
+    with _open_video(path) as container:
+        stream = container.streams.video[0]
+        count = stream.frames or _count_packets(container, stream)
+        return stream.codec_context.width, stream.codec_context.height, count, _stream_fps(stream, path)
 
 
 def _open_video(path: str | os.PathLike):
@@ -362,24 +384,6 @@ def frames_to_comfy(frames):
     _check_layout(frames, "frames", ndim=4, channels_dim=0, channels=(3,), layout="[3,T,H,W]")
     values = _checked_float(frames, "frames", -1.0, 1.0)
     return ((values + 1.0) / 2.0).permute(1, 2, 3, 0).contiguous()
-
-
-def comfy_mask_to_masks(mask):
-    """ComfyUI MASK `[B, H, W]` (or `[H, W]`) 0..1 → runtime masks `[1, B, H, W]` in {0, 1}.
-
-    Soft masks are binarised at 0.5 (VACE regenerates a pixel or keeps it).
-    """
-    if _is_tensor(mask) and mask.ndim == 2:
-        mask = mask[None]
-    _check_layout(mask, "ComfyUI MASK", ndim=3, layout="[B,H,W]")
-    values = _checked_float(mask, "ComfyUI MASK", 0.0, 1.0)
-    return (values > 0.5).to(_torch().float32)[None].contiguous()
-
-
-def masks_to_comfy(masks):
-    """Runtime masks `[1, T, H, W]` in {0, 1} → ComfyUI MASK `[T, H, W]` float32."""
-    _check_layout(masks, "masks", ndim=4, channels_dim=0, channels=(1,), layout="[1,T,H,W]")
-    return _checked_float(masks, "masks", 0.0, 1.0)[0].contiguous()
 
 
 # -- validation helpers ----------------------------------------------------------------------

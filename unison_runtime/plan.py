@@ -38,27 +38,15 @@ from typing import Any, Iterable, Mapping
 
 from .errors import PlanError
 
-TASKS = (
-    "text_understanding", "image_understanding", "video_understanding",
-    "text_to_image", "image_edit", "image_control", "image_reference",
-    "text_to_video", "image_to_video", "video_reference", "video_edit", "video_control",
-)
+from .facts import (DEFAULT_HEIGHT, DEFAULT_VIDEO_FRAMES, DEFAULT_WIDTH, FPS, FRAME_REFS,  # noqa: F401
+                    MAX_FRAMES, MAX_SIDE, MIN_SIDE, SIZE_STEP, TASKS)
+
 UNDERSTANDING_TASKS = ("text_understanding", "image_understanding", "video_understanding")
 IMAGE_TASKS = ("text_to_image", "image_edit", "image_control", "image_reference")
 VIDEO_TASKS = ("text_to_video", "image_to_video", "video_reference", "video_edit", "video_control")
 EDIT_TASKS = ("image_edit", "video_edit")
 CONTROL_TASKS = ("image_control", "video_control")
 REFERENCE_TASKS = ("image_reference", "video_reference")
-FRAME_REFS = ("first", "last", "firstlast")
-
-DEFAULT_WIDTH = 832
-DEFAULT_HEIGHT = 480
-DEFAULT_VIDEO_FRAMES = 81
-SIZE_STEP = 16  # Wan's VAE downsamples 8x and the DiT patches 2x2
-MIN_SIDE = 16
-MAX_SIDE = 2048
-MAX_FRAMES = 241  # 10 s at 24 fps
-FPS = 24
 
 PLAN_TOKENS = (
     "<CFI>", "<CFV>", "<BORES>", "<EORES>", "<BONF>", "<EONF>", "<BOFIDX>", "<EOFIDX>",

@@ -1,8 +1,11 @@
 """Request parsing: the user's words with `###path###` media markers (DESIGN §3).
 
-`parse_request(text, allowed_roots)` finds the markers in order, types each file by its extension,
-confines it to the allowed roots and replaces it with `<IMGPAD>` / `<VIDPAD>` in `Request.prompt`.
-Files are checked to exist and be readable but are not decoded here (that is `media`'s job).
+`parse_request(text, allowed_roots, given)` finds the markers in order, types each file by its
+extension, confines it to the allowed roots and replaces it with `<IMGPAD>` / `<VIDPAD>` in
+`Request.prompt`. Files are checked to exist and be readable but are not decoded here (that is
+`media`'s job). Media may also be *given* as pixels (a node's connected IMAGE/MASK), each with its
+role stated (image, video or mask): `{name}` in the text marks where it belongs, and given media
+the text does not mention are appended in order. A role is never guessed from a file name.
 
 Path rules: a relative path is looked up under each allowed root in order (the first root where it
 exists wins); an absolute path is taken as is. Either way the file, after following symlinks, must
@@ -14,25 +17,75 @@ outside the roots exists.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable, Mapping
 
 from .errors import RequestError
+from .facts import MEDIA_ROLES
 from .media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS  # one list; media imports nothing heavy at load
 
 MARKER = "###"
 MAX_REQUEST_CHARS = 20_000  # far above any real request; keeps the planner's context sane
 PAD_TOKENS = {"image": "<IMGPAD>", "video": "<VIDPAD>"}
 
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+
+
+@dataclass(frozen=True)
+class GivenMedia:
+    """Media handed over as pixels: frames `[T, H, W, 3]` uint8 (image: T = 1), or for a mask
+    `[T, H, W]` float32 in 0..1 (1 = regenerate, soft values kept). `fps`: a video's real rate."""
+
+    role: str  # "image" | "video" | "mask"
+    pixels: "np.ndarray" = field(repr=False)
+    fps: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.role not in MEDIA_ROLES:
+            raise RequestError(f"unknown media role {self.role!r}; allowed: {', '.join(MEDIA_ROLES)}")
+        wanted = 3 if self.role == "mask" else 4
+        if getattr(self.pixels, "ndim", None) != wanted or min(self.pixels.shape) == 0:
+            layout = "[T, H, W] float 0..1" if self.role == "mask" else "[T, H, W, 3] uint8"
+            raise RequestError(f"given {self.role} must be {layout}; got shape {getattr(self.pixels, 'shape', None)}")
+
+    def frames(self) -> "np.ndarray":
+        """As `[T, H, W, 3]` uint8 frames (a mask as grey, white = regenerate)."""
+        import numpy as np
+
+        if self.role != "mask":
+            return self.pixels
+        grey = (np.clip(self.pixels, 0.0, 1.0) * 255.0).round().astype(np.uint8)
+        return np.repeat(grey[..., None], 3, axis=-1)
+
+    @property
+    def kind(self) -> str:
+        """How the planner sees it: a mask is an image (or a video when it has several frames)."""
+        if self.role == "mask":
+            return "video" if self.pixels.shape[0] > 1 else "image"
+        return self.role
+
 
 @dataclass(frozen=True)
 class MediaItem:
-    """One `###path###` of the request. `marker` is the marker as written, ###s included."""
+    """One media item of the request, in order. `marker` is as written (`###path###` or
+    `{name}`); a file has a `path`, given media have `given` pixels instead."""
 
-    path: Path  # resolved, inside an allowed root
-    kind: str  # "image" | "video"
+    path: Path | None  # resolved, inside an allowed root; None for given media
+    kind: str  # "image" | "video": the pad token the planner sees
     marker: str
+    role: str = ""  # "image" | "video" | "mask"; a file's role is its kind
+    given: GivenMedia | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.role:
+            object.__setattr__(self, "role", self.kind)
+
+    @property
+    def name(self) -> str:
+        return self.path.name if self.path is not None else self.marker.strip("{}")
 
 
 @dataclass(frozen=True)
@@ -60,14 +113,22 @@ def media_kind(path: str | Path) -> str:
         f"and videos in {', '.join(VIDEO_EXTENSIONS)}")
 
 
-def parse_request(text: str, allowed_roots: Iterable[str | Path] | str | Path) -> Request:
-    """Parse `text`, resolving each `###path###` inside `allowed_roots` (a path or a list)."""
+def parse_request(text: str, allowed_roots: Iterable[str | Path] | str | Path = (),
+                  given: Mapping[str, GivenMedia] | None = None) -> Request:
+    """Parse `text`, resolving each `###path###` inside `allowed_roots` (a path or a list) and
+    each `{name}` of `given` media; given media the text does not mention are appended."""
     if not isinstance(text, str):
         raise RequestError(f"a request must be text, got {type(text).__name__}")
     if len(text) > MAX_REQUEST_CHARS:
         raise RequestError(f"the request is {len(text):,} characters long; the limit is {MAX_REQUEST_CHARS:,}")
-    if not text.strip():
+    if not text.strip() and not given:
         raise RequestError("the request is empty: describe what to generate or ask a question")
+    given = dict(given or {})
+    placeholder = re.compile(r"\{(" + "|".join(re.escape(n) for n in given) + r")\}") if given else None
+    if placeholder is not None:
+        unmentioned = [n for n in given if "{" + n + "}" not in text]
+        if unmentioned:
+            text = text.rstrip() + " " + " ".join("{" + n + "}" for n in unmentioned)
     # str.split is linear in the text, and even pieces are prose, odd pieces marker paths.
     pieces = text.split(MARKER)
     if len(pieces) % 2 == 0:
@@ -77,13 +138,27 @@ def parse_request(text: str, allowed_roots: Iterable[str | Path] | str | Path) -
     media: list[MediaItem] = []
     for index, piece in enumerate(pieces):
         if index % 2 == 0:
-            prompt_parts.append(piece)
+            prompt_parts.append(_given_items(piece, placeholder, given, media))
             continue
         marker = f"{MARKER}{piece}{MARKER}"
         item = MediaItem(path=_confined_file(piece, roots), kind=media_kind(piece.strip()), marker=marker)
         media.append(item)
         prompt_parts.append(PAD_TOKENS[item.kind])
     return Request(text=text, prompt="".join(prompt_parts), media=tuple(media))
+
+
+def _given_items(prose: str, placeholder, given: Mapping[str, GivenMedia], media: list[MediaItem]) -> str:
+    """`prose` with each `{name}` of given media replaced by its pad token (items appended to
+    `media` in order of appearance)."""
+    if placeholder is None:
+        return prose
+
+    def pad(match) -> str:
+        item = given[match.group(1)]
+        media.append(MediaItem(path=None, kind=item.kind, marker=match.group(0), role=item.role, given=item))
+        return PAD_TOKENS[item.kind]
+
+    return placeholder.sub(pad, prose)
 
 
 def _resolve_roots(allowed_roots: Iterable[str | Path] | str | Path) -> tuple[Path, ...]:

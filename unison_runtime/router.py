@@ -8,30 +8,67 @@ be tested exhaustively and the pipeline and the ComfyUI Task Router node share i
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any, Mapping
 
 from .errors import PlanError
+from .facts import FRAME_REFS, MAX_SIDE, TASKS
 from .plan import MAX_FRAMES, Plan, snap_frames, snap_size
 
-# Which annotator prepares stage two's inputs for each generation task (None: nothing to prepare).
-# Video editing without a given mask falls back to a salient-object mask (DESIGN §2, task 11).
-ANNOTATOR_FOR_TASK = {
-    "text_to_image": None,
-    "text_to_video": None,
-    "image_edit": "mask",
-    "image_control": "control",
-    "image_reference": "reference",
-    "image_to_video": "firstframe",  # or lastframe / firstlastframe by the plan's frame_ref
-    "video_reference": "reference",
-    "video_edit": "mask",  # or salient when no mask is given
-    "video_control": "control",
-}
 FRAME_REF_ANNOTATOR = {"first": "firstframe", "last": "lastframe", "firstlast": "firstlastframe"}
-OVERRIDABLE = (
-    "task", "width", "height", "num_frames", "frame_ref",
-    "mask_index", "source_index", "reference", "control",
-)
+
+
+@dataclass(frozen=True)
+class Overrides:
+    """Values chosen by hand in place of the planned ones (None: as planned). They are checked
+    exactly like planned values when applied (`Plan.with_overrides`), so an override can never
+    produce a plan the planner could not have written."""
+
+    task: str | None = None
+    width: int | None = None
+    height: int | None = None
+    num_frames: int | None = None
+    frame_ref: str | None = None
+    mask_index: int | None = None
+    source_index: int | None = None
+    reference: bool | None = None
+    control: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.task is not None and self.task not in TASKS:
+            raise PlanError(f"unknown task override {self.task!r}; allowed: {', '.join(TASKS)}")
+        if self.frame_ref is not None and self.frame_ref not in FRAME_REFS:
+            raise PlanError(f"unknown frame_ref override {self.frame_ref!r}; allowed: {', '.join(FRAME_REFS)}")
+        for name in ("mask_index", "source_index"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise PlanError(f"{name} override must be a media index 0, 1, 2...; got {value!r}")
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any] | None) -> "Overrides":
+        """From `{name: value}` (None values ignored); unknown names are an error naming the allowed."""
+        chosen = {k: v for k, v in (values or {}).items() if v is not None}
+        unknown = sorted(set(chosen) - {f.name for f in fields(cls)})
+        if unknown:
+            raise PlanError(f"unknown override(s) {unknown}; allowed: {', '.join(f.name for f in fields(cls))}")
+        return cls(**chosen)
+
+    def chosen(self) -> dict[str, Any]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if getattr(self, f.name) is not None}
+
+    def apply(self, plan: Plan, media_count: int) -> Plan:
+        """The plan with these values in place of the planned ones, validated like a plan."""
+        chosen = self.chosen()
+        if not chosen:
+            return plan
+        if ("width" in chosen) != ("height" in chosen):
+            # One side overridden: the other stays as planned (or the default size).
+            width, height = plan.resolved_size()
+            chosen.setdefault("width", width)
+            chosen.setdefault("height", height)
+        updated = plan.with_overrides(media_count=media_count, **chosen)
+        note = "overridden: " + ", ".join(f"{k}={v}" for k, v in sorted(chosen.items()))
+        return replace(updated, warnings=(*updated.warnings, note))
 
 
 @dataclass(frozen=True)
@@ -43,10 +80,11 @@ class MediaInfo:
     height: int
     num_frames: int = 1
     name: str = ""
+    role: str = ""  # "image" | "video" | "mask", as stated by whoever gave the item
 
     @property
-    def looks_like_mask(self) -> bool:
-        return "mask" in self.name.lower()
+    def is_mask(self) -> bool:
+        return self.role == "mask"
 
 
 @dataclass(frozen=True)
@@ -92,30 +130,11 @@ class Route:
         return "; ".join(parts)
 
 
-def apply_overrides(plan: Plan, overrides: dict[str, Any] | None, media_count: int) -> Plan:
-    """The plan with the caller's values in place of the planned ones, validated like a plan.
-
-    A value of None means "as planned". Unknown names are an error naming the allowed ones.
-    """
-    chosen = {k: v for k, v in (overrides or {}).items() if v is not None}
-    unknown = sorted(set(chosen) - set(OVERRIDABLE))
-    if unknown:
-        raise PlanError(f"unknown override(s) {unknown}; allowed: {', '.join(OVERRIDABLE)}")
-    if not chosen:
-        return plan
-    if ("width" in chosen) != ("height" in chosen):
-        # One side overridden: the other stays as planned (or the default size).
-        width, height = plan.resolved_size()
-        chosen.setdefault("width", width)
-        chosen.setdefault("height", height)
-    updated = plan.with_overrides(media_count=media_count, **chosen)
-    note = "overridden: " + ", ".join(f"{k}={v}" for k, v in sorted(chosen.items()))
-    return replace(updated, warnings=(*updated.warnings, note))
-
-
-def route(plan: Plan, media: list[MediaInfo], overrides: dict[str, Any] | None = None) -> Route:
+def route(plan: Plan, media: list[MediaInfo], overrides: Overrides | None = None) -> Route:
     """Decide stage two's inputs for `plan` (with `overrides` applied) and the request's media."""
-    plan = apply_overrides(plan, overrides, len(media))
+    if overrides is not None and not isinstance(overrides, Overrides):
+        raise PlanError(f"overrides must be an Overrides value, got {type(overrides).__name__}")
+    plan = (overrides or Overrides()).apply(plan, len(media))
     task = plan.task
     if plan.is_understanding:
         return Route(plan=plan, task=task, needs_generator=False)
@@ -146,7 +165,7 @@ def _follows_source(plan: Plan, like: MediaInfo) -> tuple[str, ...]:
 
 
 def _fit_within_limits(width: int, height: int) -> tuple[int, int]:
-    scale = min(1.0, 2048 / max(width, height))
+    scale = min(1.0, MAX_SIDE / max(width, height))
     return snap_size(max(16, round(width * scale))), snap_size(max(16, round(height * scale)))
 
 
@@ -183,19 +202,19 @@ def _route_text(plan: Plan, media: list[MediaInfo]) -> Route:
 
 
 def _edit_indices(plan: Plan, media: list[MediaInfo], source_kind: str) -> tuple[int, int | None]:
-    """(source, mask) for an edit: the plan's indices; else a media item named like a mask is the
-    mask. An image edit always has a mask, so with no indices at all any other image serves; a
-    source-only plan (`<BOEDIT>s<EOEDIT>`) or a video edit never takes an unrelated item as mask
-    (a video edit without one edits the salient object)."""
+    """(source, mask) for an edit: the plan's indices; else an item given as a mask (its role is
+    stated, never guessed from a name) is the mask. An image edit always has a mask, so with no
+    indices at all any other image serves; a source-only plan (`<BOEDIT>s<EOEDIT>`) or a video
+    edit never takes an unrelated item as mask (a video edit without one edits the salient object)."""
     task = plan.task
     source, mask = plan.source_index, plan.mask_index
     planned_source = source is not None
     if source is None:
-        exclude = {mask} if mask is not None else {i for i, m in enumerate(media) if m.looks_like_mask}
+        exclude = {mask} if mask is not None else {i for i, m in enumerate(media) if m.is_mask}
         source = _pick(media, source_kind, task, "a source", exclude)
     if mask is None:
         candidates = [i for i, m in enumerate(media) if i != source]
-        named = [i for i in candidates if media[i].looks_like_mask]
+        named = [i for i in candidates if media[i].is_mask]
         unnamed_allowed = source_kind == "image" and not planned_source
         mask = (named or (candidates if unnamed_allowed else []) or [None])[0]
     _check_kind(media, source, (source_kind,), task, "source")

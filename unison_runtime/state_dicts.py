@@ -5,7 +5,9 @@ turns every way they can be wrong into a `ModelLoadError` naming the file.
 
 from __future__ import annotations
 
+import json
 import re
+import struct
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +94,45 @@ def _first_line(err: Exception) -> str:
     _, marker, rest = text.partition("WeightsUnpickler error:")
     lines = [line.strip() for line in (rest if marker else text).splitlines() if line.strip()]
     return lines[0] if lines else type(err).__name__
+
+
+# -- safetensors headers (cheap checks without reading tensors) ------------------------------------
+def weight_index(folder: Path) -> dict[str, tuple[Path, dict]]:
+    """tensor name -> (file, header entry) over the folder's safetensors (sharded or not)."""
+    index_path = folder / "model.safetensors.index.json"
+    if index_path.is_file():
+        try:
+            weight_map = json.loads(index_path.read_text(encoding="utf-8")).get("weight_map", {})
+        except (OSError, ValueError, AttributeError) as exc:
+            raise ModelLoadError(f"cannot read {index_path}: {exc}") from exc
+        files = sorted({folder / f for f in weight_map.values()})
+    else:
+        files = sorted(folder.glob("*.safetensors"))
+    if not files:
+        raise ModelLoadError(f"{folder} has no *.safetensors weights")
+    tensors: dict[str, tuple[Path, dict]] = {}
+    for path in files:
+        if not path.is_file():
+            raise ModelLoadError(f"weight shard {path.name} listed in {index_path.name} is missing")
+        for name, entry in safetensors_header(path).items():
+            if name != "__metadata__":
+                tensors[name] = (path, entry)
+    return tensors
+
+
+def safetensors_header(path: Path) -> dict:
+    """The parsed header; ModelLoadError when the file is truncated or not safetensors."""
+    size = path.stat().st_size
+    try:
+        with path.open("rb") as handle:
+            (length,) = struct.unpack("<Q", handle.read(8))
+            if length > size - 8 or length > 100_000_000:
+                raise ValueError("header length exceeds the file")
+            header = json.loads(handle.read(length))
+        data_size = size - 8 - length
+        for name, entry in header.items():
+            if name != "__metadata__" and entry["data_offsets"][1] > data_size:
+                raise ValueError(f"tensor {name} lies past the end of the file")
+    except (ValueError, KeyError, TypeError, struct.error, UnicodeDecodeError) as exc:
+        raise ModelLoadError(f"corrupt safetensors file {path}: {exc}") from exc
+    return header

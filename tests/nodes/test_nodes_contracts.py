@@ -117,6 +117,21 @@ def schema() -> dict:
     return out
 
 
+# Deliberate schema changes since the first release, each with its reason (saved workflows that
+# used a removed value fail validation with ComfyUI's own "value not in list" message).
+SCHEMA_CHANGES = {
+    ("UnisonGeneratorLoader", "attention_backend"): (
+        "choices are now the runtime's list (facts.ATTENTION_BACKENDS): '_flash_3' and 'flex' were "
+        "offered but always refused at load ('unknown attention backend'), and 'flash3' was missing"),
+}
+
+
+def test_listed_schema_changes_name_existing_inputs(comfy_env):
+    current = schema()
+    for node_id, name in SCHEMA_CHANGES:
+        assert name in [i["name"] for i in current[node_id]["inputs"]]
+
+
 def test_schema_is_frozen(comfy_env):
     """A change here breaks users' saved workflows. Regenerate deliberately:
     UNISON_UPDATE_NODE_SCHEMA=1 pytest tests/nodes/test_nodes_contracts.py -k schema"""
@@ -234,26 +249,35 @@ def test_boxes_are_parsed_or_explained():
 def test_router_overrides_map_widget_defaults_to_as_planned():
     from nodes.planning import UnisonTaskRouter
 
-    assert all(v is None for v in UnisonTaskRouter.overrides("auto", 0, 0, 0, "auto", -1, -1, "auto", "auto").values())
+    from unison_runtime.router import Overrides
+
+    assert UnisonTaskRouter.overrides("auto", 0, 0, 0, "auto", -1, -1, "auto", "auto") == Overrides()
     chosen = UnisonTaskRouter.overrides("text_to_video", 64, 32, 9, "last", 1, 0, "on", "off")
-    assert chosen == {"task": "text_to_video", "width": 64, "height": 32, "num_frames": 9, "frame_ref": "last",
-                      "mask_index": 1, "source_index": 0, "reference": True, "control": False}
+    assert chosen == Overrides(task="text_to_video", width=64, height=32, num_frames=9, frame_ref="last",
+                               mask_index=1, source_index=0, reference=True, control=False)
 
 
 # -- media placeholders -------------------------------------------------------------------------
-def test_connected_media_become_markers_in_order(comfy_env):
+def test_connected_media_are_given_with_their_roles_in_text_order(comfy_env):
+    """No file is written for connected media: they reach the runtime as pixels with the role of
+    their socket (a MASK stays soft), placed where the text mentions them, the rest appended."""
+    import numpy as np
     import torch
 
-    from nodes import media_inputs
+    from nodes import convert
+    from unison_runtime.request import parse_request
 
     image = torch.rand(1, 16, 16, 3)
-    mask = torch.zeros(1, 16, 16)
-    text, refs = media_inputs.build_request_text("put {mask1} on {image1}", {"image1": image, "mask1": mask, "image2": image})
-    assert text.startswith("put ###") and text.count("###") == 6  # image2 is appended
-    assert refs["mask1"].is_mask and "mask" in Path(refs["mask1"].path).name
-    assert refs["image2"].path == refs["image1"].path  # same pixels, one file
-    again, _ = media_inputs.build_request_text("put {mask1} on {image1}", {"image1": image, "mask1": mask})
-    assert again.split("###")[1] == text.split("###")[1]
+    mask = torch.full((1, 16, 16), 0.3)
+    given = convert.given_media({"image1": image, "mask1": mask, "image2": image}, "put {mask1} on {image1}")
+    request = parse_request("put {mask1} on {image1}", (), given)
+    assert request.prompt == "put <IMGPAD> on <IMGPAD> <IMGPAD>"
+    assert [(m.name, m.role, m.path) for m in request.media] == [("mask1", "mask", None), ("image1", "image", None),
+                                                                 ("image2", "image", None)]
+    assert np.allclose(request.media[0].given.pixels, 0.3)  # soft, not thresholded
+    assert np.array_equal(request.media[1].given.pixels, convert.image_to_uint8(image))
+    one_frame_video = convert.given_media({"video1": image})
+    assert one_frame_video["video1"].role == "image"  # a still, whatever the socket
 
 
 # -- ComfyUI hooks --------------------------------------------------------------------------------

@@ -38,18 +38,16 @@ def test_a_folder_registered_directly_is_listed_and_resolved(comfy_env, tmp_path
 
 # -- 2. UnisonAuto finds models through ComfyUI's folders -------------------------------------------
 def test_auto_default_models_dir_is_comfys_models_unison(comfy_env, tmp_path):
-    from nodes.models_dir import default_models_dir
-
     # extra paths first (as add_model_folder_path puts them): the parent of the first is no models dir
     comfy_env.folder_names_and_paths["unison_planner"][0].insert(0, str(tmp_path / "elsewhere" / "planner"))
-    assert default_models_dir() == Path(comfy_env.models_dir) / "unison"
+    assert comfy_glue.default_models_dir() == Path(comfy_env.models_dir) / "unison"
 
 
 def test_auto_uses_comfys_single_files_and_registered_folders(comfy_env, all_models, tmp_path):
     """A user with the standard ComfyUI files in diffusion_models / text_encoders / vae, and the
     planner and projector registered in extra_model_paths.yaml, gets a working UnisonAuto."""
-    from nodes.models_dir import handles_from_models_dir
     from unison_runtime import layout
+    from unison_runtime.sources import find_models
 
     models = Path(all_models)
     comfy_models = tmp_path / "ComfyUI" / "models"
@@ -64,9 +62,9 @@ def test_auto_uses_comfys_single_files_and_registered_folders(comfy_env, all_mod
     paths["unison_projector"][0].insert(0, str(models / "projector"))
     paths["unison_generator"] = ([str(tmp_path / "no_generator")], set())
 
-    found = handles_from_models_dir("")
+    found = find_models(comfy_glue.default_models_dir(), folder_roots=comfy_glue.folder_roots_map())
     assert found.root == comfy_models / "unison"
-    assert found.planner.model_dir == str(models / layout.PLANNER_MERGED)
+    assert found.planner.model_dir == models / layout.PLANNER_MERGED and found.planner.mode == "unison"
     assert found.projector is not None
     assert found.generator.diffusers_dir is None and found.generator.native_dir is None
     assert Path(found.generator.transformer_file).name == layout.COMFY_TRANSFORMER_FILE
@@ -219,14 +217,14 @@ def fake_interrupt(monkeypatch):
 
 
 def _sample_with(monkeypatch, generate_frames):
-    from nodes import sampling
-    from nodes.values import Conditioning
+    from unison_runtime.pipeline import stages
+    from unison_runtime.router import Overrides
 
     monkeypatch.setattr("unison_runtime.pipeline.stage_two.generate_frames", generate_frames)
-    generator = types.SimpleNamespace(get=lambda: "models")
-    bundle = types.SimpleNamespace(stage_two=types.SimpleNamespace())
-    return sampling.sample(generator, bundle, Conditioning(prompt="p"), seed=0, steps=2, cfg=5.0, shift=5.0,
-                           context_scale=1.0, negative_prompt="")
+    planned = stages.plan_request(stages.read_request("a red cube"), None, "rules")
+    planned = stages.prepare_request(stages.route_request(planned, Overrides(width=32, height=32)))
+    generator = types.SimpleNamespace(load=lambda: "models")
+    return NODE_CLASS_MAPPINGS["UnisonVACESampler"]().sample(generator, planned, 0, 2, 5.0, 5.0, 1.0, "")
 
 
 def test_sampler_passes_comfys_interrupt_and_raw_latents(monkeypatch, fake_interrupt):
@@ -246,7 +244,6 @@ def test_sampler_passes_comfys_interrupt_and_raw_latents(monkeypatch, fake_inter
 
     with pytest.raises(Interrupted):
         _sample_with(monkeypatch, generate_frames)
-    assert seen["check_cancel"] is comfy_glue.check_interrupted
     assert seen["preview"] is latents  # generated frames' latents straight to the previewer, no slicing
 
 
@@ -262,24 +259,28 @@ def test_planner_answer_gets_the_interrupt_check(comfy_env, fake_interrupt):
             check_cancel()
             return "never"
 
-    handle = types.SimpleNamespace(get=lambda: Model())
+    source = types.SimpleNamespace(load=lambda: Model())
     with pytest.raises(Interrupted):
-        NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan("What is the capital of France?", 8, "rules", planner=handle)
+        NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan("What is the capital of France?", 8, "rules", planner=source)
     assert calls["check_cancel"] is comfy_glue.check_interrupted
 
 
 def test_projector_checks_the_interrupt_around_hidden_states(fake_interrupt):
-    from nodes.values import PlanBundle
+    from unison_runtime.pipeline import stages
 
     calls = []
 
     class Model:  # today's QwenPlanner.hidden_states: no check_cancel argument
+        mode = "unison"
+
         def hidden_states(self, request):
             calls.append(request)
             raise AssertionError("a cancelled prompt must not encode")
 
-    bundle = PlanBundle(plan=None, request=types.SimpleNamespace(prompt="p"))
+    planned = stages.plan_request(stages.read_request("a red cube"), None, "rules")
+    projector = types.SimpleNamespace(load=lambda **_: None)
     fake_interrupt["interrupted"] = True
     with pytest.raises(Interrupted):
-        NODE_CLASS_MAPPINGS["UnisonProjector"]().project(types.SimpleNamespace(get=lambda: Model()), None, bundle, True)
+        NODE_CLASS_MAPPINGS["UnisonProjector"]().project(types.SimpleNamespace(load=lambda: Model()), projector,
+                                                         planned, True)
     assert calls == []

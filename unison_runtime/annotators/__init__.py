@@ -16,12 +16,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import AnnotatorError
+from ..facts import ANNOTATOR_MODES  # noqa: F401  (one list for nodes, CLI and runtime)
 
 if TYPE_CHECKING:
     import numpy as np
 
-ANNOTATOR_MODES = ("mask", "bbox", "label", "caption", "salient",
-                   "firstframe", "lastframe", "firstlastframe", "reference", "control")
 MASK_MODES = ("mask", "bbox", "label", "caption", "salient")
 FRAME_REF_MODES = {"firstframe": "first", "lastframe": "last", "firstlastframe": "firstlast"}
 DEFAULT_THRESHOLDS = {"salient": 0.5, "label": 0.35, "caption": 0.35}

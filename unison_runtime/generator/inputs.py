@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import GenerationError
+from ..facts import MAX_FRAMES, SIZE_STEP
+from ..facts import MAX_SIDE as MAX_SIZE
+from ..facts import MIN_SIDE as MIN_SIZE
 from .conditioning import DEFAULT_NEGATIVE_PROMPT
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-MIN_SIZE, MAX_SIZE, SIZE_STEP = 16, 2048, 16
-MAX_FRAMES = 241
 MAX_REFERENCES = 3
 SAMPLERS = ("unipc",)
 

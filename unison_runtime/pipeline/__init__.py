@@ -1,5 +1,7 @@
-"""End to end: `run(text, overrides, options) -> RunResult`, and the CLI's `run` and `demo`."""
+"""End to end: `run(text, overrides, options) -> RunResult`, the stages it is made of
+(`stages`, shared with the nodes), and the CLI's `run` and `demo`."""
 
-from .run import PLANNER_CHOICES, RunOptions, RunResult, run
+from .options import ModelOptions, OutputOptions, RunHooks, RunOptions, SamplingOptions
+from .run import RunResult, run
 
-__all__ = ["PLANNER_CHOICES", "RunOptions", "RunResult", "run"]
+__all__ = ["ModelOptions", "OutputOptions", "RunHooks", "RunOptions", "RunResult", "SamplingOptions", "run"]

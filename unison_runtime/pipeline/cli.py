@@ -14,7 +14,7 @@ OVERRIDE_FLAGS = {  # CLI flag -> plan field
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    from .run import PLANNER_CHOICES
+    from ..facts import DTYPES, OFFLOAD_POLICIES, PLANNER_CHOICES
 
     models = parser.add_argument_group("models (discovered under --models; explicit paths win)")
     models.add_argument("--models", type=Path, help="models directory (layout in the README)")
@@ -26,8 +26,8 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     models.add_argument("--generator", type=Path, help="Wan2.1-VACE folder (diffusers or native)")
     models.add_argument("--no-projector", action="store_true", help="T5 context only (the no-alignment ablation)")
     models.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default auto)")
-    models.add_argument("--dtype", default="auto", choices=("auto", "float32", "float16", "bfloat16"))
-    models.add_argument("--offload", default="keep", choices=("keep", "offload", "sequential"),
+    models.add_argument("--dtype", default="auto", choices=DTYPES)
+    models.add_argument("--offload", default="keep", choices=OFFLOAD_POLICIES,
                         help="where weights wait between uses (default keep on the device)")
 
 
@@ -42,6 +42,8 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..facts import FRAME_REFS
+
     parser.add_argument("request", help='the request, media as ###path### (e.g. "edit ###a.png### ###mask.png###")')
     parser.add_argument("--out", type=Path, required=True, help="folder for the output and result.json")
     parser.add_argument("--media-root", type=Path, action="append", default=[],
@@ -53,22 +55,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     over.add_argument("--width", type=int)
     over.add_argument("--height", type=int)
     over.add_argument("--frames", type=int, help="frame count (4k+1)")
-    over.add_argument("--frame-ref", choices=("first", "last", "firstlast"))
+    over.add_argument("--frame-ref", choices=FRAME_REFS)
     over.add_argument("--mask-index", type=int, help="which media item is the mask (0-based)")
     over.add_argument("--source-index", type=int, help="which media item is the source (0-based)")
 
 
-def options_from_args(args: argparse.Namespace, **extra):
-    from .run import RunOptions
+def model_options(args: argparse.Namespace):
+    from ..sources import LoadSettings
+    from .options import ModelOptions
 
-    return RunOptions(
+    return ModelOptions(
         models_dir=args.models, planner=args.planner, planner_model=args.planner_model,
         planner_adapter=args.adapter, projector=args.projector, generator=args.generator,
-        use_projector=not args.no_projector, device=args.device, dtype=args.dtype,
-        offload_policy=args.offload, seed=args.seed, steps=args.steps, cfg=args.cfg,
-        shift=args.shift, context_scale=args.context_scale, negative_prompt=args.negative_prompt,
-        **extra,
+        use_projector=not args.no_projector,
+        load=LoadSettings(dtype=args.dtype, device=args.device, offload_policy=args.offload),
     )
+
+
+def sampling_options(args: argparse.Namespace):
+    from .options import SamplingOptions
+
+    return SamplingOptions(seed=args.seed, steps=args.steps, cfg=args.cfg, shift=args.shift,
+                           context_scale=args.context_scale, negative_prompt=args.negative_prompt)
 
 
 class ProgressBar:
@@ -77,7 +85,7 @@ class ProgressBar:
     def __init__(self) -> None:
         self.bar = None
 
-    def __call__(self, step: int, total: int) -> None:
+    def __call__(self, step: int, total: int, latents=None) -> None:
         from tqdm import tqdm
 
         if self.bar is None:
@@ -90,12 +98,15 @@ class ProgressBar:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..router import Overrides
+    from .options import OutputOptions, RunHooks, RunOptions
     from .run import run as run_request
 
-    overrides = {field: getattr(args, flag) for flag, field in OVERRIDE_FLAGS.items()}
+    overrides = Overrides.from_mapping({field: getattr(args, flag) for flag, field in OVERRIDE_FLAGS.items()})
     progress = ProgressBar()
-    options = options_from_args(args, media_roots=tuple(args.media_root), out_dir=args.out,
-                                progress=progress)
+    options = RunOptions(models=model_options(args), sampling=sampling_options(args),
+                         output=OutputOptions(out_dir=args.out), media_roots=tuple(args.media_root),
+                         hooks=RunHooks(progress=progress))
     try:
         result = run_request(args.request, overrides, options)
     finally:

@@ -47,7 +47,9 @@ def run_demo(out: Path, models: Path | None = None, steps: int = DEMO_STEPS,
              only: tuple[str, ...] = (), progress: bool = True) -> dict:
     from ..demo_models import build_demo_models
     from ..plan import VIDEO_TASKS
-    from .run import RunOptions, run
+    from ..router import Overrides
+    from .options import ModelOptions, OutputOptions, RunOptions, SamplingOptions
+    from .run import run
     from .samples import write_sample_media
 
     out = Path(out).resolve()
@@ -66,11 +68,11 @@ def run_demo(out: Path, models: Path | None = None, steps: int = DEMO_STEPS,
     for task, text in DEMO_REQUESTS:
         if only and task not in only:
             continue
-        overrides = dict(PREVIEW)
-        if task in VIDEO_TASKS:
-            overrides["num_frames"] = PREVIEW_VIDEO_FRAMES
-        options = RunOptions(models_dir=models, planner="rules", media_roots=(inputs,),
-                             out_dir=out / task, steps=steps, max_new_tokens=16)
+        frames = PREVIEW_VIDEO_FRAMES if task in VIDEO_TASKS else None
+        overrides = Overrides(**PREVIEW, num_frames=frames)
+        options = RunOptions(models=ModelOptions(models_dir=models, planner="rules"),
+                             sampling=SamplingOptions(steps=steps, max_new_tokens=16),
+                             output=OutputOptions(out_dir=out / task), media_roots=(inputs,))
         t0 = time.perf_counter()
         result = run(text, overrides, options)
         entry = {"expected_task": task, "request": text, **result.to_dict(),

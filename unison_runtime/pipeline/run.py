@@ -1,56 +1,28 @@
 """Unison end to end: request → plan → route → (answer | annotate → project → generate) → files.
 
-`run(text, overrides, options)` is the whole automatic flow; every stage is one call into its own
-module, and every model comes from the model manager, so a second similar run loads nothing.
+`run(text, overrides, options)` is the whole automatic flow for the CLI and the UnisonAuto node
+alike: each step is one call of a stage in `stages`, and every model comes from the model
+manager, so a second similar run loads nothing.
 """
 
 from __future__ import annotations
 
 import json
-import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
-from ..errors import Cancelled, RequestError, UnisonError
 from ..plan import Plan
-from ..router import Route, route
+from ..router import Overrides, Route
+from .options import RunOptions
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
+    import torch
 
-PLANNER_CHOICES = ("auto", "rules", "unison", "instruct")
-
-
-@dataclass
-class RunOptions:
-    """Where the models are and how to run. Paths left None are discovered under `models_dir`."""
-
-    models_dir: Path | None = None
-    planner: str = "auto"  # who decides the plan: auto = the model planner when one is found
-    planner_model: Path | None = None
-    planner_adapter: Path | None = None
-    projector: Path | None = None
-    generator: Path | None = None  # diffusers folder or native Wan folder
-    annotators_dir: Path | None = None
-    media_roots: tuple[Path, ...] = ()
-    out_dir: Path | None = None
-    seed: int = 0
-    steps: int = 50
-    cfg: float = 5.0
-    shift: float = 5.0
-    context_scale: float = 1.0
-    negative_prompt: str = ""
-    use_projector: bool = True
-    device: str = "auto"
-    dtype: str = "auto"
-    offload_policy: str = "keep"
-    max_new_tokens: int = 256
-    progress: Callable[[int, int], None] | None = None  # (step, total) per sampling step
-    cancel: threading.Event | None = None
-
+    from ..request import GivenMedia
 
 @dataclass
 class RunResult:
@@ -59,7 +31,8 @@ class RunResult:
     plan: Plan
     route: Route
     answer: str | None = None
-    frames: "np.ndarray | None" = None  # [T, H, W, 3] uint8
+    frames: "np.ndarray | None" = None  # [T, H, W, 3] uint8, as saved
+    video: "torch.Tensor | None" = field(default=None, repr=False)  # [3, T, H, W] float in [-1, 1], unrounded
     files: list[Path] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     loads: int = 0  # model loads this run performed (0 when everything was cached)
@@ -105,94 +78,88 @@ class _Stopwatch:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
 
 
-def run(text: str, overrides: dict[str, Any] | None = None, options: RunOptions | None = None) -> RunResult:
-    """Run one request end to end. Understanding tasks never load the generator; generation tasks
-    never call `answer`."""
+def run(text: str, overrides: Overrides | None = None, options: RunOptions | None = None,
+        given: Mapping[str, "GivenMedia"] | None = None) -> RunResult:
+    """Run one request end to end. Understanding tasks never load the generator nor decode
+    pixels; generation tasks never call `answer`. `given`: media handed over as pixels, each with
+    its role (a node's connected inputs), referred to as `{name}` in the text."""
     from ..models import get_manager
-    from ..planner import choose_planner
-    from ..request import parse_request
-    from . import resources
-    from .stage_two import describe_media, load_mask_frames, load_media, prepare_stage_two
+    from . import stages
 
     options = options or RunOptions()
-    _check_options(options)
+    hooks = options.hooks
+    hooks.check_cancel()
     manager = get_manager()
     loads_before = manager.load_count()
     clock = _Stopwatch()
-    notes: list[str] = []
 
-    # 1. Parse the request (media confined to the allowed roots)
+    # 1. Find the models, parse the request (media confined to the allowed roots)
     with clock.stage("parse"):
-        roots = options.media_roots or (Path.cwd(),)
-        request = parse_request(text, roots)
+        sources = stages.find_run_models(options.models)
+        request = stages.read_request(text, options.media_roots, given)
 
     # 2. Plan
     with clock.stage("load_planner"):
-        language_model = resources.language_model(options)
-        planner = choose_planner(options.planner, language_model)
+        model = sources.planner.load() if sources.planner is not None else None
     with clock.stage("plan"):
-        plan = planner.plan(request)
-    if planner.mode == "rules" and language_model is None:
-        notes.append("planned by rules (no planner model found)")
+        planned = stages.plan_request(request, model, options.models.plan_by)
+    notes = [] if model is not None else ["planned by rules (no planner model found)"]
+    if sources.planner is not None and sources.planner.mode == "instruct":
+        notes.append(f"planner: {sources.planner.describe()} (no Unison LoRA found)")
 
-    # 3. Route (overrides applied and validated here). Pixels are decoded only for generation:
-    # an understanding request's media are read by the planner itself.
-    with clock.stage("load_media"):
-        answering = plan.is_understanding and not (overrides or {}).get("task")
-        media = [] if answering else load_media(request)
-        names = [m.path.name for m in request.media]
-        infos = describe_media(media, request.media_kinds, names, sizes_known=not answering)
+    # 3. Route (overrides applied and validated here; media headers only)
     with clock.stage("route"):
-        chosen = route(plan, infos, overrides)
-    if chosen.mask_index is not None and request.media[chosen.mask_index].kind == "image":
-        media[chosen.mask_index] = load_mask_frames(request.media[chosen.mask_index].path)
-
-    result = RunResult(plan=plan, route=chosen, notes=notes)
-    if not chosen.needs_generator:
+        planned = stages.route_request(planned, overrides)
+    result = RunResult(plan=planned.plan, route=planned.route, notes=notes)
+    if not planned.route.needs_generator:
         # 4a. Understanding: the planner model answers with the media attached
-        if language_model is None:
-            raise UnisonError(
-                f"{chosen.task} needs a planner model to answer; none was found. Put Qwen2.5-VL "
-                f"under models/planner/ or pass --planner-model"
-            )
         with clock.stage("answer"):
-            result.answer = language_model.answer(request, max_new_tokens=options.max_new_tokens,
-                                                   seed=options.seed,
-                                                   check_cancel=lambda: resources.check_cancel(options))
+            sampling = options.sampling
+            planned = stages.answer_request(planned, model, sampling.max_new_tokens, sampling.seed,
+                                            hooks.check_cancel)
+        result.answer = planned.answer
     else:
         # 4b. Generation: annotate, condition, sample
         with clock.stage("annotate"):
-            annotators = resources.annotators(options) if chosen.annotator == "salient" else None
-            inputs = prepare_stage_two(chosen, media, annotators)
-            result.stage_two = inputs.summary()
+            planned = stages.prepare_request(planned, sources.annotators)
+            result.stage_two = planned.inputs.summary()
+        hooks.check_cancel()
         with clock.stage("load_generator"):
-            generator = resources.generator(options)
-            projector = resources.projector(options, language_model, generator)
+            generator = sources.require_generator().load()
         with clock.stage("project"):
-            tokens = resources.projector_tokens(request, language_model, projector)
-            result.stage_two["projector_used"] = tokens is not None
-            if tokens is None and options.use_projector:
-                notes.append("no projector (or no planner model): the text context is T5 alone")
+            conditioning = stages.condition(planned, model, sources.projector, options.models.use_projector,
+                                            text_width=generator.text_width, check_cancel=hooks.check_cancel)
+            result.stage_two["projector_used"] = conditioning.projector_tokens is not None
+            if conditioning.note and options.models.use_projector:
+                notes.append(conditioning.note)
         with clock.stage("generate"):
-            result.frames = resources.generate(generator, request, tokens, inputs, options)
+            from ..media import to_uint8_frames
+
+            result.video = stages.generate_video(generator, planned.inputs, conditioning, options.sampling, hooks)
+            result.frames = to_uint8_frames(result.video)
 
     # 5. Save
-    if options.out_dir is not None:
+    out_dir = options.output.out_dir
+    if out_dir is not None:
         with clock.stage("save"):
-            result.files = save_outputs(result, Path(options.out_dir))
+            result.files = save_outputs(result, Path(out_dir))
     result.timings = clock.timings
     result.loads = manager.load_count() - loads_before
-    result.peak_rss_mb, result.peak_vram_mb = resources.peak_memory_mb()
-    if options.out_dir is not None:
-        write_result_json(result, Path(options.out_dir))
+    result.peak_rss_mb, result.peak_vram_mb = peak_memory_mb()
+    if out_dir is not None:
+        write_result_json(result, Path(out_dir))
     return result
 
 
-def _check_options(options: RunOptions) -> None:
-    if options.planner not in PLANNER_CHOICES:
-        raise RequestError(f"unknown planner {options.planner!r}; allowed: {', '.join(PLANNER_CHOICES)}")
-    if options.cancel is not None and options.cancel.is_set():
-        raise Cancelled("cancelled before the run started")
+def peak_memory_mb() -> tuple[float, float]:
+    """(peak resident memory of this process, peak VRAM allocated on the GPU or 0), in MiB."""
+    import resource
+    import sys
+
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+    torch = sys.modules.get("torch")
+    vram = torch.cuda.max_memory_allocated() / 2**20 if torch is not None and torch.cuda.is_available() else 0.0
+    return rss, vram
 
 
 def save_outputs(result: RunResult, out_dir: Path) -> list[Path]:

@@ -1,14 +1,16 @@
 """From a Route and the request's media pixels to stage two's inputs (frames, masks, references).
 
-Media arrive as numpy frames `[T, H, W, 3]` uint8 (an image is T = 1), one per media item in the
-request's order, whether they came from files (`load_media`) or from ComfyUI tensors. The route
-says which item plays which part and which annotator prepares it; the annotators do the pixel work.
+`describe_media` tells the router each item's kind, role and size without decoding anything;
+`load_route_media` then decodes only what the route uses (files once each, or pixels a node gave)
+as numpy frames `[T, H, W, 3]` uint8 (an image is T = 1) and the mask as `[T, H, W]` float 0..1.
+The route says which item plays which part and which annotator prepares it; the annotators do the
+pixel work.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import RequestError
 from ..router import MediaInfo, Route
@@ -51,6 +53,14 @@ class StageTwoInputs:
             "info": self.info,
         }
 
+    def with_inputs(self, frames=None, masks=None, references=None) -> "StageTwoInputs":
+        """These inputs with the given ones in their place (a node's override sockets)."""
+        from dataclasses import replace
+
+        changes = {k: v for k, v in (("frames", frames), ("masks", masks), ("references", references))
+                   if v is not None}
+        return replace(self, **changes) if changes else self
+
     def to_tensors(self):
         """(source [3,T,H,W] in [-1,1] or None, masks [1,T,H,W] in [0,1] or None, references
         as [3,H,W] tensors in [-1,1])."""
@@ -64,47 +74,69 @@ class StageTwoInputs:
         return source, masks, references
 
 
-def load_media(request: "Request") -> list["np.ndarray"]:
-    """Every media item of the request as `[T, H, W, 3]` uint8 frames, in request order."""
-    from ..media import load_image, load_video, pil_to_array
+def describe_media(request: "Request") -> list[MediaInfo]:
+    """What the router needs to know of each media item: kind, role and size, read from file
+    headers (nothing is decoded) or from the shape of given pixels."""
+    from ..media import probe_image, probe_video
 
-    arrays = []
+    infos = []
     for item in request.media:
-        if item.kind == "image":
-            arrays.append(pil_to_array(load_image(item.path))[None])
+        if item.given is not None:
+            t, h, w = item.given.pixels.shape[:3]
+        elif item.kind == "image":
+            (w, h), t = probe_image(item.path), 1
         else:
-            arrays.append(load_video(item.path, max_frames=MAX_SOURCE_FRAMES))
-    return arrays
+            w, h, t, _ = probe_video(item.path)
+        infos.append(MediaInfo(kind=item.kind, width=int(w), height=int(h), num_frames=int(t),
+                               name=item.name, role=item.role))
+    return infos
 
 
-def load_mask_frames(path) -> "np.ndarray":
-    """A mask image as `[1, H, W, 3]` uint8 frames, white = regenerate. Read with
-    `media.load_mask`, so a PNG whose transparent pixels mark the region works too."""
+def load_route_media(route: Route, request: "Request") -> dict[int, "np.ndarray"]:
+    """The media items the route uses, decoded once each: frames `[T, H, W, 3]` uint8, and the
+    route's mask as `[T, H, W]` float32 in 0..1 (soft values kept for the annotator)."""
+    from ..media import load_image, load_mask, load_video, pil_to_array
+
+    used = {i for i in (route.source_index, route.control_index) if i is not None}
+    used |= set(route.reference_indices) | set(route.frame_indices)
+    decoded: dict[tuple, "np.ndarray"] = {}  # one decode per distinct file and use
+
+    def read(index: int, as_mask: bool) -> "np.ndarray":
+        item = request.media[index]
+        if item.given is not None:
+            return _given_mask(item.given) if as_mask else item.given.frames()
+        key = (item.path, as_mask)
+        if key not in decoded:
+            if item.kind == "video":
+                frames = load_video(item.path, max_frames=MAX_SOURCE_FRAMES)
+                decoded[key] = _grey(frames) if as_mask else frames
+            else:
+                decoded[key] = load_mask(item.path)[None] if as_mask else pil_to_array(load_image(item.path))[None]
+        return decoded[key]
+
+    media = {index: read(index, as_mask=False) for index in sorted(used)}
+    if route.mask_index is not None:
+        media[route.mask_index] = read(route.mask_index, as_mask=True)
+    return media
+
+
+def _given_mask(given) -> "np.ndarray":
     import numpy as np
 
-    from ..media import load_mask
-
-    mask = load_mask(path)
-    return np.repeat((mask * 255).astype(np.uint8)[None, ..., None], 3, axis=-1)
+    return given.pixels.astype(np.float32) if given.role == "mask" else _grey(given.pixels)
 
 
-def describe_media(arrays: Sequence["np.ndarray"], kinds: Sequence[str],
-                   names: Sequence[str] = (), sizes_known: bool = True) -> list[MediaInfo]:
-    """What the router needs to know of each media item (kinds only when `sizes_known` is off:
-    understanding requests route without decoding pixels)."""
-    names = list(names) or [""] * len(kinds)
-    if not sizes_known:
-        return [MediaInfo(kind=kind, width=0, height=0, name=name) for kind, name in zip(kinds, names)]
-    if len(arrays) != len(kinds):
-        raise RequestError(f"{len(arrays)} media arrays for {len(kinds)} media kinds")
-    return [MediaInfo(kind=kind, width=int(a.shape[2]), height=int(a.shape[1]),
-                      num_frames=int(a.shape[0]), name=name)
-            for a, kind, name in zip(arrays, kinds, names)]
+def _grey(frames: "np.ndarray") -> "np.ndarray":
+    """RGB frames used as a mask → `[T, H, W]` float32 0..1 (bright = regenerate)."""
+    import numpy as np
+
+    return frames.astype(np.float32).mean(axis=-1) / 255.0
 
 
-def prepare_stage_two(route: Route, media: Sequence["np.ndarray"], annotator_models: Any = None,
+def prepare_stage_two(route: Route, media: Mapping[int, "np.ndarray"], annotator_models: Any = None,
                       salient_threshold: float = 0.5) -> StageTwoInputs:
-    """Run the route's annotator on the media it names; returns the generator's inputs."""
+    """Run the route's annotator on the media it names (`load_route_media`); returns the
+    generator's inputs. The mask reaches the annotator soft; it binarises (VACE's rule)."""
     from ..annotators import run_annotator
 
     size = dict(width=route.width, height=route.height)
@@ -115,7 +147,7 @@ def prepare_stage_two(route: Route, media: Sequence["np.ndarray"], annotator_mod
         return StageTwoInputs(route.width, route.height, n)
     if mode == "mask":
         # The mask follows its source's letterboxing (and, for a mask video, its frame count).
-        mask = _fit(_as_mask(media[route.mask_index]), route, nearest=True)
+        mask = _fit(media[route.mask_index], route, nearest=True)
         result = run_annotator("mask", frames=_fit(media[route.source_index], route), mask=mask,
                                num_frames=n, **size)
     elif mode == "salient":
@@ -152,13 +184,6 @@ def _stack_resized(images: list["np.ndarray"], route: Route) -> "np.ndarray":
 
     # A given first/last frame fills the frame (resize and centre-crop): borders would be animated.
     return np.stack([cover(image, route.width, route.height) for image in images])
-
-
-def _as_mask(frames: "np.ndarray") -> "np.ndarray":
-    """A mask image/video given as RGB frames → `[T, H, W]` uint8 {0, 1} (bright = regenerate)."""
-    import numpy as np
-
-    return (frames.astype(np.float32).mean(axis=-1) > 127).astype(np.uint8)
 
 
 def generate_frames(generator, stage: StageTwoInputs, prompt: str, projector_tokens=None,

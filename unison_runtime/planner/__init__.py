@@ -1,7 +1,23 @@
 """Stage one: planners that turn a request into a Plan (or an answer).
 
-Modes: `rules` (no model, `planner.rules`), `unison` and `instruct` (Qwen2.5-VL, `planner.qwen`).
+Modes: `rules` (no model, `planner.rules`), `unison` and `instruct` (Qwen2.5-VL, `planner.qwen`
+and `planner.instruct`). Importing this package imports no heavy library.
 """
+
+
+def load_planner(model_dir, adapter_dir=None, mode: str = "unison", dtype: str = "auto",
+                 device: str = "auto", offload_policy: str = "keep", merge_adapter: bool = True):
+    """The Qwen2.5-VL planner of `mode` ("unison": plan tokens; "instruct": a stock model
+    prompted to plan in JSON), loaded once through the model manager."""
+    from .qwen import QwenPlanner, load_language_model
+
+    loaded = load_language_model(model_dir, adapter_dir, mode=mode, dtype=dtype, device=device,
+                                 offload_policy=offload_policy, merge_adapter=merge_adapter)
+    if mode == "instruct":
+        from .instruct import InstructPlanner
+
+        return InstructPlanner(loaded)
+    return QwenPlanner(loaded)
 
 
 def choose_planner(plan_by: str, model):

@@ -43,10 +43,10 @@ def _load_planner(args: argparse.Namespace):
         return RulesPlanner()
     if args.model is None:
         raise UnisonError(f"--planner {args.planner} needs --model DIR (a Qwen2.5-VL folder)")
-    try:
-        from .qwen import load_planner  # heavy (torch, transformers): only for model planners
+    from . import load_planner
+
+    try:  # heavy (torch, transformers): only for model planners
+        return load_planner(args.model, adapter_dir=args.adapter, mode=args.planner)
     except ModuleNotFoundError as err:
         raise UnisonError(f"--planner {args.planner} needs the module {err.name!r}; install the "
                           "pack's requirements (torch, transformers)") from None
-
-    return load_planner(args.model, adapter_dir=args.adapter, mode=args.planner)

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, replace
 
 from ..errors import PlanError
+from ..facts import MAX_FRAMES, MAX_SIDE, MIN_SIDE
 from . import prompting
 from .constrained import JsonField, tagged_json_grammar
 from .qwen import QwenPlanner
@@ -33,8 +34,8 @@ Sizes are width and height in pixels (default 832 x 480; "480P" is 640 x 480, "1
 num_frames counts frames at 24 fps (3 seconds = 73; default 81) or null for the default.
 Reply with the JSON object only."""
 
-SIZE = dict(kind="int", lo=16, hi=2048)
-FRAMES = dict(kind="int", lo=1, hi=241)
+SIZE = dict(kind="int", lo=MIN_SIDE, hi=MAX_SIDE)
+FRAMES = dict(kind="int", lo=1, hi=MAX_FRAMES)
 
 
 def plan_schema(media_count: int) -> dict[str, list[JsonField]]:

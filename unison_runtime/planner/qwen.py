@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import re
-import struct
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ from typing import Any
 from ..errors import ModelLoadError, PlanError
 from ..file_memo import memo_on_files
 from ..plan import END_OF_TURN, strip_end_of_turn
+from ..state_dicts import safetensors_header, weight_index
 from . import prompting
 from .constrained import UNISON_TOKENS
 
@@ -34,10 +34,11 @@ GREEDY = {"do_sample": False, "temperature": 1.0, "top_k": 50, "top_p": 1.0, "re
 
 
 # -- loading -----------------------------------------------------------------------------------
-def load_planner(model_dir, adapter_dir=None, mode: str = "unison", dtype: str = "auto",
-                 device: str = "auto", offload_policy: str = "keep",
-                 merge_adapter: bool = True) -> "QwenPlanner":
-    """Load (or fetch from the model manager) a Qwen2.5-VL planner; see the module doc."""
+def load_language_model(model_dir, adapter_dir=None, mode: str = "unison", dtype: str = "auto",
+                        device: str = "auto", offload_policy: str = "keep",
+                        merge_adapter: bool = True) -> "LoadedQwen":
+    """Load (or fetch from the model manager) Qwen2.5-VL with its processor; `mode` "unison"
+    requires the Unison plan tokens. `planner.load_planner` wraps it in the mode's planner."""
     from ..models import get_manager
 
     if mode not in MODES:
@@ -53,13 +54,8 @@ def load_planner(model_dir, adapter_dir=None, mode: str = "unison", dtype: str =
 
     source = (str(model_dir),) + ((str(adapter_dir),) if adapter_dir else ())
     options = {"merge_adapter": bool(merge_adapter)} if adapter_dir else {}
-    loaded = get_manager().get("planner", source, loader, dtype=dtype, device=device,
-                               offload_policy=offload_policy, options=options)
-    if mode == "instruct":
-        from .instruct import InstructPlanner
-
-        return InstructPlanner(loaded)
-    return QwenPlanner(loaded)
+    return get_manager().get("planner", source, loader, dtype=dtype, device=device,
+                             offload_policy=offload_policy, options=options)
 
 
 @dataclass
@@ -270,43 +266,6 @@ def token_strings(folder: Path) -> frozenset[str]:
     return frozenset(found)
 
 
-def weight_index(folder: Path) -> dict[str, tuple[Path, dict]]:
-    """tensor name -> (file, header entry) over the folder's safetensors (sharded or not)."""
-    index_path = folder / "model.safetensors.index.json"
-    if index_path.is_file():
-        files = sorted({folder / f for f in _read_json(index_path).get("weight_map", {}).values()})
-    else:
-        files = sorted(folder.glob("*.safetensors"))
-    if not files:
-        raise ModelLoadError(f"{folder} has no *.safetensors weights")
-    tensors: dict[str, tuple[Path, dict]] = {}
-    for path in files:
-        if not path.is_file():
-            raise ModelLoadError(f"weight shard {path.name} listed in {index_path.name} is missing")
-        for name, entry in safetensors_header(path).items():
-            if name != "__metadata__":
-                tensors[name] = (path, entry)
-    return tensors
-
-
-def safetensors_header(path: Path) -> dict:
-    """The parsed header; ModelLoadError when the file is truncated or not safetensors."""
-    size = path.stat().st_size
-    try:
-        with path.open("rb") as handle:
-            (length,) = struct.unpack("<Q", handle.read(8))
-            if length > size - 8 or length > 100_000_000:
-                raise ValueError("header length exceeds the file")
-            header = json.loads(handle.read(length))
-        data_size = size - 8 - length
-        for name, entry in header.items():
-            if name != "__metadata__" and entry["data_offsets"][1] > data_size:
-                raise ValueError(f"tensor {name} lies past the end of the file")
-    except (ValueError, KeyError, TypeError, struct.error, UnicodeDecodeError) as exc:
-        raise ModelLoadError(f"corrupt safetensors file {path}: {exc}") from exc
-    return header
-
-
 def head_is_untied(folder: Path) -> bool:
     """True when the weights hold an `lm_head.weight` that differs from the input embeddings."""
     from safetensors import safe_open
@@ -430,7 +389,9 @@ class QwenPlanner:
 
         images, videos, fps = [], [], []
         for item in request.media:
-            if item.kind == "image":
+            if item.given is not None:  # pixels handed over by a node
+                self._add_given(item, images, videos, fps)
+            elif item.kind == "image":
                 images.append(media.load_image(item.path))
             else:
                 frames = media.load_video(item.path, max_frames=self.budget.video_max_frames,
@@ -438,6 +399,22 @@ class QwenPlanner:
                 videos.append(list(frames))
                 fps.append(min(self.budget.video_fps, media.video_fps(item.path)))
         return images, videos, fps
+
+    def _add_given(self, item, images: list, videos: list, fps: list) -> None:
+        import numpy as np
+        from PIL import Image
+
+        from ..plan import FPS
+
+        frames = item.given.frames()
+        if item.kind == "image":
+            images.append(Image.fromarray(frames[0]))
+            return
+        rate = item.given.fps or FPS
+        step = max(1.0, rate / self.budget.video_fps)
+        picks = np.arange(0, len(frames), step).round().astype(int)[: self.budget.video_max_frames]
+        videos.append(list(frames[np.unique(picks)]))
+        fps.append(min(self.budget.video_fps, rate))
 
     def _processor_inputs(self, text: str, images: list, videos: list, fps: list) -> dict:
         budget = self.budget
@@ -529,4 +506,4 @@ def _to(inputs, device) -> dict:
     return {k: (v.to(device) if hasattr(v, "to") else v) for k, v in dict(inputs).items()}
 
 
-__all__ = ["load_planner", "QwenPlanner", "LoadedQwen", "MODES"]
+__all__ = ["load_language_model", "QwenPlanner", "LoadedQwen", "MODES"]

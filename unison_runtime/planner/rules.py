@@ -414,9 +414,13 @@ def _output_words(pattern: re.Pattern, text: str) -> list[tuple[int, str]]:
 
 
 def _mask_index(text: str, request: Request) -> int | None:
-    """Which media item is the mask: a file named like *mask*, else one the words call the mask."""
+    """Which media item is the mask: one given as a mask, a file named like *mask*, else one the
+    words call the mask. (Reading names is planning from what the user wrote, as the model does.)"""
     for index, item in enumerate(request.media):
-        if "mask" in item.path.name.lower():
+        if item.role == "mask":
+            return index
+    for index, item in enumerate(request.media):
+        if item.path is not None and "mask" in item.path.name.lower():
             return index
     for index in range(len(request.media)):
         marker = f"<m{index}>"

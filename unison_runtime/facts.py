@@ -1,0 +1,34 @@
+"""Facts shared by the runtime, the nodes and the CLI, defined once here and imported everywhere
+(plan grammar, router, instruct prompt, generator checks, node widgets, CLI choices).
+
+Pure constants: importing this module imports nothing else.
+"""
+
+# -- the 12 tasks (DESIGN §2) -------------------------------------------------------------------
+TASKS = (
+    "text_understanding", "image_understanding", "video_understanding",
+    "text_to_image", "image_edit", "image_control", "image_reference",
+    "text_to_video", "image_to_video", "video_reference", "video_edit", "video_control",
+)
+FRAME_REFS = ("first", "last", "firstlast")  # image_to_video: where the given image(s) go
+
+# -- sizes and lengths ------------------------------------------------------------------------
+DEFAULT_WIDTH = 832
+DEFAULT_HEIGHT = 480
+DEFAULT_VIDEO_FRAMES = 81
+SIZE_STEP = 16  # Wan's VAE downsamples 8x and the DiT patches 2x2
+MIN_SIDE = 16
+MAX_SIDE = 2048
+MAX_FRAMES = 241  # 10 s at 24 fps; frame counts are 4k+1
+FPS = 24  # the planner's training data counts time at 24 fps; videos are saved at 24 fps
+
+# -- choices offered by the nodes and the CLI -------------------------------------------------
+PLANNER_CHOICES = ("auto", "rules", "unison", "instruct")  # who plans (see sources.choose_planner_source)
+PLANNER_MODES = ("unison", "instruct")  # how a Qwen2.5-VL planner model is prompted
+DTYPES = ("auto", "bfloat16", "float16", "float32")
+OFFLOAD_POLICIES = ("keep", "offload", "sequential")
+# Node/CLI name -> diffusers attention backend name.
+ATTENTION_BACKENDS = {"native": "native", "flash": "flash", "flash3": "_flash_3", "sage": "sage"}
+ANNOTATOR_MODES = ("mask", "bbox", "label", "caption", "salient",
+                   "firstframe", "lastframe", "firstlastframe", "reference", "control")
+MEDIA_ROLES = ("image", "video", "mask")  # what a media item of a request is, stated by its giver

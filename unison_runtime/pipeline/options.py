@@ -1,0 +1,127 @@
+"""How to run a request, split by concern: which models (`ModelOptions`), how to sample
+(`SamplingOptions`), where results go (`OutputOptions`), and the caller's progress/cancel hooks
+(`RunHooks`). The CLI and the nodes build these; every check happens here, before any model loads.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+from ..errors import Cancelled, RequestError
+from ..facts import PLANNER_CHOICES
+from ..sources import LoadSettings, ModelSources
+
+if TYPE_CHECKING:  # pragma: no cover
+    from ..generator.inputs import SamplerSettings
+
+MAX_SEED = 2**64 - 1
+
+
+@dataclass(frozen=True)
+class ModelOptions:
+    """Which models a run uses. Explicit paths win over `models_dir` (the README's layout), which
+    wins over `folder_roots` (ComfyUI's registered folders); `given` sources (a node's connected
+    loaders) win over everything found."""
+
+    models_dir: Path | None = None
+    folder_roots: Mapping[str, Sequence[Path]] = field(default_factory=dict)
+    planner: str = "auto"  # who plans: auto = the model planner when one is found; see facts
+    planner_model: Path | None = None
+    planner_adapter: Path | None = None
+    projector: Path | None = None
+    generator: Path | None = None  # diffusers folder or native Wan folder
+    annotators_dir: Path | None = None
+    use_projector: bool = True
+    load: LoadSettings = field(default_factory=LoadSettings)
+    attention_backend: str = "native"
+    given: ModelSources = field(default_factory=ModelSources)
+
+    def __post_init__(self) -> None:
+        if self.planner not in PLANNER_CHOICES:
+            raise RequestError(f"unknown planner {self.planner!r}; allowed: {', '.join(PLANNER_CHOICES)}")
+
+    @property
+    def plan_by(self) -> str:
+        """"rules" when the rules decide the plan, else "auto" (the model when there is one)."""
+        return "rules" if self.planner == "rules" else "auto"
+
+
+@dataclass(frozen=True)
+class SamplingOptions:
+    """Stage two's sampler settings (DESIGN §5 defaults) and the answer length."""
+
+    seed: int = 0
+    steps: int = 50
+    cfg: float = 5.0
+    shift: float = 5.0
+    context_scale: float = 1.0
+    negative_prompt: str = ""
+    max_new_tokens: int = 256
+
+    def __post_init__(self) -> None:
+        _check_int("seed", self.seed, 0, MAX_SEED)
+        _check_int("steps", self.steps, 1, 1000)
+        _check_int("max_new_tokens", self.max_new_tokens, 1, 32768)
+        _check_number("cfg", self.cfg, 0.0, 100.0)
+        _check_number("shift", self.shift, 0.0, 100.0, low_open=True)
+        _check_number("context_scale", self.context_scale, 0.0, 10.0)
+        if not isinstance(self.negative_prompt, str):
+            raise RequestError(f"negative_prompt must be text, got {type(self.negative_prompt).__name__}")
+
+    def sampler_settings(self) -> "SamplerSettings":
+        from ..generator.inputs import SamplerSettings
+
+        return SamplerSettings(steps=self.steps, cfg=self.cfg, shift=self.shift,
+                               context_scale=self.context_scale, seed=self.seed)
+
+
+@dataclass(frozen=True)
+class OutputOptions:
+    out_dir: Path | None = None  # None: nothing is written (the nodes hand frames on instead)
+
+
+@dataclass
+class RunHooks:
+    """The caller's view into a run: `progress(step, total, latents)` after every sampling step
+    (latents for previews), and cancellation — a `cancel` event (CLI, tests) or an `interrupt()`
+    that raises (ComfyUI's Cancel). Both are checked between stages, per step and per answer token."""
+
+    progress: Callable[[int, int, Any], None] | None = None
+    cancel: threading.Event | None = None
+    interrupt: Callable[[], None] | None = None
+
+    def check_cancel(self) -> None:
+        if self.interrupt is not None:
+            self.interrupt()
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled("cancelled by the user")
+
+    def on_step(self, step: int, total: int, latents: Any = None) -> None:
+        self.check_cancel()
+        if self.progress is not None:
+            self.progress(step, total, latents)
+
+
+@dataclass
+class RunOptions:
+    models: ModelOptions = field(default_factory=ModelOptions)
+    sampling: SamplingOptions = field(default_factory=SamplingOptions)
+    output: OutputOptions = field(default_factory=OutputOptions)
+    media_roots: tuple[Path, ...] = ()
+    hooks: RunHooks = field(default_factory=RunHooks)
+
+
+def _check_int(name: str, value, low: int, high: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise RequestError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+
+
+def _check_number(name: str, value, low: float, high: float, low_open: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
+    ok = ok and (low < value if low_open else low <= value) and value <= high
+    if not ok:
+        lower = f"above {low:g}" if low_open else f"from {low:g}"
+        raise RequestError(f"{name} must be a number {lower} to {high:g}, got {value!r}")
