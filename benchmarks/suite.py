@@ -138,11 +138,13 @@ def rotated(items: list, round_index: int) -> list:
     return items[k:] + items[:k]
 
 
-def run_options(models_dir: Path, media_dir: Path, **kw):
-    from unison_runtime.pipeline.run import RunOptions
+def run_options(models_dir: Path, media_dir: Path, out_dir: Path | None = None, **sampling):
+    from unison_runtime.pipeline.options import ModelOptions, OutputOptions, RunOptions, SamplingOptions
+    from unison_runtime.sources import LoadSettings
 
-    return RunOptions(models_dir=Path(models_dir), planner="rules", media_roots=(Path(media_dir),),
-                      device="cpu", **kw)
+    return RunOptions(models=ModelOptions(models_dir=Path(models_dir), planner="rules", load=LoadSettings(device="cpu")),
+                      sampling=SamplingOptions(**sampling), output=OutputOptions(out_dir=out_dir),
+                      media_roots=(Path(media_dir),))
 
 
 def prepare_models(models_dir: Path | None) -> Path:
@@ -269,7 +271,7 @@ def measure_qwen_planner(models_dir: Path, media_dir: Path, repeats: int = 3,
     """The tiny Qwen2.5-VL planner: plan latency with generated tokens/s, and `answer` tokens/s."""
     from unison_runtime import layout
     from unison_runtime.models import get_manager
-    from unison_runtime.planner.qwen import load_planner
+    from unison_runtime.planner import load_planner
 
     manager = get_manager()
     before = manager.load_count("planner")
@@ -319,10 +321,10 @@ def measure_qwen_planner(models_dir: Path, media_dir: Path, repeats: int = 3,
 # ------------------------------------------------------------------------------------------------
 def _generator_and_contexts(models_dir: Path, media_dir: Path):
     from unison_runtime.generator import conditioning
-    from unison_runtime.pipeline import resources
+    from unison_runtime.pipeline.stages import find_run_models
 
     options = run_options(models_dir, media_dir)
-    models = resources.generator(options)  # the pipeline's own cache key
+    models = find_run_models(options.models).generator.load()  # the pipeline's own cache key
     context = conditioning.encode_context(models, "a lion walking through tall grass at sunset")
     negative = conditioning.negative_context(models, "")
     return models, context, negative
@@ -524,10 +526,11 @@ def measure_cache(models_dir: Path, media_dir: Path, repeats: int = 1, steps: in
     from unison_runtime.models import get_manager
     from unison_runtime.pipeline.demo import DEMO_REQUESTS
     from unison_runtime.pipeline.run import run
+    from unison_runtime.router import Overrides
 
     text = dict(DEMO_REQUESTS)[CACHE_TASK]
     options = run_options(models_dir, media_dir, steps=steps)
-    overrides = {"width": width, "height": height}
+    overrides = Overrides(width=width, height=height)
     rows = []
     for _ in range(repeats):
         if free:
@@ -563,7 +566,8 @@ def measure_cached_calls(models_dir: Path, repeats: int = 5, real_size_tokenizer
     tokenizer.json of Qwen2.5's real size (151,643 vocabulary entries, 151,387 merges)."""
     from unison_runtime import layout
     from unison_runtime.generator.loading import load_generator
-    from unison_runtime.planner.qwen import load_planner, token_strings
+    from unison_runtime.planner import load_planner
+    from unison_runtime.planner.qwen import token_strings
 
     found = layout.discover(models_dir)
     calls: dict[str, Callable[[], Any]] = {}
@@ -610,19 +614,21 @@ def measure_end_to_end(models_dir: Path, media_dir: Path, out_dir: Path, repeats
                        tasks: tuple[str, ...] = ()) -> dict[str, Any]:
     """Each demo request (all 12 tasks, the demo's preview overrides) through `pipeline.run`, with
     the models already loaded (a warm process: U²-Net too), saving outputs as the demo does."""
-    from unison_runtime.pipeline import resources
     from unison_runtime.pipeline.demo import DEMO_REQUESTS
     from unison_runtime.pipeline.run import run
+    from unison_runtime.pipeline.stages import find_run_models
     from unison_runtime.plan import VIDEO_TASKS
+    from unison_runtime.router import Overrides
 
     chosen = [(t, text) for t, text in DEMO_REQUESTS if not tasks or t in tasks]
     options = run_options(models_dir, media_dir, steps=steps, max_new_tokens=16)
     start = time.perf_counter()
-    language_model = resources.language_model(options)
-    generator = resources.generator(options)
-    resources.projector(options, language_model, generator)
+    sources = find_run_models(options.models)
+    language_model = sources.planner.load()
+    generator = sources.generator.load()
+    sources.projector.load(planner_hidden=language_model.hidden_size, text_width=generator.text_width)
     if any(t == "video_edit" for t, _ in chosen):
-        resources.annotators(options).load("u2net")
+        sources.annotators.load().load("u2net")
     warm_seconds = time.perf_counter() - start
     per_task: dict[str, dict[str, list]] = {t: {"total": [], "stages": [], "loads": [], "planned": []}
                                             for t, _ in chosen}
@@ -633,7 +639,7 @@ def measure_end_to_end(models_dir: Path, media_dir: Path, out_dir: Path, repeats
                 overrides["num_frames"] = video_frames
             opts = run_options(models_dir, media_dir, steps=steps, max_new_tokens=16, out_dir=Path(out_dir) / task)
             t0 = time.perf_counter()
-            result = run(text, overrides, opts)
+            result = run(text, Overrides.from_mapping(overrides), opts)
             row = per_task[task]
             row["total"].append(time.perf_counter() - t0)
             row["stages"].append(result.timings)

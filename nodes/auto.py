@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from unison_runtime.facts import MAX_FRAMES, MAX_SIDE
+from unison_runtime.facts import MAX_FRAMES, MAX_SIDE, PLAN_BY_CHOICES
 
 from . import comfy_glue as glue
 from . import convert
@@ -55,7 +55,7 @@ class UnisonAuto:
                 "cfg": ("FLOAT", {"default": 5.0, "min": 0.0, "max": 30.0, "step": 0.1, "round": 0.01,
                                   "tooltip": "Classifier-free guidance scale."}),
                 "use_projector": ("BOOLEAN", {"default": True, "tooltip": "Off: T5 text alone conditions the generator."}),
-                "plan_by": (["auto", "rules"], {
+                "plan_by": (list(PLAN_BY_CHOICES), {
                     "default": "auto",
                     "tooltip": "auto: the planner model plans when there is one; rules: the model-free rules planner plans."}),
             },
@@ -87,7 +87,7 @@ class UnisonAuto:
         explicit = bool(models_dir and models_dir.strip())
         models = ModelOptions(
             models_dir=Path(models_dir).expanduser() if explicit else glue.default_models_dir(),
-            folder_roots=glue.folder_roots_map(), planner=plan_by, use_projector=use_projector,
+            folder_roots=glue.folder_roots_map(unison_folders=not explicit), planner=plan_by, use_projector=use_projector,
             given=ModelSources(planner=planner, projector=projector, generator=generator, annotators=annotators))
         options = RunOptions(models=models, sampling=SamplingOptions(seed=seed, steps=steps, cfg=cfg),
                              media_roots=tuple(glue.allowed_roots()), hooks=glue.run_hooks(steps))

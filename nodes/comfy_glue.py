@@ -72,11 +72,14 @@ def folder_roots(folder_name: str) -> list[Path]:
         return []
 
 
-def folder_roots_map() -> dict[str, list[Path]]:
-    """ComfyUI folder name -> its registered folders, for the runtime's `find_models`."""
+def folder_roots_map(unison_folders: bool = True) -> dict[str, list[Path]]:
+    """ComfyUI folder name -> its registered folders, for the runtime's `find_models`. Without
+    `unison_folders` only ComfyUI's own Wan folders (an explicit models_dir is the whole tree,
+    but the Wan single files may still sit in ComfyUI's diffusion_models/text_encoders/vae)."""
     from unison_runtime.layout import COMFY_FOLDER_OF
 
-    return {name: folder_roots(name) for name in (*COMFY_FOLDER_OF.values(), *WAN_FOLDERS)}
+    names = (*COMFY_FOLDER_OF.values(), *WAN_FOLDERS) if unison_folders else WAN_FOLDERS
+    return {name: folder_roots(name) for name in names}
 
 
 def default_models_dir() -> Path:
@@ -98,8 +101,9 @@ def models_fingerprint(models_dir: str) -> str:
     from unison_runtime.layout import discover
 
     try:
-        root = Path(models_dir).expanduser() if models_dir and models_dir.strip() else default_models_dir()
-        found = discover(root, folder_roots_map())
+        explicit = bool(models_dir and models_dir.strip())
+        root = Path(models_dir).expanduser() if explicit else default_models_dir()
+        found = discover(root, folder_roots_map(unison_folders=not explicit))
     except Exception as err:  # no ComfyUI folders: the run itself will explain
         return f"error:{err}"
     return tree_fingerprint(getattr(found, f.name) for f in fields(found) if f.name != "root")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from unison_runtime.facts import FRAME_REFS, MAX_FRAMES, MAX_SIDE, TASKS
+from unison_runtime.facts import FRAME_REFS, MAX_FRAMES, MAX_SIDE, PLAN_BY_CHOICES, TASKS
 
 from . import comfy_glue as glue
 from . import convert
@@ -14,8 +14,8 @@ CATEGORY = "Unison"
 MAX_MEDIA_INDEX = 15
 TASK_CHOICES = ["auto", *TASKS]
 FRAME_REF_CHOICES = ["auto", *FRAME_REFS]
-FLAG_CHOICES = ["auto", "on", "off"]
-FLAG_VALUES = {"auto": None, "on": True, "off": False}
+FLAG_VALUES = {"auto": None, "on": True, "off": False}  # the reference/control override widgets
+FLAG_CHOICES = list(FLAG_VALUES)
 
 
 def _ui_text(*parts: str) -> dict:
@@ -54,7 +54,7 @@ class UnisonPlanner:
                 "max_new_tokens": ("INT", {
                     "default": 256, "min": 1, "max": 4096, "step": 1,
                     "tooltip": "Longest answer for understanding requests (tokens)."}),
-                "plan_by": (["auto", "rules"], {
+                "plan_by": (list(PLAN_BY_CHOICES), {
                     "default": "auto",
                     "tooltip": "auto: the connected planner model plans (cross-checked by the rules); rules: the "
                                "model-free rules planner decides the plan (the model still answers and feeds the projector)."}),

@@ -4,12 +4,19 @@ import pytest
 
 from unison_runtime.errors import PlanError
 from unison_runtime.plan import Plan
-from unison_runtime.router import MediaInfo, route
+from unison_runtime.router import MediaInfo, Overrides
+from unison_runtime.router import route as route_with
 
 IMG = MediaInfo("image", 640, 480, name="photo.png")
-MASK = MediaInfo("image", 640, 480, name="photo_mask.png")
+MASK = MediaInfo("image", 640, 480, name="photo_mask.png", role="mask")  # given as a mask (a node's mask socket)
+NAMED_MASK = MediaInfo("image", 640, 480, name="photo_mask.png")  # a file merely named like a mask
 VID = MediaInfo("video", 320, 240, num_frames=50, name="clip.mp4")
 POSE_VID = MediaInfo("video", 512, 512, num_frames=300, name="pose.mp4")
+
+
+def route(plan, media, overrides=None):
+    """`router.route` with the overrides written as a dict (`Overrides.from_mapping`)."""
+    return route_with(plan, media, Overrides.from_mapping(overrides) if overrides is not None else None)
 
 
 def plan(tokens, media=()):
@@ -55,9 +62,23 @@ def test_understanding_needs_no_generator(task, media):
     assert "answered" in chosen.describe()
 
 
-def test_edit_without_indices_finds_the_mask_by_name():
+def test_edit_without_indices_takes_the_item_given_as_a_mask_never_guessing_from_names():
     chosen = route(Plan(task="image_edit"), [MASK, IMG])
     assert (chosen.source_index, chosen.mask_index) == (1, 0)
+    # a name is no role: without indices the first image is the source, the other the mask
+    chosen = route(Plan(task="image_edit"), [NAMED_MASK, IMG])
+    assert (chosen.source_index, chosen.mask_index) == (0, 1)
+
+
+def test_overrides_are_a_typed_value_checked_up_front():
+    with pytest.raises(PlanError, match="allowed"):
+        Overrides(task="paint_a_house")
+    with pytest.raises(PlanError, match="frame_ref"):
+        Overrides(frame_ref="middle")
+    with pytest.raises(PlanError, match="media index"):
+        Overrides(mask_index=-1)
+    with pytest.raises(PlanError, match="Overrides"):
+        route_with(plan("<CFI>"), [], {"width": 64})
 
 
 @pytest.mark.parametrize("field, value, check", [
@@ -144,6 +165,8 @@ def test_a_source_only_video_edit_never_takes_an_unrelated_image_as_mask():
     face = MediaInfo("image", 64, 64, name="face.png")
     chosen = route(plan("<BOEDIT>0<EOEDIT><CFV>", [VID, face]), [VID, face])
     assert chosen.mask_index is None and chosen.annotator == "salient"
-    # a file named like a mask is still taken as the mask
+    chosen = route(plan("<BOEDIT>0<EOEDIT><CFV>", [VID, NAMED_MASK]), [VID, NAMED_MASK])
+    assert chosen.mask_index is None  # a name is no role
+    # an item given as a mask is the mask
     chosen = route(plan("<BOEDIT>0<EOEDIT><CFV>", [VID, MASK]), [VID, MASK])
     assert chosen.mask_index == 1 and chosen.annotator == "mask"

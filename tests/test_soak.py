@@ -19,11 +19,11 @@ import torch
 
 from unison_runtime.errors import Cancelled
 from unison_runtime.models import get_manager
-from unison_runtime.pipeline import resources
-from unison_runtime.pipeline.demo import DEMO_REQUESTS
 from helpers import overrides as as_overrides
 from helpers import run_options as RunOptions
 from unison_runtime.pipeline import run as run_pipeline
+from unison_runtime.pipeline.demo import DEMO_REQUESTS
+from unison_runtime.pipeline.stages import find_run_models
 from unison_runtime.plan import VIDEO_TASKS
 
 
@@ -103,7 +103,7 @@ def test_fifty_mixed_requests_load_nothing_after_the_first_pass_and_do_not_grow(
 
 def test_cancel_mid_sampling_stops_within_one_step_and_the_next_request_runs(options):
     steps = 5
-    generator = resources.generator(options())
+    generator = find_run_models(options().models).generator.load()
     forwards: list[int] = []
     hook = generator.transformer.register_forward_hook(lambda *args: forwards.append(1))
     try:
@@ -113,7 +113,7 @@ def test_cancel_mid_sampling_stops_within_one_step_and_the_next_request_runs(opt
         forwards.clear()
         cancel, seen = threading.Event(), []
 
-        def progress(step: int, total: int) -> None:
+        def progress(step: int, total: int, latents=None) -> None:
             seen.append(step)
             if step == 2:
                 cancel.set()
@@ -137,7 +137,7 @@ def test_out_of_memory_in_sampling_leaves_the_manager_usable_and_frees_the_run(o
     opts = options(steps=3)
     manager = get_manager()
     run(REQUESTS["text_to_video"], overrides_for("text_to_video"), opts)  # warm: nothing left to load
-    generator = resources.generator(opts)
+    generator = find_run_models(opts.models).generator.load()
     transformer = generator.transformer
     latents_refs: list[weakref.ref] = []
     real_generate = sampling.generate
@@ -175,7 +175,7 @@ def test_out_of_memory_in_sampling_leaves_the_manager_usable_and_frees_the_run(o
     assert not alive, f"the failed run's latents (step {alive}) are still referenced"
     growth = rss_bytes() / rss_before - 1
     assert growth < RSS_TOLERANCE, f"RSS grew {growth:.1%} over the failed run"
-    assert resources.generator(opts) is generator  # still cached: the manager dropped nothing
+    assert find_run_models(opts.models).generator.load() is generator  # still cached: the manager dropped nothing
     after = run(REQUESTS["text_to_video"], overrides_for("text_to_video"), opts)
     assert after.frames.shape == (VIDEO_FRAMES, 32, 32, 3)
     assert after.loads == 0 and manager.load_count() == loads_before

@@ -24,6 +24,7 @@ FPS = 24  # the planner's training data counts time at 24 fps; videos are saved 
 
 # -- choices offered by the nodes and the CLI -------------------------------------------------
 PLANNER_CHOICES = ("auto", "rules", "unison", "instruct")  # who plans (see sources.choose_planner_source)
+PLAN_BY_CHOICES = ("auto", "rules")  # the nodes' plan_by: the planner model (when connected) or rules
 PLANNER_MODES = ("unison", "instruct")  # how a Qwen2.5-VL planner model is prompted
 DTYPES = ("auto", "bfloat16", "float16", "float32")
 OFFLOAD_POLICIES = ("keep", "offload", "sequential")

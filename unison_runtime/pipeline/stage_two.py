@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import RequestError
+from ..facts import MAX_FRAMES
 from ..router import MediaInfo, Route
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -20,8 +21,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..request import Request
 
-# Videos longer than this are sampled down before anything else touches them (241 = 10 s at 24 fps).
-MAX_SOURCE_FRAMES = 241
+# Videos longer than this are sampled down before anything else touches them (10 s at 24 fps).
+MAX_SOURCE_FRAMES = MAX_FRAMES
 
 
 @dataclass

@@ -1,0 +1,125 @@
+"""The shape of the code (docs/ARCHITECTURE.md): no import circles, nodes that only declare and
+delegate, no code repeated between the nodes and the runtime, one home for shared facts."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+PACK = Path(__file__).resolve().parents[1]
+PACKAGES = ("unison_runtime", "nodes")
+MAX_NODE_METHOD_LINES = 30  # a node's FUNCTION converts types and calls the runtime
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for package in PACKAGES:
+        for path in (PACK / package).rglob("*.py"):
+            parts = path.relative_to(PACK).with_suffix("").parts
+            name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+            found[name] = path
+    return found
+
+
+def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """Every module of the pack that `name` imports, at the top or inside functions."""
+    package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        targets = []
+        if isinstance(node, ast.Import):
+            targets = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")
+                anchor = anchor[: len(anchor) - (node.level - 1)]
+                base = ".".join(anchor + ([base] if base else []))
+            targets = [base] + [f"{base}.{a.name}" for a in node.names]
+        for target in targets:
+            while target and target not in modules:
+                target = target.rpartition(".")[0]
+            if target and target != name:
+                out.add(target)
+    return out
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    modules = _modules()
+    graph = {name: _imports(name, path, modules) for name, path in modules.items()}
+    # A package importing its own submodules (and they the package's siblings) is not a circle of
+    # logic; only module pairs count, where neither is the other's package.
+    circles = sorted(
+        f"{a} <-> {b}" for a, deps in graph.items() for b in deps
+        if a < b and a in graph.get(b, ()) and not b.startswith(a + ".") and not a.startswith(b + ".")
+    )
+    assert circles == []
+
+
+def test_the_import_walker_sees_circles():
+    """The check above would catch a circle through a function-level import."""
+    modules = {"unison_runtime.a": Path("a.py"), "unison_runtime.b": Path("b.py")}
+    code = {"a": "def f():\n    from .b import g\n", "b": "from . import a\n"}
+    found = {}
+    for name in modules:
+        short = name.rpartition(".")[2]
+        tree_path = PACK / "tests" / f"_tmp_{short}.py"
+        tree_path.write_text(code[short])
+        try:
+            found[name] = _imports(name, tree_path, modules)
+        finally:
+            tree_path.unlink()
+    assert found == {"unison_runtime.a": {"unison_runtime.b"}, "unison_runtime.b": {"unison_runtime.a"}}
+
+
+def _node_methods():
+    from nodes import NODE_CLASS_MAPPINGS
+
+    return [(node_id, cls, getattr(cls, cls.FUNCTION)) for node_id, cls in sorted(NODE_CLASS_MAPPINGS.items())]
+
+
+@pytest.mark.parametrize("node_id,cls,method", _node_methods(), ids=[n for n, _, _ in _node_methods()])
+def test_every_node_method_only_declares_and_delegates(node_id, cls, method):
+    lines = [line for line in inspect.getsource(method).splitlines()[1:] if line.strip()]
+    assert len(lines) <= MAX_NODE_METHOD_LINES, f"{node_id}.{cls.FUNCTION} has {len(lines)} lines"
+    source = inspect.getsource(inspect.getmodule(cls))
+    # No model logic in nodes: no torch maths, no direct model loading, no planner/router internals.
+    for banned in ("torch.nn", "from_pretrained", "choose_planner(", "import router", "load_planner("):
+        assert banned not in inspect.getsource(method), f"{node_id} does {banned} itself"
+    assert "unison_runtime.pipeline.run import" not in source or node_id == "UnisonAuto"
+
+
+def _windows(path: Path, size: int = 6) -> set[tuple[str, ...]]:
+    lines = [re.sub(r"\s+", " ", line.strip()) for line in path.read_text(encoding="utf-8").splitlines()]
+    code = [line for line in lines if line and not line.startswith(("#", '"""', "from ", "import ", ")", "]", "}"))]
+    return {tuple(code[i:i + size]) for i in range(len(code) - size + 1)}
+
+
+def test_no_block_of_code_is_repeated_between_nodes_and_the_runtime():
+    runtime = set().union(*(_windows(p) for p in (PACK / "unison_runtime").rglob("*.py")))
+    repeated = {str(p.relative_to(PACK)): w[0] for p in (PACK / "nodes").rglob("*.py") for w in _windows(p) & runtime}
+    assert repeated == {}
+
+
+def test_shared_limits_and_choices_have_one_home():
+    """The limits (2048 pixels, 241 frames) and the choice lists are written in facts.py only."""
+    import io
+    import tokenize
+
+    allowed = {"unison_runtime/facts.py", "unison_runtime/generator/conditioning.py"}  # 2048 tokens there
+    offenders = []
+    for package in PACKAGES:
+        for path in (PACK / package).rglob("*.py"):
+            rel = str(path.relative_to(PACK))
+            tokens = tokenize.generate_tokens(io.StringIO(path.read_text(encoding="utf-8")).readline)
+            offenders += [f"{rel}:{t.start[0]}" for t in tokens
+                          if t.type == tokenize.NUMBER and t.string in ("2048", "241") and rel not in allowed]
+    assert offenders == []
+    lists = re.compile(r"\[\s*\"(auto|keep|mask|text_understanding)\",\s*\"")  # a literal list of choices
+    duplicated = [str(p.relative_to(PACK)) for package in PACKAGES for p in (PACK / package).rglob("*.py")
+                  if lists.search(p.read_text(encoding="utf-8"))]
+    assert duplicated == []
