@@ -16,7 +16,6 @@ from unison_runtime.media import frames_to_comfy as to_comfy_image
 from unison_runtime.generator.sampling import (
     fold_masks,
     generate,
-    latent_preview_rgb,
     prepare_reference,
 )
 
@@ -211,11 +210,6 @@ def test_cancellation_stops_after_the_requested_step(models, contexts, how):
     assert [s[:2] for s in seen] == [(1, 4), (2, 4)]
     assert len(cap.calls) == 2
     assert seen[0][2] == (1, 16, 1, SIZE // 8, SIZE // 8)
-
-
-def test_latent_preview_is_a_small_rgb_image():
-    preview = latent_preview_rgb(torch.randn(1, 16, 3, 4, 6))
-    assert preview.shape == (4, 6, 3) and preview.dtype == np.uint8 and preview.std() > 0
 
 
 # --- validation -------------------------------------------------------------------------------

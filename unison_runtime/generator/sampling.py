@@ -32,17 +32,6 @@ if TYPE_CHECKING:  # pragma: no cover
 VAE_STRIDE_T, VAE_STRIDE_S = 4, 8
 WAN_SIGMA_MAX = 0.999
 
-# ComfyUI's `latent_formats.Wan21` latent→RGB factors (normalised latents), for previews only.
-_LATENT_RGB = [
-    [-0.1299, -0.1692, 0.2932], [0.0671, 0.0406, 0.0442], [0.3568, 0.2548, 0.1747],
-    [0.0372, 0.2344, 0.1420], [0.0313, 0.0189, -0.0328], [0.0296, -0.0956, -0.0665],
-    [-0.3477, -0.4059, -0.2925], [0.0166, 0.1902, 0.1975], [-0.0412, 0.0267, -0.1364],
-    [-0.1293, 0.0740, 0.1636], [0.0680, 0.3019, 0.1128], [0.0032, 0.0581, 0.0639],
-    [-0.1251, 0.0927, 0.1699], [0.0060, -0.0633, 0.0005], [0.3477, 0.2275, 0.2950],
-    [0.1984, 0.0913, 0.1861],
-]
-_LATENT_RGB_BIAS = [-0.1835, -0.0868, -0.3360]
-
 StepCallback = Callable[[int, int, "torch.Tensor"], object]
 
 
@@ -282,21 +271,6 @@ def decode_latents(models: "GeneratorModels", latents: "torch.Tensor") -> "torch
     with torch.no_grad():
         frames = vae.decode((latents / inv_std + mean).to(vae.dtype), return_dict=False)[0]
     return frames[0].float().clamp(-1, 1).cpu()
-
-
-# ------------------------------------------------------------------------------------------------
-# Conversions and previews
-# ------------------------------------------------------------------------------------------------
-def latent_preview_rgb(latents: "torch.Tensor", frame: int = -1):
-    """A cheap preview of normalised latents `[1, 16, t, h, w]`: one frame projected linearly to RGB,
-    as a `[h, w, 3]` uint8 numpy array (1/8 of the output size)."""
-    import torch
-
-    if latents.ndim != 5 or latents.shape[1] != len(_LATENT_RGB):
-        raise GenerationError(f"latents must be [1, 16, t, h, w]; got {tuple(latents.shape)}")
-    x = latents[0, :, frame].float().cpu()  # [16, h, w]
-    rgb = torch.einsum("chw,cr->hwr", x, torch.tensor(_LATENT_RGB)) + torch.tensor(_LATENT_RGB_BIAS)
-    return ((rgb.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).numpy()
 
 
 # ------------------------------------------------------------------------------------------------
