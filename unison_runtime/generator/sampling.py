@@ -20,7 +20,7 @@ import contextlib
 import gc
 from typing import TYPE_CHECKING, Callable
 
-from ..errors import Cancelled, GenerationError
+from ..errors import Cancelled
 from ..models import get_manager
 from .inputs import GenerationInputs, SamplerSettings, check_inputs
 
