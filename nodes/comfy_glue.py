@@ -47,20 +47,25 @@ _REGISTERED = False
 
 
 def register_model_folders() -> None:
-    """Add `models/unison/{planner,projector,generator,annotators}` to ComfyUI's folder registry
+    """Add `models/unison/{planner,projector,generator,annotators}` to ComfyUI's folder registry,
+    and the folders other packs keep the same weights in (`layout.EXTRA_FOLDERS`: models/LLM, VLM,
+    sam2, grounding-dino, u2net, rembg, bert-base-uncased) where no pack registered them yet
     (idempotent; users may add more paths for the same names in extra_model_paths.yaml)."""
     global _REGISTERED
     fp = folder_paths()
     if fp is None or _REGISTERED:
         return
+    from unison_runtime import layout
+
     root = os.path.join(fp.models_dir, "unison")
-    for name, sub in UNISON_FOLDERS.items():
-        path = os.path.join(root, sub)
+    folders = {name: os.path.join(root, sub) for name, sub in UNISON_FOLDERS.items()}
+    folders.update({name: os.path.join(fp.models_dir, name) for name in (*layout.EXTRA_FOLDERS, layout.BERT_FOLDER)})
+    for name, path in folders.items():
         if name in fp.folder_names_and_paths:
             if path not in fp.folder_names_and_paths[name][0]:
                 fp.folder_names_and_paths[name][0].append(path)
         else:
-            fp.folder_names_and_paths[name] = ([path], set(MODEL_FILE_EXTENSIONS))
+            fp.folder_names_and_paths[name] = ([path], set(MODEL_FILE_EXTENSIONS) | {".onnx"})
     _REGISTERED = True
 
 

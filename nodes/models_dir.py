@@ -80,7 +80,8 @@ def discover_models(models_dir: str):
 
     explicit = bool(models_dir and models_dir.strip())
     root = Path(models_dir).expanduser() if explicit else default_models_dir()
-    found = layout.discover(root)
+    # Other packs' folders (models/LLM, sam2, ...) as ComfyUI has them registered, paths from extra_model_paths too.
+    found = layout.discover(root, None if explicit else {n: glue.folder_roots(n) for n in layout.EXTRA_FOLDERS})
     if not explicit:
         found = replace(found, **{
             field: getattr(found, field) or _registered(rel)
