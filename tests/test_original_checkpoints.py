@@ -133,11 +133,15 @@ def test_key_mappings_round_trip(annotator_models):
 
 
 def test_sam2_size_is_read_from_the_weights(tmp_path):
-    state = {"image_encoder.trunk.pos_embed": torch.zeros(1, 112, 14, 14), "no_obj_embed_spatial": torch.zeros(1, 64)}
+    state = {"image_encoder.trunk.pos_embed": torch.zeros(1, 112, 14, 14), "no_obj_embed_spatial": torch.zeros(1, 64),
+             "obj_ptr_tpos_proj.weight": torch.zeros(64, 256)}
     state.update({f"image_encoder.trunk.blocks.{i}.norm1.weight": torch.zeros(1) for i in range(24)})
     config = oc.sam2_config(tmp_path / "sam2.1_hiera_base_plus.safetensors", state)
     assert config.vision_config.backbone_config.blocks_per_stage == [2, 3, 16, 3]
-    assert config.enable_occlusion_spatial_embedding
+    assert config.enable_occlusion_spatial_embedding and config.enable_temporal_pos_encoding_for_object_pointers
+    sam2_0 = {k: v for k, v in state.items() if not k.startswith(("no_obj_embed_spatial", "obj_ptr_tpos_proj"))}
+    config = oc.sam2_config(tmp_path / "sam2_hiera_base_plus.safetensors", sam2_0)
+    assert not config.enable_occlusion_spatial_embedding and not config.enable_temporal_pos_encoding_for_object_pointers
     del state["image_encoder.trunk.blocks.23.norm1.weight"]
     with pytest.raises(ModelLoadError, match="not a released size.*sam2_custom.json"):
         oc.sam2_config(tmp_path / "sam2_custom.pt", state)
@@ -161,3 +165,23 @@ def test_config_py_is_read_not_run(tmp_path):
     assert not marker.exists()
     (tmp_path / "groundingdino_swint_ogc.pth").write_bytes(b"")
     assert oc.find_config(tmp_path / "groundingdino_swint_ogc.pth") == cfg
+
+
+def test_released_sizes_map_onto_transformers(tmp_path):
+    """A released-size model's keys (built on the meta device) survive the round trip, and the size
+    read back from the original names is the one it was built with."""
+    from transformers import Sam2VideoModel
+
+    size = "base_plus"  # not transformers' default (tiny): exercises the size table
+    (dim, blocks), (_, hiera, vision) = next((k, v) for k, v in oc.SAM2_SIZES.items() if v[0] == size)
+    state = {"image_encoder.trunk.pos_embed": torch.empty(1, dim, 7, 7, device="meta"),
+             "no_obj_embed_spatial": torch.empty(1, 64, device="meta"), "obj_ptr_tpos_proj.weight": torch.empty(1)}
+    state.update({f"image_encoder.trunk.blocks.{i}.norm1.weight": torch.empty(1) for i in range(blocks)})
+    config = oc.sam2_config(tmp_path / f"sam2.1_hiera_{size}.pt", state)
+    with torch.device("meta"):
+        hf = Sam2VideoModel(config).state_dict()
+    original = oc.sam2_to_original(hf)
+    assert "memory_encoder.mask_downsampler.encoder.12.weight" in original  # the release's final conv index
+    assert set(oc.sam2_to_transformers(original)) == set(hf)
+    assert oc.sam2_config(tmp_path / "x.pt", original).vision_config.backbone_config.blocks_per_stage == \
+        config.vision_config.backbone_config.blocks_per_stage

@@ -185,10 +185,11 @@ def sam2_config(path: Path, state: dict):
             f"{path}: a SAM2 trunk of dim {signature[0]} with {signature[1]} blocks is not a released size "
             f"({known}); put its transformers config beside it as {sidecar.name}")
     _, hiera, vision = SAM2_SIZES[signature]
-    v21 = "no_obj_embed_spatial" in state  # SAM2.1 adds the occlusion embedding and object-pointer time encoding
+    # SAM2.1 adds an occlusion embedding and a time encoding of object pointers: read them off the weights.
     return Sam2VideoConfig(
         vision_config=Sam2VisionConfig(backbone_config=Sam2HieraDetConfig(**hiera), **vision),
-        enable_temporal_pos_encoding_for_object_pointers=v21, enable_occlusion_spatial_embedding=v21)
+        enable_temporal_pos_encoding_for_object_pointers="obj_ptr_tpos_proj.weight" in state,
+        enable_occlusion_spatial_embedding="no_obj_embed_spatial" in state)
 
 
 def load_original_sam2(path: str | Path, *, device: str = "auto", dtype: str = "float32",
