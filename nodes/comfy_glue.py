@@ -42,22 +42,25 @@ _REGISTERED = False
 
 
 def register_model_folders() -> None:
-    """Add `models/unison/{planner,projector,generator,annotators}` to ComfyUI's folder registry
+    """Add `models/unison/{planner,projector,generator,annotators}` to ComfyUI's folder registry,
+    and the folders other packs keep the same weights in (`layout.EXTRA_FOLDERS`: models/LLM, VLM,
+    sam2, grounding-dino, u2net, rembg, bert-base-uncased) where no pack registered them yet
     (idempotent; users may add more paths for the same names in extra_model_paths.yaml)."""
     global _REGISTERED
     fp = folder_paths()
     if fp is None or _REGISTERED:
         return
-    from unison_runtime.layout import COMFY_FOLDER_OF
+    from unison_runtime import layout
 
     root = os.path.join(fp.models_dir, "unison")
-    for sub, name in COMFY_FOLDER_OF.items():
-        path = os.path.join(root, sub)
+    folders = {name: os.path.join(root, sub) for sub, name in layout.COMFY_FOLDER_OF.items()}
+    folders.update({name: os.path.join(fp.models_dir, name) for name in (*layout.EXTRA_FOLDERS, layout.BERT_FOLDER)})
+    for name, path in folders.items():
         if name in fp.folder_names_and_paths:
             if path not in fp.folder_names_and_paths[name][0]:
                 fp.folder_names_and_paths[name][0].append(path)
         else:
-            fp.folder_names_and_paths[name] = ([path], set(MODEL_FILE_EXTENSIONS))
+            fp.folder_names_and_paths[name] = ([path], set(MODEL_FILE_EXTENSIONS) | {".onnx"})
     _REGISTERED = True
 
 
@@ -76,9 +79,9 @@ def folder_roots_map(unison_folders: bool = True) -> dict[str, list[Path]]:
     """ComfyUI folder name -> its registered folders, for the runtime's `find_models`. Without
     `unison_folders` only ComfyUI's own Wan folders (an explicit models_dir is the whole tree,
     but the Wan single files may still sit in ComfyUI's diffusion_models/text_encoders/vae)."""
-    from unison_runtime.layout import COMFY_FOLDER_OF
+    from unison_runtime.layout import COMFY_FOLDER_OF, EXTRA_FOLDERS
 
-    names = (*COMFY_FOLDER_OF.values(), *WAN_FOLDERS) if unison_folders else WAN_FOLDERS
+    names = (*COMFY_FOLDER_OF.values(), *EXTRA_FOLDERS, *WAN_FOLDERS) if unison_folders else WAN_FOLDERS
     return {name: folder_roots(name) for name in names}
 
 

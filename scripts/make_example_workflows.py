@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Write the 12 example workflows, each twice: ComfyUI's UI format (drag and drop,
+"""Write the 13 example workflows, each twice: ComfyUI's UI format (drag and drop,
 `example_workflows/<name>.json`) and the API format (`example_workflows/api/<name>.json`, for
 `/prompt` and `scripts/queue_workflow.py`). Both come from the one description below, so they
-cannot drift. Run from anywhere:
+cannot drift. UI nodes that name a downloadable file carry ComfyUI's `properties.models`
+(name, url, directory) so the frontend offers the download. Run from anywhere:
 
     python scripts/make_example_workflows.py          # write
     python scripts/make_example_workflows.py --check  # exit 1 if the files on disk differ
@@ -25,11 +26,24 @@ API_OUT = OUT / "api"
 
 # The standard model names (unison_runtime/layout.py): what users' folders hold.
 PLANNER_MODEL = "Unison-Qwen2.5-VL-3B"
+PLANNER_BASE = "Qwen2.5-VL-3B-Instruct"
 PROJECTOR_FILE = "projector.pth"
 TRANSFORMER_FILE = "wan2.1_vace_1.3B_fp16.safetensors"
 TEXT_ENCODER_FILE = "umt5_xxl_fp16.safetensors"
 VAE_FILE = "wan_2.1_vae.safetensors"
 U2NET_FILE = "u2net/u2net.pt"
+
+# Public single-file downloads of widget values: value -> (url, ComfyUI model folder), for the
+# frontend's missing-models dialog. Folders (the Qwen planner) and the unpublished Unison projector
+# and LoRA have no such URL; README "Where each file comes from" lists every source.
+_HF = "https://huggingface.co"
+_COMFY_WAN = f"{_HF}/Comfy-Org/Wan_2.1_ComfyUI_repackaged/resolve/main/split_files"
+MODEL_DOWNLOADS = {
+    TRANSFORMER_FILE: (f"{_COMFY_WAN}/diffusion_models/{TRANSFORMER_FILE}", "diffusion_models"),
+    TEXT_ENCODER_FILE: (f"{_COMFY_WAN}/text_encoders/{TEXT_ENCODER_FILE}", "text_encoders"),
+    VAE_FILE: (f"{_COMFY_WAN}/vae/{VAE_FILE}", "vae"),
+    U2NET_FILE: (f"{_HF}/ali-vilab/VACE-Annotators/resolve/main/salient/u2net.pt", "unison_annotators"),
+}
 
 # Sample media shipped in example_workflows/input/ (copied into ComfyUI's input folder).
 BOWL = "unison_bowl.png"
@@ -81,8 +95,8 @@ class Workflow:
 
 
 # -- the description -------------------------------------------------------------------------
-def planner_loader(i=1):
-    return Node(i, "UnisonPlannerLoader", {"model": PLANNER_MODEL, "adapter": "none", "mode": "unison",
+def planner_loader(i=1, model=PLANNER_MODEL, mode="unison"):
+    return Node(i, "UnisonPlannerLoader", {"model": model, "adapter": "none", "mode": mode,
                                            "dtype": "auto", "offload_policy": "keep"})
 
 
@@ -125,6 +139,17 @@ def generation(name, title, description, request, media_nodes=(), media_links=No
                        {"video": (14, 0)})]
     else:
         nodes.append(Node(14, "SaveImage", {"filename_prefix": f"unison/{name}"}, {"images": (13, 0)}))
+    return Workflow(name, title, description, nodes)
+
+
+def public_weights(name, title, description, request):
+    """The path without the Unison LoRA and projector: the stock instruct model plans (instruct
+    mode) and the sampler gets no projector conditioning (T5 alone)."""
+    nodes = [planner_loader(1, PLANNER_BASE, "instruct"), generator_loader(3), planner(10, request), router(11, 10),
+             Node(13, "UnisonVACESampler",
+                  {"seed": 42, "steps": 50, "cfg": 5.0, "shift": 5.0, "context_scale": 1.0, "negative_prompt": ""},
+                  {"generator": (3, 0), "plan": (11, 0)}),
+             Node(14, "SaveImage", {"filename_prefix": f"unison/{name}"}, {"images": (13, 0)})]
     return Workflow(name, title, description, nodes)
 
 
@@ -179,6 +204,10 @@ WORKFLOWS = [
     generation("12_video_control", "Unison: video controllable generation",
                "A video that follows the depth video from the input folder.",
                f"Generate a video of a robot walking that follows this depth video. ###{DEPTH_CLIP}###", video=True),
+    public_weights("13_public_weights_text_to_image", "Unison: text to image with public weights only",
+                   "No Unison LoRA or projector needed: the stock Qwen2.5-VL-3B-Instruct plans (instruct mode) "
+                   "and Wan2.1 VACE 1.3B generates from the T5 text alone.",
+                   "Generate a 768x480 image of a lighthouse on a rocky coast under a stormy sky."),
 ]
 
 
@@ -287,7 +316,7 @@ def to_ui(workflow: Workflow, classes: dict) -> dict:
                        for name, kind, _optional in sockets],
             "outputs": [{"name": name, "type": kind, "links": out_links.get((node.id, i), []), "slot_index": i}
                         for i, (name, kind) in enumerate(outputs)],
-            "properties": {"Node name for S&R": node.type},
+            "properties": {"Node name for S&R": node.type, **_models_property(node)},
             "widgets_values": values,
         }
         if node.title:
@@ -306,6 +335,13 @@ def to_ui(workflow: Workflow, classes: dict) -> dict:
                   "info": {"name": workflow.title, "description": workflow.description}},
         "version": 0.4,
     }
+
+
+def _models_property(node: Node) -> dict:
+    """ComfyUI's `properties.models` for the downloadable files a node's widgets name."""
+    models = [{"name": value, "url": MODEL_DOWNLOADS[value][0], "directory": MODEL_DOWNLOADS[value][1]}
+              for value in node.widgets.values() if isinstance(value, str) and value in MODEL_DOWNLOADS]
+    return {"models": models} if models else {}
 
 
 def by_type(workflow: Workflow, node_id: int) -> Node:

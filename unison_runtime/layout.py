@@ -1,14 +1,17 @@
 """The models directory layout: where each piece lives under a user's `--models DIR`.
 
 `make-demo-models` writes exactly this tree with tiny models, and `discover(models_dir)` finds
-the pieces a run needs. Real users put their downloads in the same places (see README).
+the pieces a run needs. Real users put their downloads in the same places (see README), or keep
+the files other ComfyUI packs already downloaded where those packs put them (`EXTRA_FOLDERS`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import json
+import os
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 # Stage one (Qwen2.5-VL)
 PLANNER_MERGED = "planner/Unison-Qwen2.5-VL-3B"          # merged model (base + Unison LoRA)
@@ -42,6 +45,29 @@ COMFY_FOLDER_OF = {
     "annotators": "unison_annotators",
 }
 
+# Folders of ComfyUI's models directory where popular packs keep the same weights: ComfyUI folder
+# name -> the piece it can hold. Searched after this pack's own layout.
+#   LLM, VLM        Qwen2.5-VL Hugging Face folders: ComfyUI_QwenVL (models/LLM/Qwen2.5-VL-3B-Instruct),
+#                   ComfyUI-QwenVL (models/LLM/Qwen-VL/Qwen2.5-VL-3B-Instruct)
+#   sam2            kijai's ComfyUI-segment-anything-2: sam2[.1]_hiera_{tiny,small,base_plus,large}[-fp16]
+#                   .safetensors (or facebookresearch's .pt), original key names
+#   grounding-dino  storyicon's comfyui_segment_anything: groundingdino_swint_ogc.pth + its
+#                   GroundingDINO_SwinT_OGC.cfg.py (the text encoder from models/bert-base-uncased)
+#   u2net, rembg    rembg-style packs: u2net.pth / u2net.onnx (also rembg's own ~/.u2net, $U2NET_HOME)
+EXTRA_FOLDERS = {
+    "LLM": "planner_base",
+    "VLM": "planner_base",
+    "sam2": "sam2",
+    "grounding-dino": "grounding_dino",
+    "u2net": "u2net",
+    "rembg": "u2net",
+}
+BERT_FOLDER = "bert-base-uncased"  # storyicon's place for GroundingDINO's text encoder
+PLANNER_NAME = "qwen2.5-vl-3b"  # a pack's Qwen folder is used when its name holds this (any case)
+SAM2_FILE_PREFIXES = ("sam2_hiera", "sam2.1_hiera")
+GDINO_FILE_PREFIX = "groundingdino"
+U2NET_FILES = ("u2net.pt", "u2net.pth", "u2net.onnx")  # preferred in this order (.onnx cannot load)
+
 
 @dataclass(frozen=True)
 class ModelPaths:
@@ -65,10 +91,11 @@ class ModelPaths:
 def discover(models_dir: str | Path | None,
              folder_roots: Mapping[str, Sequence[Path]] | None = None) -> ModelPaths:
     """Find each piece under `models_dir` (this layout), then under `folder_roots`: ComfyUI folder
-    name -> the folders registered for it (`COMFY_FOLDER_OF` for the layout's pieces, and
-    ComfyUI's own `diffusion_models` / `text_encoders` / `vae` for the Wan single files). A
-    folder registered directly as a piece (e.g. `unison_planner: /data/Unison-Qwen2.5-VL-3B`)
-    counts when its name is the piece's name."""
+    name -> the folders registered for it (`COMFY_FOLDER_OF` for the layout's pieces, ComfyUI's
+    own `diffusion_models` / `text_encoders` / `vae` for the Wan single files), then in the
+    folders other packs keep the same files in (`EXTRA_FOLDERS`: the registered ones when given,
+    else `default_extra_roots(models_dir)`). A folder registered directly as a piece (e.g.
+    `unison_planner: /data/Unison-Qwen2.5-VL-3B`) counts when its name is the piece's name."""
     root = Path(models_dir).expanduser().resolve() if models_dir is not None else None
     roots = folder_roots or {}
 
@@ -90,7 +117,9 @@ def discover(models_dir: str | Path | None,
                 return path
         return None
 
-    return ModelPaths(
+    defaults = default_extra_roots(root) if root is not None else {}
+    packs = find_in_packs({name: roots.get(name, defaults.get(name, ())) for name in EXTRA_FOLDERS})
+    paths = ModelPaths(
         root=root,
         planner_merged=found(PLANNER_MERGED),
         planner_base=found(PLANNER_BASE),
@@ -105,3 +134,86 @@ def discover(models_dir: str | Path | None,
         sam2=found(SAM2),
         u2net=found(U2NET),
     )
+    return replace(paths, **{k: v for k, v in packs.items() if getattr(paths, k) is None})
+
+
+# -- other packs' folders -------------------------------------------------------------------------
+def default_extra_roots(models_dir: str | Path) -> dict[str, list[Path]]:
+    """Where each `EXTRA_FOLDERS` name is looked for without ComfyUI: inside `models_dir`, and
+    beside it when it is ComfyUI's `models/unison`; U²-Net also in rembg's home (~/.u2net)."""
+    root = Path(models_dir).expanduser()
+    bases = [root] + ([root.parent] if root.name == "unison" else [])
+    roots = {name: [base / name for base in bases] for name in EXTRA_FOLDERS}
+    roots["rembg"].append(Path(os.environ.get("U2NET_HOME", "~/.u2net")).expanduser())  # after the .pth places
+    return roots
+
+
+def find_in_packs(extra_roots: Mapping[str, Iterable[Path]]) -> dict[str, Path]:
+    """`{piece: path}` for the pieces found in other packs' folders (first root wins)."""
+    finders = {"planner_base": find_pack_planner, "sam2": find_original_sam2,
+               "grounding_dino": find_original_grounding_dino, "u2net": find_u2net}
+    found: dict[str, Path] = {}
+    for name, piece in EXTRA_FOLDERS.items():
+        if piece in found:
+            continue
+        for folder in extra_roots.get(name, ()):
+            hit = finders[piece](Path(folder)) if Path(folder).is_dir() else None
+            if hit is not None:
+                found[piece] = hit
+                break
+    return found
+
+
+def _children(folder: Path) -> list[Path]:
+    try:
+        return sorted(folder.iterdir())
+    except OSError:
+        return []
+
+
+def model_type(folder: Path) -> str | None:
+    """`model_type` of a Hugging Face folder's config.json (None when there is none)."""
+    try:
+        return json.loads((folder / "config.json").read_text()).get("model_type")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def find_pack_planner(folder: Path) -> Path | None:
+    """A Qwen2.5-VL-3B HF folder in `folder` or one level down (ComfyUI-QwenVL's `LLM/Qwen-VL/`);
+    the stock `...-Instruct` name first."""
+    candidates = [c for c in _children(folder) if c.is_dir()]
+    candidates += [g for c in candidates for g in _children(c) if g.is_dir()]
+    qwen = [c for c in candidates if PLANNER_NAME in c.name.lower() and model_type(c) == "qwen2_5_vl"]
+    qwen.sort(key=lambda c: (not c.name.lower().endswith("-instruct"), len(c.parts), c.name))
+    return qwen[0] if qwen else None
+
+
+def find_original_sam2(folder: Path) -> Path | None:
+    """An original SAM2 checkpoint (`sam2[.1]_hiera_*.safetensors` / `.pt`) in `folder`; full
+    precision before `-fp16`, SAM2.1 before SAM2, smaller before larger (tiny first)."""
+    sizes = ("tiny", "small", "base_plus", "large")
+    files = [f for f in _children(folder) if f.is_file() and f.name.lower().startswith(SAM2_FILE_PREFIXES)
+             and f.suffix.lower() in (".safetensors", ".pt", ".pth")]
+
+    def rank(f: Path):
+        name = f.name.lower()
+        size = next((i for i, s in enumerate(sizes) if s in name), len(sizes))
+        return ("fp16" in name, not name.startswith("sam2.1"), size, name)
+
+    return min(files, key=rank) if files else None
+
+
+def find_original_grounding_dino(folder: Path) -> Path | None:
+    """An original GroundingDINO checkpoint (`groundingdino_*.pth`) in `folder` (Swin-T first)."""
+    files = [f for f in _children(folder) if f.is_file() and f.name.lower().startswith(GDINO_FILE_PREFIX)
+             and f.suffix.lower() in (".pth", ".pt", ".safetensors")]
+    return min(files, key=lambda f: ("swint" not in f.name.lower(), f.name)) if files else None
+
+
+def find_u2net(folder: Path) -> Path | None:
+    for name in U2NET_FILES:
+        for f in _children(folder):
+            if f.is_file() and f.name.lower() == name:
+                return f
+    return None

@@ -1,4 +1,4 @@
-"""The 12 shipped example workflows: UI and API twins agree with their one description, the UI
+"""The shipped example workflows (one per task, plus the public-weights one): UI and API twins agree with their one description, the UI
 files are well-formed for ComfyUI's frontend, and every API workflow runs on the tiny models
 through the test executor (ComfyUI's execution rules, core nodes stood in by `core_nodes`)."""
 
@@ -26,6 +26,7 @@ EXPECTED_TASK = {
     "05_image_edit": "image_edit", "06_image_control": "image_control", "07_image_reference": "image_reference",
     "08_text_to_video": "text_to_video", "09_image_to_video": "image_to_video",
     "10_video_reference": "video_reference", "11_video_edit": "video_edit", "12_video_control": "video_control",
+    "13_public_weights_text_to_image": "text_to_image",
 }
 TINY = {"width": 32, "height": 32}
 TINY_VIDEO_FRAMES = 5
@@ -197,6 +198,34 @@ def test_workflow_runs_on_tiny_models(name, comfy_models_env):
     # The router's previews are IMAGE/MASK batches at the target size.
     src, masks, refs = router_out[1:4]
     assert src.shape[1:] == (32, 32, 3) and masks.shape[1:] == (32, 32) and refs.shape[1:] == (32, 32, 3)
+
+
+def test_ui_nodes_offer_the_public_downloads():
+    """ComfyUI's `properties.models` (name, url, directory) on every node naming a public file, so
+    the frontend's missing-models dialog can download it; the name is the widget's value."""
+    module = _script()
+    offered = 0
+    for name in NAMES:
+        for node in json.loads((UI_DIR / f"{name}.json").read_text())["nodes"]:
+            models = node["properties"].get("models", [])
+            for model in models:
+                assert set(model) == {"name", "url", "directory"} and model["url"].startswith("https://huggingface.co/")
+                assert model["url"].endswith(model["name"].rsplit("/", 1)[-1]) and model["name"] in node["widgets_values"]
+            files = [v for v in node["widgets_values"] if isinstance(v, str) and v in module.MODEL_DOWNLOADS]
+            assert [m["name"] for m in models] == files
+            offered += len(models)
+    assert offered >= 3 * 10  # every generation workflow's transformer, text encoder and VAE
+
+
+def test_public_weights_workflow_needs_no_unison_files():
+    """The 13th template: the stock instruct planner, no LoRA, no projector anywhere."""
+    graph = json.loads((API_DIR / "13_public_weights_text_to_image.json").read_text())
+    kinds = {n["class_type"] for n in graph.values()}
+    assert not kinds & {"UnisonProjectorLoader", "UnisonProjector", "UnisonAuto"}
+    loader = next(n["inputs"] for n in graph.values() if n["class_type"] == "UnisonPlannerLoader")
+    assert (loader["model"], loader["adapter"], loader["mode"]) == ("Qwen2.5-VL-3B-Instruct", "none", "instruct")
+    sampler = next(n["inputs"] for n in graph.values() if n["class_type"] == "UnisonVACESampler")
+    assert "conditioning" not in sampler
 
 
 def test_understanding_task_blocks_the_generation_branch(comfy_models_env):

@@ -30,6 +30,9 @@ def load_u2net(path: str | Path, *, device: str = "auto", dtype: str = "float32"
         path = path / "u2net.pt"
     if not path.is_file():
         raise ModelLoadError(f"U²-Net weights not found at {path}; expected the file u2net.pt")
+    if path.suffix.lower() == ".onnx":  # rembg's format: running it would need onnxruntime, not a dependency
+        raise ModelLoadError(f"{path} is rembg's ONNX U²-Net, which this pack cannot run; use the PyTorch "
+                             "u2net.pt (ali-vilab/VACE-Annotators salient/u2net.pt) or u2net.pth")
 
     def loader(device_name: str, dtype_name: str):
         from .u2net import U2Net, infer_width_divisor

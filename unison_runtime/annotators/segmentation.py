@@ -1,9 +1,9 @@
 """GroundingDINO (text → boxes) and SAM2 (boxes → masks, tracked through video) on transformers.
 
 Both load from Hugging Face folders (config.json + weights + processor files), the format of
-`IDEA-Research/grounding-dino-*` and `facebook/sam2*-hiera-*`. Original-repo checkpoints
-(`groundingdino_swint_ogc.pth`, `sam2.1_hiera_*.pt/.safetensors`) have other key names and are
-refused with a message saying which folder to use instead.
+`IDEA-Research/grounding-dino-*` and `facebook/sam2*-hiera-*`, or from the original releases'
+checkpoint files (`groundingdino_swint_ogc.pth` + its `.cfg.py`, `sam2.1_hiera_*.pt/.safetensors`),
+converted in memory by `original_checkpoints`.
 
 SAM2 tracking: a folder whose config is `sam2_video` (the current hub releases) loads
 `Sam2VideoModel` and videos go through its memory-based predictor, all objects in one session.
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import ModelLoadError
 from ..models import get_manager, torch_dtype
+from .loaded import Detector, Segmenter  # noqa: F401  (the loaded models)
 from .masks import MaskResult, as_frames, bounding_box, check_boxes, labels_prompt
 
 if TYPE_CHECKING:
@@ -30,29 +31,6 @@ SAM2_TYPES = ("sam2", "sam2_video")
 MAX_BOXES = 10  # detections kept per request (highest scores): each box is one tracked object
 
 
-@dataclass
-class Detector:
-    """A loaded GroundingDINO: model plus its processor (image processor + BERT tokenizer)."""
-
-    model: Any
-    processor: Any
-
-    def torch_modules(self) -> dict:
-        return {"model": self.model}
-
-
-@dataclass
-class Segmenter:
-    """A loaded SAM2: `video` True for `Sam2VideoModel` (memory tracking), False for `Sam2Model`."""
-
-    model: Any
-    processor: Any
-    video: bool
-
-    def torch_modules(self) -> dict:
-        return {"model": self.model}
-
-
 @dataclass(frozen=True)
 class AnnotatorPaths:
     """Where each annotator model was found under a models root (None where absent)."""
@@ -60,6 +38,9 @@ class AnnotatorPaths:
     grounding_dino: Path | None = None
     sam2: Path | None = None
     u2net: Path | None = None
+
+
+_FIELDS = ("grounding_dino", "sam2", "u2net")
 
 
 # -- locating ---------------------------------------------------------------------------------
@@ -112,7 +93,9 @@ def find_annotator_models(root: str | Path, max_depth: int = 3) -> AnnotatorPath
                 elif "u2net" not in found and child.name.lower() in ("u2net.pt", "u2net.pth"):
                     found["u2net"] = child
         frontier = next_level
-    return AnnotatorPaths(**found)
+    # Other packs' original files (layout.EXTRA_FOLDERS) only where nothing else was found.
+    packs = layout.find_in_packs(layout.default_extra_roots(root))
+    return AnnotatorPaths(**{**{k: v for k, v in packs.items() if k in _FIELDS}, **found})
 
 
 def _check_hf_folder(folder: Path, allowed: tuple[str, ...], what: str, example: str) -> Path:
@@ -122,8 +105,7 @@ def _check_hf_folder(folder: Path, allowed: tuple[str, ...], what: str, example:
     kind = _model_type(folder)
     if kind not in allowed:
         hint = "" if (folder / "config.json").exists() else (
-            " (no config.json: original-repo checkpoints are not supported; use the Hugging Face "
-            f"folder, e.g. {example})")
+            f" (no config.json: give the Hugging Face folder, e.g. {example}, or the original checkpoint file)")
         raise ModelLoadError(f"{folder} is not a {what} model (model_type {kind!r}; allowed {allowed}){hint}")
     return folder
 
@@ -131,10 +113,15 @@ def _check_hf_folder(folder: Path, allowed: tuple[str, ...], what: str, example:
 # -- loading ----------------------------------------------------------------------------------
 def load_grounding_dino(folder: str | Path, *, device: str = "auto", dtype: str = "float32",
                         offload_policy: str = "keep") -> Detector:
-    """GroundingDINO from a Hugging Face folder, through the model manager (kind "grounding_dino").
+    """GroundingDINO from a Hugging Face folder (or an original `.pth`), through the model manager
+    (kind "grounding_dino").
 
     float32 by default: its deformable attention and box heads are sensitive to half precision
     and the model is small next to the generator."""
+    if Path(folder).is_file():
+        from .original_checkpoints import load_original_grounding_dino
+
+        return load_original_grounding_dino(folder, device=device, dtype=dtype, offload_policy=offload_policy)
     folder = _check_hf_folder(Path(folder), GDINO_TYPES, "GroundingDINO", "IDEA-Research/grounding-dino-tiny")
 
     def loader(device_name: str, dtype_name: str) -> Detector:
@@ -151,7 +138,12 @@ def load_grounding_dino(folder: str | Path, *, device: str = "auto", dtype: str 
 
 def load_sam2(folder: str | Path, *, device: str = "auto", dtype: str = "float32",
               offload_policy: str = "keep") -> Segmenter:
-    """SAM2 from a Hugging Face folder, through the model manager (kind "sam2")."""
+    """SAM2 from a Hugging Face folder (or an original `.pt` / `.safetensors`), through the model
+    manager (kind "sam2")."""
+    if Path(folder).is_file():
+        from .original_checkpoints import load_original_sam2
+
+        return load_original_sam2(folder, device=device, dtype=dtype, offload_policy=offload_policy)
     folder = _check_hf_folder(Path(folder), SAM2_TYPES, "SAM2", "facebook/sam2.1-hiera-tiny")
     video = _model_type(folder) == "sam2_video"
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 FAMILIES = ("planner", "projector", "generator", "annotators")
 MARKER = "demo_models.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: original-format SAM2 / GroundingDINO files beside the Hugging Face ones
 
 
 def build_demo_models(out_dir: str | Path, seed: int = 0, force: bool = False) -> Path:

@@ -1,5 +1,11 @@
 """Tiny annotator models in the real formats: a GroundingDINO and a SAM2 (video) Hugging Face
 folder with their processors, and a U²-Net state dict with the released file's parameter names.
+The same GroundingDINO and SAM2 are also written in their original releases' formats, where the
+popular ComfyUI packs keep them (`layout.EXTRA_FOLDERS`): `sam2/sam2.1_hiera_demo.safetensors`
+(kijai's file, with its transformers config beside it: not a released size) and
+`grounding-dino/groundingdino_swint_demo.pth` + `GroundingDINO_SwinT_demo.cfg.py` with the BERT
+folder in `bert-base-uncased/` (storyicon's). They are converted from the Hugging Face files by the
+inverse of the loader's key mapping, so loading them must give the Hugging Face models back.
 
 Sizes are shrunk, architectures are not: the Swin + BERT GroundingDINO, the Hiera SAM2 with its
 memory modules, and U²-Net with every channel count divided by 16. Randomly initialised from
@@ -21,6 +27,9 @@ _VOCAB = (
 
 SAM2_IMAGE_SIZE = 128
 U2NET_WIDTH_DIVISOR = 16
+ORIGINAL_SAM2 = "sam2/sam2.1_hiera_demo.safetensors"
+ORIGINAL_GDINO = "grounding-dino/groundingdino_swint_demo.pth"
+ORIGINAL_GDINO_CONFIG = "grounding-dino/GroundingDINO_SwinT_demo.cfg.py"
 
 
 def build(out_dir: str | Path, seed: int) -> list[Path]:
@@ -36,6 +45,9 @@ def build(out_dir: str | Path, seed: int) -> list[Path]:
         written += _build_sam2(out / layout.SAM2)
         torch.manual_seed(seed + 2)
         written += _build_u2net(out / layout.U2NET)
+    written += _build_original_sam2(out / layout.SAM2, out / ORIGINAL_SAM2)
+    written += _build_original_grounding_dino(out / layout.GROUNDING_DINO, out / ORIGINAL_GDINO,
+                                              out / ORIGINAL_GDINO_CONFIG, out / layout.BERT_FOLDER)
     return written
 
 
@@ -67,6 +79,7 @@ def _build_grounding_dino(folder: Path) -> list[Path]:
 
 
 def _build_sam2(folder: Path) -> list[Path]:
+    import torch
     from transformers import (Sam2HieraDetConfig, Sam2ImageProcessor, Sam2VideoConfig, Sam2VideoModel,
                               Sam2VideoProcessor, Sam2VideoVideoProcessor, Sam2VisionConfig)
 
@@ -94,6 +107,8 @@ def _build_sam2(folder: Path) -> list[Path]:
         memory_encoder_hidden_size=128, memory_encoder_output_channels=64, mask_downsampler_embed_dim=128,
         memory_fuser_embed_dim=128, memory_fuser_intermediate_dim=64)
     model = Sam2VideoModel(config).eval()
+    with torch.no_grad():  # one positional encoding, as in the original release (two copies in transformers)
+        model.shared_image_embedding.positional_embedding.copy_(model.prompt_encoder.shared_embedding.positional_embedding)
     processor = Sam2VideoProcessor(
         image_processor=Sam2ImageProcessor(size={"height": size, "width": size},
                                                mask_size={"height": feat, "width": feat}),
@@ -113,3 +128,42 @@ def _build_u2net(path: Path) -> list[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(model.state_dict(), path)
     return [path]
+
+
+def _build_original_sam2(hf_folder: Path, path: Path) -> list[Path]:
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from ..annotators.original_checkpoints import sam2_to_original
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = sam2_to_original(load_file(str(hf_folder / "model.safetensors")))
+    save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+    shutil.copy(hf_folder / "config.json", path.with_suffix(".json"))
+    return [path, path.with_suffix(".json")]
+
+
+def _build_original_grounding_dino(hf_folder: Path, path: Path, config_path: Path, bert: Path) -> list[Path]:
+    import torch
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer, GroundingDinoConfig
+
+    from ..annotators.original_checkpoints import grounding_dino_to_original
+
+    config = GroundingDinoConfig.from_pretrained(hf_folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"model": grounding_dino_to_original(load_file(str(hf_folder / "model.safetensors")))}, path)
+    values = {  # the original config's names; the Swin sizes are read from the weights
+        "modelname": "groundingdino", "backbone": "swin_T_224_1k", "hidden_dim": config.d_model,
+        "nheads": config.encoder_attention_heads, "num_queries": config.num_queries,
+        "enc_layers": config.encoder_layers, "dec_layers": config.decoder_layers,
+        "dim_feedforward": config.encoder_ffn_dim, "num_feature_levels": config.num_feature_levels,
+        "enc_n_points": config.encoder_n_points, "dec_n_points": config.decoder_n_points,
+        "two_stage_type": "standard", "embed_init_tgt": True, "dec_pred_bbox_embed_share": True,
+        "max_text_len": config.max_text_len, "text_encoder_type": "bert-base-uncased",
+    }
+    config_path.write_text("".join(f"{k} = {v!r}\n" for k, v in values.items()))
+    config.text_config.save_pretrained(bert)
+    AutoTokenizer.from_pretrained(hf_folder).save_pretrained(bert)
+    return [path, config_path, *_files(bert)]
