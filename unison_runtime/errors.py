@@ -32,3 +32,11 @@ class GenerationError(UnisonError, ValueError):
 
 class Cancelled(UnisonError):
     """The user cancelled a long-running step; whatever it allocated has been released."""
+
+
+class OutputError(UnisonError, OSError):
+    """An output file that cannot be written or published (disk full, name taken, no permission)."""
+
+
+class DeviceError(UnisonError, ValueError):
+    """A device name that is unknown or not present on this machine (e.g. cuda without a GPU)."""

@@ -14,8 +14,10 @@ Decisions:
 - `save_png` writes exactly one image; several frames are an error (use `save_mp4`).
 - `save_mp4` pads odd widths/heights by repeating the last row/column (yuv420p needs even sizes)
   so a long generation never fails at the last step.
-- Both writers refuse to replace an existing file unless `overwrite=True`, and write to a temp
-  file in the same folder first, so a reader never sees a half-written file.
+- Both writers publish through `outputs.publish`: a temp file in the same folder, fsynced, then
+  linked under its name, so a reader never sees a half-written file. An existing file or symlink
+  (a dangling one included) is never replaced unless `overwrite=True`; `next_free=True` takes the
+  first free `stem_N` name instead of refusing.
 
 torch, numpy, PIL and av are imported inside the functions that use them.
 """
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MediaError
+from .outputs import publish
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".webm", ".gif")
@@ -183,30 +186,35 @@ def _check_positive(name: str, value, integer: bool = False) -> None:
 
 
 # -- writing ---------------------------------------------------------------------------------
-def save_png(frames: Any, path: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Write one image as PNG. `frames` is anything `to_uint8_frames` accepts, holding one frame."""
+def save_png(frames: Any, path: str | os.PathLike, overwrite: bool = False, next_free: bool = False) -> Path:
+    """Write one image as PNG. `frames` is anything `to_uint8_frames` accepts, holding one frame.
+
+    Returns the name written: `path`, or with `next_free` the first free `stem_N.png`.
+    """
     from PIL import Image
 
-    target = _writable_target(path, ".png", overwrite)
+    target = _writable_target(path, ".png")
     array = to_uint8_frames(frames)
     if array.shape[0] != 1:
         raise MediaError(
             f"save_png writes one image but got {array.shape[0]} frames; "
             "save them one at a time or use save_mp4"
         )
-    return _write_atomically(target, overwrite, lambda tmp: Image.fromarray(array[0]).save(tmp, format="PNG"))
+    return publish(target, lambda tmp: Image.fromarray(array[0]).save(tmp, format="PNG"),
+                   _exists_mode(overwrite, next_free))
 
 
-def save_mp4(frames: Any, path: str | os.PathLike, fps: float = 24, overwrite: bool = False) -> Path:
+def save_mp4(frames: Any, path: str | os.PathLike, fps: float = 24, overwrite: bool = False,
+             next_free: bool = False) -> Path:
     """Write frames as an H.264 (yuv420p) MP4; odd sizes are padded to even by edge repetition."""
     import math
     import numbers
 
-    target = _writable_target(path, ".mp4", overwrite)
+    target = _writable_target(path, ".mp4")
     if isinstance(fps, bool) or not isinstance(fps, numbers.Real) or not math.isfinite(fps) or fps <= 0:
         raise MediaError(f"fps must be a positive number, got {fps!r}")
     array = _pad_to_even(to_uint8_frames(frames))
-    return _write_atomically(target, overwrite, lambda tmp: _encode_h264(array, tmp, float(fps)))
+    return publish(target, lambda tmp: _encode_h264(array, tmp, float(fps)), _exists_mode(overwrite, next_free))
 
 
 def _encode_h264(array, tmp: Path, fps: float) -> None:
@@ -234,55 +242,17 @@ def _pad_to_even(array):
     return np.pad(array, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
 
 
-def _writable_target(path: str | os.PathLike, suffix: str, overwrite: bool) -> Path:
+def _writable_target(path: str | os.PathLike, suffix: str) -> Path:
     target = Path(path).expanduser()
     if target.suffix.lower() != suffix:
         raise MediaError(f"{target}: expected a {suffix} file name")
-    if target.exists() and not overwrite:
-        raise MediaError(f"{target} already exists; pass overwrite=True to replace it")
     if not target.parent.is_dir():
         raise MediaError(f"folder does not exist: {target.parent}")
     return target
 
 
-def _write_atomically(target: Path, overwrite: bool, write) -> Path:
-    """Run `write(tmp)` on a temp file beside `target`, then move it into place."""
-    tmp = _new_temp_file(target)
-    try:
-        write(tmp)
-        _publish(tmp, target, overwrite)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
-
-
-def _new_temp_file(target: Path) -> Path:
-    """An empty, uniquely named file beside `target`, with the permissions a plain new file gets
-    (tempfile.mkstemp would make it owner-only, and the output would stay that way)."""
-    import secrets
-
-    for _ in range(100):
-        tmp = target.with_name(f".{target.stem}.{secrets.token_hex(4)}.tmp{target.suffix}")
-        try:
-            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-            return tmp
-        except FileExistsError:
-            continue
-    raise MediaError(f"could not create a temporary file in {target.parent}")
-
-
-def _publish(tmp: Path, target: Path, overwrite: bool) -> None:
-    if overwrite:
-        os.replace(tmp, target)
-        return
-    try:
-        os.link(tmp, target)  # atomic "create only if absent": a file that appeared meanwhile survives
-    except FileExistsError:
-        raise MediaError(f"{target} already exists; pass overwrite=True to replace it") from None
-    except OSError:  # filesystems without hard links
-        if target.exists():
-            raise MediaError(f"{target} already exists; pass overwrite=True to replace it") from None
-        os.replace(tmp, target)
+def _exists_mode(overwrite: bool, next_free: bool) -> str:
+    return "replace" if overwrite else "number" if next_free else "error"
 
 
 # -- layout conversion -----------------------------------------------------------------------

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
+from .devices import validate_device
 from .errors import ModelLoadError
 
 OFFLOAD_POLICIES = ("keep", "offload", "sequential")
@@ -131,6 +132,7 @@ class ModelManager:
             raise ModelLoadError(
                 f"unknown offload policy {offload_policy!r}; allowed: {', '.join(OFFLOAD_POLICIES)}"
             )
+        device = validate_device(device, check_present=False)  # "tpu": one clear line, nothing loaded
         device = default_device() if device == "auto" else device
         key = ModelKey(
             kind=kind,
