@@ -39,6 +39,15 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".webm", ".gif")
 RANGE_TOLERANCE = 0.05
 MASK_THRESHOLD = 127
 H264_CRF = 18  # visually lossless; keeps read-back pixels close to what was written
+# A video frame larger than this is refused before decoding (PIL guards images the same way):
+# 8K UHD (7680x4320) fits; an 8192x8192 "pixel bomb" does not. Each such frame costs ~100 MB.
+MAX_VIDEO_FRAME_PIXELS = 7680 * 4320
+# Per request, the pixels of all distinct media files together, as decoded (video: the frames
+# kept, at the decode size), are refused above this before anything is decoded: 1e9 pixels are
+# 3 GB as 8-bit RGB — e.g. two 10 s 1080p videos — far beyond what stage two can use at once.
+MEDIA_PIXEL_BUDGET = 1_000_000_000
+# Modes Pillow gives 16-bit greyscale PNGs (and 32-bit "I" on older Pillow): 0..65535, not 0..255.
+_WIDE_GREY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -66,7 +75,20 @@ def _open_image(path: str | os.PathLike):
             f"{p} is not a readable image ({err}); supported: {', '.join(IMAGE_EXTENSIONS)}"
         ) from err
     # Phones store rotation in EXIF; the user expects the picture as displayed.
-    return ImageOps.exif_transpose(image)
+    return ImageOps.exif_transpose(_to_8_bit(image))
+
+
+def _to_8_bit(image):
+    """A 16-bit greyscale image scaled to 8 bits (0..65535 → 0..255); Pillow's own conversion to
+    "L" clips instead, turning a dark 16-bit ramp almost all white. Other modes pass through
+    (Pillow already reads 16-bit RGB PNGs as 8-bit RGB, scaled)."""
+    import numpy as np
+    from PIL import Image
+
+    if image.mode not in _WIDE_GREY_MODES:
+        return image
+    wide = np.asarray(image).astype(np.float64)
+    return Image.fromarray(np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8), "L")
 
 
 def load_image(path: str | os.PathLike):
@@ -119,28 +141,57 @@ def video_fps(path: str | os.PathLike) -> float:
         return _stream_fps(container.streams.video[0], path)
 
 
-def load_video(path: str | os.PathLike, max_frames: int | None = None, sample_fps: float | None = None):
+def load_video(path: str | os.PathLike, max_frames: int | None = None, sample_fps: float | None = None,
+               max_side: int | None = None):
     """Decode a video (gif included) as `np.ndarray[T, H, W, 3]` uint8 RGB.
 
     `sample_fps` keeps frames nearest to that rate (never more than the source has);
     `max_frames` then keeps that many evenly spaced frames, first and last included. Only kept
-    frames are converted to RGB, so a long video costs decoding time, not memory. Every frame is
-    scaled to the size of the first, should the stream change size midway.
+    frames are converted to RGB, so a long video costs decoding time, not memory. `max_side`
+    scales kept frames down (aspect kept) so neither side exceeds it. Every frame is scaled to the
+    size of the first, should the stream change size midway. A stream whose frames exceed
+    `MAX_VIDEO_FRAME_PIXELS` is refused before any frame is decoded.
     """
     import numpy as np
 
     _check_positive("max_frames", max_frames, integer=True)
     _check_positive("sample_fps", sample_fps)
+    _check_positive("max_side", max_side, integer=True)
     with _open_video(path) as container:
         stream = container.streams.video[0]
+        _check_frame_pixels(stream.codec_context.width, stream.codec_context.height, path)
+        size = _decode_size(stream.codec_context.width, stream.codec_context.height, max_side)
         step = 1.0 if sample_fps is None else max(1.0, _stream_fps(stream, path) / sample_fps)
         declared = stream.frames or _count_packets(container, stream)
-    frames, total = _decode_indices(path, _wanted_indices(declared, step, max_frames))
+    frames, total = _decode_indices(path, _wanted_indices(declared, step, max_frames), size, max_side)
     if total != declared:  # the container miscounted (edit lists, damaged index): choose again
-        frames, _ = _decode_indices(path, _wanted_indices(total, step, max_frames))
+        frames, _ = _decode_indices(path, _wanted_indices(total, step, max_frames), size, max_side)
     if not frames:
         raise MediaError(f"{path} contains no video frames")
     return np.stack(frames)
+
+
+def video_header(path: str | os.PathLike) -> tuple[int, int, int]:
+    """(width, height, frame count) from the container, without decoding a frame (a container
+    that states no count is demuxed to count its packets)."""
+    with _open_video(path) as container:
+        stream = container.streams.video[0]
+        width, height = stream.codec_context.width, stream.codec_context.height
+        return width, height, stream.frames or _count_packets(container, stream)
+
+
+def _check_frame_pixels(width: int, height: int, path) -> None:
+    if width * height > MAX_VIDEO_FRAME_PIXELS:
+        raise MediaError(f"{path} has {width}x{height} frames, too large to decode safely; at most "
+                         f"{MAX_VIDEO_FRAME_PIXELS:,} pixels a frame (e.g. 7680x4320) are allowed")
+
+
+def _decode_size(width: int, height: int, max_side: int | None) -> dict | None:
+    """Keyword arguments for `to_ndarray` that scale a frame so neither side exceeds `max_side`."""
+    if not max_side or max(width, height) <= max_side or not (width and height):
+        return None
+    scale = max_side / max(width, height)
+    return {"width": max(1, round(width * scale)), "height": max(1, round(height * scale))}
 
 
 def _count_packets(container, stream) -> int:
@@ -161,15 +212,18 @@ def _wanted_indices(total: int, step: float, max_frames: int | None) -> set[int]
     return set(chosen)
 
 
-def _decode_indices(path, wanted: set[int]) -> tuple[list, int]:
+def _decode_indices(path, wanted: set[int], size: dict | None = None,
+                    max_side: int | None = None) -> tuple[list, int]:
     """(RGB arrays of the wanted frame indices, number of frames decoded)."""
     import av
 
-    frames, size, index = [], None, -1
+    frames, index = [], -1
     with _open_video(path) as container:
         try:
             for index, frame in enumerate(container.decode(container.streams.video[0])):
-                size = size or {"width": frame.width, "height": frame.height}
+                _check_frame_pixels(frame.width, frame.height, path)  # a stream may grow midway
+                size = size or _decode_size(frame.width, frame.height, max_side) or \
+                    {"width": frame.width, "height": frame.height}
                 if index in wanted:
                     frames.append(frame.to_ndarray(format="rgb24", **size))
         except av.FFmpegError as err:

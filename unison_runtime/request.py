@@ -14,6 +14,7 @@ outside the roots exists.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -24,6 +25,10 @@ from .media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS  # one list; media imports
 MARKER = "###"
 MAX_REQUEST_CHARS = 20_000  # far above any real request; keeps the planner's context sane
 PAD_TOKENS = {"image": "<IMGPAD>", "video": "<VIDPAD>"}
+# Placeholders the planner's tokenizer or processor would read as media slots if a user merely
+# mentions them: Unison's pads and Qwen's vision tokens (`<|image_pad|>`, `<|vision_start|>`...).
+_PLACEHOLDER_RE = re.compile(r"<(?:IMGPAD|VIDPAD)>|<\|(?:image_pad|video_pad|vision_start|vision_end|vision_pad)\|>")
+WORD_JOINER = "\u2060"
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ def parse_request(text: str, allowed_roots: Iterable[str | Path] | str | Path) -
         raise RequestError(f"the request is {len(text):,} characters long; the limit is {MAX_REQUEST_CHARS:,}")
     if not text.strip():
         raise RequestError("the request is empty: describe what to generate or ask a question")
+    _check_utf8(text)
     # str.split is linear in the text, and even pieces are prose, odd pieces marker paths.
     pieces = text.split(MARKER)
     if len(pieces) % 2 == 0:
@@ -77,13 +83,31 @@ def parse_request(text: str, allowed_roots: Iterable[str | Path] | str | Path) -
     media: list[MediaItem] = []
     for index, piece in enumerate(pieces):
         if index % 2 == 0:
-            prompt_parts.append(piece)
+            prompt_parts.append(escape_placeholders(piece))
             continue
         marker = f"{MARKER}{piece}{MARKER}"
         item = MediaItem(path=_confined_file(piece, roots), kind=media_kind(piece.strip()), marker=marker)
         media.append(item)
         prompt_parts.append(PAD_TOKENS[item.kind])
     return Request(text=text, prompt="".join(prompt_parts), media=tuple(media))
+
+
+def escape_placeholders(prose: str) -> str:
+    """The user's own words with any literal media placeholder (`<IMGPAD>`, `<|image_pad|>`, ...)
+    broken by an invisible word joiner, so that mentioning one is text, not a media slot."""
+    return _PLACEHOLDER_RE.sub(lambda m: m.group(0)[0] + WORD_JOINER + m.group(0)[1:], prose)
+
+
+def _check_utf8(text: str) -> None:
+    """Text read from bytes that are not UTF-8 arrives with lone surrogates (Python's
+    surrogateescape); name the first bad byte instead of failing later in a tokenizer."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        char = text[err.start]
+        byte = f"byte 0x{ord(char) - 0xDC00:02x}" if 0xDC80 <= ord(char) <= 0xDCFF else f"code point U+{ord(char):04X}"
+        raise RequestError(f"the request text is not valid UTF-8 ({byte} at character {err.start}); "
+                           "save or pass it as UTF-8") from None
 
 
 def _resolve_roots(allowed_roots: Iterable[str | Path] | str | Path) -> tuple[Path, ...]:

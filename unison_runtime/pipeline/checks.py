@@ -95,3 +95,24 @@ def _check_overrides(overrides: dict[str, Any] | None, media_kinds: Sequence[str
     if plan.task in REFERENCE_TASKS and images > MAX_REFERENCES:
         raise GenerationError(f"{plan.task} was given {images} reference images; "
                               f"at most {MAX_REFERENCES} are allowed")
+
+
+def mask_notes(route: "Route", media: Sequence[Any]) -> list[str]:
+    """Notes on a given mask that would otherwise surprise silently: one that marks nothing (the
+    edit then returns the source unchanged; it still runs, so the user sees why) and one whose size
+    differs from its source's (it is stretched to the source's framing)."""
+    import numpy as np
+
+    if route.mask_index is None or route.source_index is None:
+        return []
+    mask, source = media[route.mask_index], media[route.source_index]
+    number = route.mask_index + 1
+    notes = []
+    if not (np.asarray(mask).astype(np.float32).mean(axis=-1) > 127).any():
+        notes.append(f"the mask (media #{number}) marks no pixel to regenerate (all black or opaque): "
+                     "the output is the source unchanged; white or transparent areas are regenerated")
+    (mh, mw), (sh, sw) = mask.shape[1:3], source.shape[1:3]
+    if (mh, mw) != (sh, sw):
+        notes.append(f"the mask (media #{number}) is {mw}x{mh} but its source (media "
+                     f"#{route.source_index + 1}) is {sw}x{sh}: the mask was stretched to fit")
+    return notes

@@ -2,7 +2,8 @@
 
 Builds the tiny models if absent, writes sample media, runs each request the way a user would
 write it (planned by the rules planner, since the tiny planner's random weights cannot plan),
-and writes each output plus `report.json`. Sizes are overridden to tiny previews so the whole
+and writes each output plus `report.json` (an existing report is kept: the new one takes the
+next free name, `report_1.json`, ...). Sizes are overridden to tiny previews so the whole
 demo runs in well under three minutes on two CPU cores; the report keeps the planned values.
 """
 
@@ -47,10 +48,13 @@ def run_demo(out: Path, models: Path | None = None, steps: int = DEMO_STEPS,
              only: tuple[str, ...] = (), progress: bool = True) -> dict:
     from ..demo_models import build_demo_models
     from ..plan import VIDEO_TASKS
+    from ..outputs import write_text
+    from .checks import check_out_dir
     from .run import RunOptions, run
     from .samples import write_sample_media
 
     out = Path(out).resolve()
+    check_out_dir(out)
     models = Path(models).resolve() if models else out / "models"
     start = time.perf_counter()
     build_demo_models(models)
@@ -80,14 +84,15 @@ def run_demo(out: Path, models: Path | None = None, steps: int = DEMO_STEPS,
             made = result.answer[:40] + "..." if result.answer is not None else result.files[0].name
             print(f"{task:20s} -> {result.route.task:20s} {entry['total_seconds']:6.2f}s  {made!r}")
     report["total_seconds"] = round(time.perf_counter() - start, 2)
-    (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
-    return report
+    # An earlier demo's report is kept: this one takes the next free name (report_1.json, ...).
+    report_file = write_text(out / "report.json", json.dumps(report, indent=2, ensure_ascii=False))
+    return {**report, "report_file": str(report_file)}
 
 
 def run(args: argparse.Namespace) -> int:
     report = run_demo(args.out, args.models, steps=args.steps, only=tuple(args.only))
     wrong = [t["expected_task"] for t in report["tasks"] if t["task"] != t["expected_task"]]
-    print(f"{len(report['tasks'])} tasks in {report['total_seconds']}s; report: {Path(args.out) / 'report.json'}")
+    print(f"{len(report['tasks'])} tasks in {report['total_seconds']}s; report: {report['report_file']}")
     if wrong:
         print(f"planned a different task than expected for: {', '.join(wrong)}")
         return 1

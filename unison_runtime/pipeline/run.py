@@ -112,7 +112,7 @@ def run(text: str, overrides: dict[str, Any] | None = None, options: RunOptions 
     from ..planner import choose_planner
     from ..request import parse_request
     from . import resources
-    from .checks import check_route, check_settings
+    from .checks import check_route, check_settings, mask_notes
     from .stage_two import describe_media, load_mask_frames, load_media, prepare_stage_two
 
     options = options or RunOptions()
@@ -149,6 +149,7 @@ def run(text: str, overrides: dict[str, Any] | None = None, options: RunOptions 
     check_route(chosen)  # before annotators and the generator load
     if chosen.mask_index is not None and request.media[chosen.mask_index].kind == "image":
         media[chosen.mask_index] = load_mask_frames(request.media[chosen.mask_index].path)
+    notes.extend(mask_notes(chosen, media))
 
     result = RunResult(plan=plan, route=chosen, notes=notes)
     if not chosen.needs_generator:

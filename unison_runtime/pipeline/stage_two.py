@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import RequestError
+from ..plan import MAX_SIDE
 from ..router import MediaInfo, Route
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -65,16 +66,23 @@ class StageTwoInputs:
 
 
 def load_media(request: "Request") -> list["np.ndarray"]:
-    """Every media item of the request as `[T, H, W, 3]` uint8 frames, in request order."""
-    from ..media import load_image, load_video, pil_to_array
+    """Every media item of the request as `[T, H, W, 3]` uint8 frames, in request order.
 
-    arrays = []
+    Videos are decoded at most `plan.MAX_SIDE` a side: the router never uses more. The request's
+    pixels are checked against the media budget from headers first; a file named
+    several times is decoded once (its items share one array).
+    """
+    from ..media import load_image, load_video, pil_to_array
+    from ..media_budget import check_media_budget
+
+    check_media_budget(request.media, max_frames=MAX_SOURCE_FRAMES, max_side=MAX_SIDE)
+    decoded: dict[tuple, "np.ndarray"] = {}
     for item in request.media:
-        if item.kind == "image":
-            arrays.append(pil_to_array(load_image(item.path))[None])
-        else:
-            arrays.append(load_video(item.path, max_frames=MAX_SOURCE_FRAMES))
-    return arrays
+        key = (item.path, item.kind)
+        if key not in decoded:
+            decoded[key] = (pil_to_array(load_image(item.path))[None] if item.kind == "image"
+                            else load_video(item.path, max_frames=MAX_SOURCE_FRAMES, max_side=MAX_SIDE))
+    return [decoded[(item.path, item.kind)] for item in request.media]
 
 
 def load_mask_frames(path) -> "np.ndarray":
