@@ -39,14 +39,15 @@ DEMO_STEPS = 2
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder for the outputs and report.json")
     parser.add_argument("--models", type=Path,
-                        help="tiny models folder (default OUT/models; built there if absent)")
+                        help="tiny models folder (default OUT/models; built there if absent; a folder "
+                             "holding other models is used as it is, never written to)")
     parser.add_argument("--steps", type=int, default=DEMO_STEPS, help=f"sampling steps (default {DEMO_STEPS})")
     parser.add_argument("--only", action="append", default=[], help="run only these tasks (repeatable)")
 
 
 def run_demo(out: Path, models: Path | None = None, steps: int = DEMO_STEPS,
              only: tuple[str, ...] = (), progress: bool = True) -> dict:
-    from ..demo_models import build_demo_models
+    from ..demo_models import MARKER, build_demo_models
     from ..plan import VIDEO_TASKS
     from ..outputs import write_text
     from .checks import check_out_dir
@@ -57,7 +58,10 @@ def run_demo(out: Path, models: Path | None = None, steps: int = DEMO_STEPS,
     check_out_dir(out)
     models = Path(models).resolve() if models else out / "models"
     start = time.perf_counter()
-    build_demo_models(models)
+    # A given folder that already holds models the demo did not build (no marker) is used as it
+    # is: the demo never writes into it (build_demo_models would refuse to replace those files).
+    if not (models.is_dir() and any(models.iterdir()) and not (models / MARKER).exists()):
+        build_demo_models(models)
     built_seconds = time.perf_counter() - start
     inputs = out / "inputs"
     write_sample_media(inputs)
