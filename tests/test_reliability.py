@@ -361,6 +361,16 @@ def test_settings_are_validated_before_any_model_loads(field, value, message, op
     refused(GenerationError, lambda: run("Generate an image of a cat", TINY, options), message, "allowed")
 
 
+def test_max_new_tokens_0_through_the_planner_api(planner_models):
+    from unison_runtime.layout import PLANNER_MERGED
+    from unison_runtime.planner.qwen import load_planner
+    from unison_runtime.request import parse_request
+
+    planner = load_planner(planner_models / PLANNER_MERGED, device="cpu")
+    refused(GenerationError, lambda: planner.answer(parse_request("Why?", []), max_new_tokens=0),
+            "max_new_tokens 0", "use 1 to")
+
+
 def test_too_many_references_and_too_few_image_to_video_frames(options, no_model_loads):
     four = " ".join(["###unison_character.png###", "###unison_scene.png###", "###unison_pose.png###",
                      "###unison_scene_mask.png###"])

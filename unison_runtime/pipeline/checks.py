@@ -36,16 +36,19 @@ def check_settings(options: "RunOptions", overrides: dict[str, Any] | None = Non
     if options.offload_policy not in OFFLOAD_POLICIES:
         raise GenerationError(f"unknown offload policy {options.offload_policy!r}; "
                               f"allowed: {', '.join(OFFLOAD_POLICIES)}")
-    tokens = options.max_new_tokens
-    if isinstance(tokens, bool) or not isinstance(tokens, int) or not 1 <= tokens <= MAX_NEW_TOKENS:
-        raise GenerationError(f"max_new_tokens {tokens!r} is not allowed: use 1 to {MAX_NEW_TOKENS} "
-                              "(an answer needs at least one token)")
+    check_max_new_tokens(options.max_new_tokens)
     if not isinstance(options.negative_prompt, str):
         raise GenerationError(f"negative_prompt must be text, got {type(options.negative_prompt).__name__}")
     check_sampler_settings(SamplerSettings(steps=options.steps, cfg=options.cfg, shift=options.shift,
                                            context_scale=options.context_scale, seed=options.seed))
     check_out_dir(options.out_dir)
     _check_overrides(overrides, media_kinds)
+
+
+def check_max_new_tokens(tokens: Any) -> None:
+    if isinstance(tokens, bool) or not isinstance(tokens, int) or not 1 <= tokens <= MAX_NEW_TOKENS:
+        raise GenerationError(f"max_new_tokens {tokens!r} is not allowed: use 1 to {MAX_NEW_TOKENS} "
+                              "(an answer needs at least one token)")
 
 
 def check_out_dir(out_dir: str | Path | None) -> None:

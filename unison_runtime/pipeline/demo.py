@@ -60,8 +60,11 @@ def run_demo(out: Path, models: Path | None = None, steps: int = DEMO_STEPS,
     start = time.perf_counter()
     # A given folder that already holds models the demo did not build (no marker) is used as it
     # is: the demo never writes into it (build_demo_models would refuse to replace those files).
-    if not (models.is_dir() and any(models.iterdir()) and not (models / MARKER).exists()):
+    foreign = models.is_dir() and any(models.iterdir()) and not (models / MARKER).exists()
+    if not foreign:
         build_demo_models(models)
+    elif progress:
+        print(f"using the models already in {models} as they are (the demo did not build them)")
     built_seconds = time.perf_counter() - start
     inputs = out / "inputs"
     write_sample_media(inputs)
@@ -70,7 +73,8 @@ def run_demo(out: Path, models: Path | None = None, steps: int = DEMO_STEPS,
         from ..errors import UnisonError
 
         raise UnisonError(f"unknown task(s) {unknown}; allowed: {', '.join(t for t, _ in DEMO_REQUESTS)}")
-    report = {"models": str(models), "build_models_seconds": round(built_seconds, 2), "tasks": []}
+    report = {"models": str(models), "models_built_by_demo": not foreign,
+              "build_models_seconds": round(built_seconds, 2), "tasks": []}
     for task, text in DEMO_REQUESTS:
         if only and task not in only:
             continue

@@ -430,7 +430,9 @@ class QwenPlanner:
         import torch
 
         from ..models import get_manager
+        from ..pipeline.checks import check_max_new_tokens
 
+        check_max_new_tokens(max_new_tokens)
         messages = prompting.media_turn(request.prompt, tuple(request.media_kinds))
         images, videos, fps = self._load_media(request)
         text = prompting.render(self.loaded.processor, messages, add_generation_prompt=True)
@@ -446,7 +448,9 @@ class QwenPlanner:
 
     def _load_media(self, request):
         from .. import media
+        from ..media_budget import check_media_budget
 
+        check_media_budget(request.media, max_frames=self.budget.video_max_frames)  # before decoding
         images, videos, fps = [], [], []
         for item in request.media:
             if item.kind == "image":
