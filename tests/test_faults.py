@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 
 from _reliability_counts import count, flush
-from unison_runtime import media, outputs
+from unison_runtime import media
 from unison_runtime.errors import ModelLoadError, OutputError
 from unison_runtime.models import get_manager
 from unison_runtime.pipeline import RunOptions, run
@@ -31,7 +31,8 @@ from unison_runtime.pipeline import RunOptions, run
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"width": 32, "height": 32}
 SENTINEL = "-- end of answer --"
-RNG = random.Random(int.from_bytes(os.urandom(4), "little"))  # random points; the seed is in failures
+SEED = int.from_bytes(os.urandom(4), "little")  # random kill points; a failure names the seed
+RNG = random.Random(SEED)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -52,7 +53,7 @@ def check_folder(folder: Path, published: list[str] = ()) -> int:
     finals = sorted(p for p in folder.iterdir() if not p.name.startswith("."))
     lost = [name for name in published if not (folder / name).is_file()]
     count("files_lost", len(lost))
-    assert not lost, f"published but gone: {lost} (seed {RNG})"
+    assert not lost, f"published but gone: {lost} (seed {SEED})"
     for path in finals:
         count("files_checked")
         if path.suffix == ".png":
@@ -63,7 +64,7 @@ def check_folder(folder: Path, published: list[str] = ()) -> int:
         elif path.suffix == ".json":
             json.loads(path.read_text())
         elif path.suffix == ".txt":
-            assert path.read_text().rstrip("\n").endswith(SENTINEL), path
+            assert path.read_text().rstrip("\n").endswith(SENTINEL), f"{path} (seed {SEED})"
     return len(finals)
 
 

@@ -5,7 +5,6 @@ allowed. Each test failed on the code before the fix."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import struct
 import subprocess
@@ -22,7 +21,6 @@ from _reliability_counts import count, flush
 from unison_runtime import media, outputs
 from unison_runtime.errors import (DeviceError, GenerationError, MediaError, ModelLoadError,
                                    OutputError, PlanError, RequestError, UnisonError)
-from unison_runtime.models import get_manager
 from unison_runtime.pipeline import RunOptions, run
 
 ROOT = Path(__file__).resolve().parents[1]
