@@ -28,3 +28,20 @@ def run_options(**flat) -> RunOptions:
 
 def overrides(values: dict | None) -> Overrides | None:
     return Overrides.from_mapping(values) if values is not None else None
+
+
+def with_option(options: RunOptions, **flat) -> RunOptions:
+    """A copy of `options` with flat keywords changed where they live (models, load, sampling...)."""
+    from dataclasses import replace
+
+    models, sampling = options.models, options.sampling
+    load = replace(models.load, **{k: v for k, v in flat.items() if k in _LOAD})
+    models = replace(models, load=load, **{k: v for k, v in flat.items() if k in _MODEL})
+    sampling = replace(sampling, **{k: v for k, v in flat.items() if k in _SAMPLING})
+    hooks = replace(options.hooks, **{k: v for k, v in flat.items() if k in _HOOKS})
+    output = replace(options.output, out_dir=flat["out_dir"]) if "out_dir" in flat else options.output
+    roots = tuple(flat["media_roots"]) if "media_roots" in flat else options.media_roots
+    unknown = set(flat) - _MODEL - _LOAD - _SAMPLING - _HOOKS - {"out_dir", "media_roots"}
+    if unknown:
+        raise TypeError(f"unknown option(s) {sorted(unknown)}")
+    return RunOptions(models=models, sampling=sampling, output=output, media_roots=roots, hooks=hooks)

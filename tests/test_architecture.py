@@ -28,8 +28,13 @@ def _modules() -> dict[str, Path]:
 def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     """Every module of the pack that `name` imports, at the top or inside functions."""
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    type_only = {id(n) for block in ast.walk(tree) if isinstance(block, ast.If)
+                 and getattr(block.test, "id", "") == "TYPE_CHECKING" for n in ast.walk(block)}
     out = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(tree):
+        if id(node) in type_only:  # imports for type hints only never run
+            continue
         targets = []
         if isinstance(node, ast.Import):
             targets = [a.name for a in node.names]

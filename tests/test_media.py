@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from unison_runtime import media
-from unison_runtime.errors import MediaError
+from unison_runtime.errors import MediaError, OutputError
 
 
 def gradient_frames(t: int, h: int, w: int) -> np.ndarray:
@@ -131,14 +131,25 @@ def test_existing_files_are_not_overwritten(tmp_path):
     png, mp4 = tmp_path / "user.png", tmp_path / "user.mp4"
     png.write_bytes(b"precious")
     mp4.write_bytes(b"precious")
-    with pytest.raises(MediaError, match="already exists"):
+    with pytest.raises(OutputError, match="already exists"):
         media.save_png(solid_frames([1]), png)
-    with pytest.raises(MediaError, match="already exists"):
+    with pytest.raises(OutputError, match="already exists"):
         media.save_mp4(solid_frames([1, 2]), mp4)
     assert png.read_bytes() == b"precious" and mp4.read_bytes() == b"precious"
     media.save_png(solid_frames([77]), png, overwrite=True)
     assert media.pil_to_array(media.load_image(png))[0, 0].tolist() == [77, 77, 77]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["user.mp4", "user.png"]
+
+
+def test_next_free_takes_a_new_name_past_files_and_dangling_symlinks(tmp_path):
+    (tmp_path / "out.png").write_bytes(b"precious")
+    (tmp_path / "out_1.png").symlink_to(tmp_path / "nowhere.png")  # dangling: exists() says False
+    written = media.save_png(solid_frames([9]), tmp_path / "out.png", next_free=True)
+    assert written.name == "out_2.png"
+    assert (tmp_path / "out.png").read_bytes() == b"precious" and (tmp_path / "out_1.png").is_symlink()
+    with pytest.raises(OutputError, match="a symlink"):
+        media.save_png(solid_frames([9]), tmp_path / "out_1.png")
+    assert not (tmp_path / "nowhere.png").exists()
 
 
 @pytest.mark.skipif(os.name != "posix", reason="POSIX permission bits")
@@ -152,17 +163,17 @@ def test_written_files_get_ordinary_permissions(tmp_path):
 
 
 def test_file_appearing_during_the_write_survives(tmp_path, monkeypatch):
+    from PIL import Image as PILImage
+
     target = tmp_path / "race.png"
-    real = media._write_atomically
+    real_save = PILImage.Image.save
 
-    def write_then_race(path, overwrite, write):
-        def racing_write(tmp):
-            write(tmp)
-            path.write_bytes(b"someone else")  # appears after the up-front existence check
-        return real(path, overwrite, racing_write)
+    def save_then_race(self, fp, *args, **kwargs):
+        real_save(self, fp, *args, **kwargs)
+        target.write_bytes(b"someone else")  # appears while the temp file is being written
 
-    monkeypatch.setattr(media, "_write_atomically", write_then_race)
-    with pytest.raises(MediaError, match="already exists"):
+    monkeypatch.setattr(PILImage.Image, "save", save_then_race)
+    with pytest.raises(OutputError, match="already exists"):
         media.save_png(solid_frames([5]), target)
     assert target.read_bytes() == b"someone else"
     assert [p.name for p in tmp_path.iterdir()] == ["race.png"]

@@ -2,8 +2,25 @@
 (the CLI, the ComfyUI nodes) can show its message to the user as-is."""
 
 
+import re
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
 class UnisonError(Exception):
-    """Base class: the message names what was wrong and what is allowed."""
+    """Base class: the message names what was wrong and what is allowed.
+
+    The message is always one line (a wrapped library error may span several, with terminal
+    colour codes): the CLI prints it after "error:", ComfyUI shows it as the node's error.
+    """
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())
+
+
+def one_line(text: str) -> str:
+    """`text` with colour codes removed and every run of whitespace (newlines too) as one space."""
+    return " ".join(_ANSI.sub("", text).split())
 
 
 class PlanError(UnisonError, ValueError):
@@ -32,3 +49,11 @@ class GenerationError(UnisonError, ValueError):
 
 class Cancelled(UnisonError):
     """The user cancelled a long-running step; whatever it allocated has been released."""
+
+
+class OutputError(UnisonError, OSError):
+    """An output file that cannot be written or published (disk full, name taken, no permission)."""
+
+
+class DeviceError(UnisonError, ValueError):
+    """A device name that is unknown or not present on this machine (e.g. cuda without a GPU)."""

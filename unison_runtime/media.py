@@ -14,8 +14,10 @@ Decisions:
 - `save_png` writes exactly one image; several frames are an error (use `save_mp4`).
 - `save_mp4` pads odd widths/heights by repeating the last row/column (yuv420p needs even sizes)
   so a long generation never fails at the last step.
-- Both writers refuse to replace an existing file unless `overwrite=True`, and write to a temp
-  file in the same folder first, so a reader never sees a half-written file.
+- Both writers publish through `outputs.publish`: a temp file in the same folder, fsynced, then
+  linked under its name, so a reader never sees a half-written file. An existing file or symlink
+  (a dangling one included) is never replaced unless `overwrite=True`; `next_free=True` takes the
+  first free `stem_N` name instead of refusing.
 
 torch, numpy, PIL and av are imported inside the functions that use them.
 """
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MediaError
+from .outputs import publish
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".webm", ".gif")
@@ -35,6 +38,15 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".webm", ".gif")
 # almost certainly in another convention (0..255, or 0..1 passed as -1..1) and rejected.
 RANGE_TOLERANCE = 0.05
 H264_CRF = 18  # visually lossless; keeps read-back pixels close to what was written
+# A video frame larger than this is refused before decoding (PIL guards images the same way):
+# 8K UHD (7680x4320) fits; an 8192x8192 "pixel bomb" does not. Each such frame costs ~100 MB.
+MAX_VIDEO_FRAME_PIXELS = 7680 * 4320
+# Per request, the pixels of all distinct media files together, as decoded (video: the frames
+# kept, at the decode size), are refused above this before anything is decoded: 1e9 pixels are
+# 3 GB as 8-bit RGB — e.g. two 10 s 1080p videos — far beyond what stage two can use at once.
+MEDIA_PIXEL_BUDGET = 1_000_000_000
+# Modes Pillow gives 16-bit greyscale PNGs (and 32-bit "I" on older Pillow): 0..65535, not 0..255.
+_WIDE_GREY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -62,7 +74,20 @@ def _open_image(path: str | os.PathLike):
             f"{p} is not a readable image ({err}); supported: {', '.join(IMAGE_EXTENSIONS)}"
         ) from err
     # Phones store rotation in EXIF; the user expects the picture as displayed.
-    return ImageOps.exif_transpose(image)
+    return ImageOps.exif_transpose(_to_8_bit(image))
+
+
+def _to_8_bit(image):
+    """A 16-bit greyscale image scaled to 8 bits (0..65535 → 0..255); Pillow's own conversion to
+    "L" clips instead, turning a dark 16-bit ramp almost all white. Other modes pass through
+    (Pillow already reads 16-bit RGB PNGs as 8-bit RGB, scaled)."""
+    import numpy as np
+    from PIL import Image
+
+    if image.mode not in _WIDE_GREY_MODES:
+        return image
+    wide = np.asarray(image).astype(np.float64)
+    return Image.fromarray(np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8), "L")
 
 
 def load_image(path: str | os.PathLike):
@@ -138,28 +163,57 @@ def video_fps(path: str | os.PathLike) -> float:
         return _stream_fps(container.streams.video[0], path)
 
 
-def load_video(path: str | os.PathLike, max_frames: int | None = None, sample_fps: float | None = None):
+def load_video(path: str | os.PathLike, max_frames: int | None = None, sample_fps: float | None = None,
+               max_side: int | None = None):
     """Decode a video (gif included) as `np.ndarray[T, H, W, 3]` uint8 RGB.
 
     `sample_fps` keeps frames nearest to that rate (never more than the source has);
     `max_frames` then keeps that many evenly spaced frames, first and last included. Only kept
-    frames are converted to RGB, so a long video costs decoding time, not memory. Every frame is
-    scaled to the size of the first, should the stream change size midway.
+    frames are converted to RGB, so a long video costs decoding time, not memory. `max_side`
+    scales kept frames down (aspect kept) so neither side exceeds it. Every frame is scaled to the
+    size of the first, should the stream change size midway. A stream whose frames exceed
+    `MAX_VIDEO_FRAME_PIXELS` is refused before any frame is decoded.
     """
     import numpy as np
 
     _check_positive("max_frames", max_frames, integer=True)
     _check_positive("sample_fps", sample_fps)
+    _check_positive("max_side", max_side, integer=True)
     with _open_video(path) as container:
         stream = container.streams.video[0]
+        _check_frame_pixels(stream.codec_context.width, stream.codec_context.height, path)
+        size = _decode_size(stream.codec_context.width, stream.codec_context.height, max_side)
         step = 1.0 if sample_fps is None else max(1.0, _stream_fps(stream, path) / sample_fps)
         declared = stream.frames or _count_packets(container, stream)
-    frames, total = _decode_indices(path, _wanted_indices(declared, step, max_frames))
+    frames, total = _decode_indices(path, _wanted_indices(declared, step, max_frames), size, max_side)
     if total != declared:  # the container miscounted (edit lists, damaged index): choose again
-        frames, _ = _decode_indices(path, _wanted_indices(total, step, max_frames))
+        frames, _ = _decode_indices(path, _wanted_indices(total, step, max_frames), size, max_side)
     if not frames:
         raise MediaError(f"{path} contains no video frames")
     return np.stack(frames)
+
+
+def video_header(path: str | os.PathLike) -> tuple[int, int, int]:
+    """(width, height, frame count) from the container, without decoding a frame (a container
+    that states no count is demuxed to count its packets)."""
+    with _open_video(path) as container:
+        stream = container.streams.video[0]
+        width, height = stream.codec_context.width, stream.codec_context.height
+        return width, height, stream.frames or _count_packets(container, stream)
+
+
+def _check_frame_pixels(width: int, height: int, path) -> None:
+    if width * height > MAX_VIDEO_FRAME_PIXELS:
+        raise MediaError(f"{path} has {width}x{height} frames, too large to decode safely; at most "
+                         f"{MAX_VIDEO_FRAME_PIXELS:,} pixels a frame (e.g. 7680x4320) are allowed")
+
+
+def _decode_size(width: int, height: int, max_side: int | None) -> dict | None:
+    """Keyword arguments for `to_ndarray` that scale a frame so neither side exceeds `max_side`."""
+    if not max_side or max(width, height) <= max_side or not (width and height):
+        return None
+    scale = max_side / max(width, height)
+    return {"width": max(1, round(width * scale)), "height": max(1, round(height * scale))}
 
 
 def _count_packets(container, stream) -> int:
@@ -180,15 +234,18 @@ def _wanted_indices(total: int, step: float, max_frames: int | None) -> set[int]
     return set(chosen)
 
 
-def _decode_indices(path, wanted: set[int]) -> tuple[list, int]:
+def _decode_indices(path, wanted: set[int], size: dict | None = None,
+                    max_side: int | None = None) -> tuple[list, int]:
     """(RGB arrays of the wanted frame indices, number of frames decoded)."""
     import av
 
-    frames, size, index = [], None, -1
+    frames, index = [], -1
     with _open_video(path) as container:
         try:
             for index, frame in enumerate(container.decode(container.streams.video[0])):
-                size = size or {"width": frame.width, "height": frame.height}
+                _check_frame_pixels(frame.width, frame.height, path)  # a stream may grow midway
+                size = size or _decode_size(frame.width, frame.height, max_side) or \
+                    {"width": frame.width, "height": frame.height}
                 if index in wanted:
                     frames.append(frame.to_ndarray(format="rgb24", **size))
         except av.FFmpegError as err:
@@ -205,30 +262,35 @@ def _check_positive(name: str, value, integer: bool = False) -> None:
 
 
 # -- writing ---------------------------------------------------------------------------------
-def save_png(frames: Any, path: str | os.PathLike, overwrite: bool = False) -> Path:
-    """Write one image as PNG. `frames` is anything `to_uint8_frames` accepts, holding one frame."""
+def save_png(frames: Any, path: str | os.PathLike, overwrite: bool = False, next_free: bool = False) -> Path:
+    """Write one image as PNG. `frames` is anything `to_uint8_frames` accepts, holding one frame.
+
+    Returns the name written: `path`, or with `next_free` the first free `stem_N.png`.
+    """
     from PIL import Image
 
-    target = _writable_target(path, ".png", overwrite)
+    target = _writable_target(path, ".png")
     array = to_uint8_frames(frames)
     if array.shape[0] != 1:
         raise MediaError(
             f"save_png writes one image but got {array.shape[0]} frames; "
             "save them one at a time or use save_mp4"
         )
-    return _write_atomically(target, overwrite, lambda tmp: Image.fromarray(array[0]).save(tmp, format="PNG"))
+    return publish(target, lambda tmp: Image.fromarray(array[0]).save(tmp, format="PNG"),
+                   _exists_mode(overwrite, next_free))
 
 
-def save_mp4(frames: Any, path: str | os.PathLike, fps: float = 24, overwrite: bool = False) -> Path:
+def save_mp4(frames: Any, path: str | os.PathLike, fps: float = 24, overwrite: bool = False,
+             next_free: bool = False) -> Path:
     """Write frames as an H.264 (yuv420p) MP4; odd sizes are padded to even by edge repetition."""
     import math
     import numbers
 
-    target = _writable_target(path, ".mp4", overwrite)
+    target = _writable_target(path, ".mp4")
     if isinstance(fps, bool) or not isinstance(fps, numbers.Real) or not math.isfinite(fps) or fps <= 0:
         raise MediaError(f"fps must be a positive number, got {fps!r}")
     array = _pad_to_even(to_uint8_frames(frames))
-    return _write_atomically(target, overwrite, lambda tmp: _encode_h264(array, tmp, float(fps)))
+    return publish(target, lambda tmp: _encode_h264(array, tmp, float(fps)), _exists_mode(overwrite, next_free))
 
 
 def _encode_h264(array, tmp: Path, fps: float) -> None:
@@ -256,55 +318,17 @@ def _pad_to_even(array):
     return np.pad(array, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
 
 
-def _writable_target(path: str | os.PathLike, suffix: str, overwrite: bool) -> Path:
+def _writable_target(path: str | os.PathLike, suffix: str) -> Path:
     target = Path(path).expanduser()
     if target.suffix.lower() != suffix:
         raise MediaError(f"{target}: expected a {suffix} file name")
-    if target.exists() and not overwrite:
-        raise MediaError(f"{target} already exists; pass overwrite=True to replace it")
     if not target.parent.is_dir():
         raise MediaError(f"folder does not exist: {target.parent}")
     return target
 
 
-def _write_atomically(target: Path, overwrite: bool, write) -> Path:
-    """Run `write(tmp)` on a temp file beside `target`, then move it into place."""
-    tmp = _new_temp_file(target)
-    try:
-        write(tmp)
-        _publish(tmp, target, overwrite)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return target
-
-
-def _new_temp_file(target: Path) -> Path:
-    """An empty, uniquely named file beside `target`, with the permissions a plain new file gets
-    (tempfile.mkstemp would make it owner-only, and the output would stay that way)."""
-    import secrets
-
-    for _ in range(100):
-        tmp = target.with_name(f".{target.stem}.{secrets.token_hex(4)}.tmp{target.suffix}")
-        try:
-            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-            return tmp
-        except FileExistsError:
-            continue
-    raise MediaError(f"could not create a temporary file in {target.parent}")
-
-
-def _publish(tmp: Path, target: Path, overwrite: bool) -> None:
-    if overwrite:
-        os.replace(tmp, target)
-        return
-    try:
-        os.link(tmp, target)  # atomic "create only if absent": a file that appeared meanwhile survives
-    except FileExistsError:
-        raise MediaError(f"{target} already exists; pass overwrite=True to replace it") from None
-    except OSError:  # filesystems without hard links
-        if target.exists():
-            raise MediaError(f"{target} already exists; pass overwrite=True to replace it") from None
-        os.replace(tmp, target)
+def _exists_mode(overwrite: bool, next_free: bool) -> str:
+    return "replace" if overwrite else "number" if next_free else "error"
 
 
 # -- layout conversion -----------------------------------------------------------------------

@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
+from .devices import validate_device
 from .errors import ModelLoadError
 
 OFFLOAD_POLICIES = ("keep", "offload", "sequential")
@@ -48,6 +49,7 @@ class _Entry:
     offload_policy: str
     load_seconds: float
     last_used: float = field(default_factory=time.monotonic)
+    files: tuple = ()  # size and mtime of the source files when loaded (see `ModelManager.get`)
 
 
 def default_device() -> str:
@@ -121,16 +123,20 @@ class ModelManager:
         device: str = "auto",
         offload_policy: str = "keep",
         options: dict[str, Any] | None = None,
+        files: Any = None,
     ) -> Any:
         """Return the cached model for this key, calling `loader(device, dtype)` on a miss.
 
         `loader` receives the resolved device ("cpu", "cuda", ...) and dtype name ("float32", ...)
-        and must return the loaded value placed on that device.
+        and must return the loaded value placed on that device. `files` (default: the sources that
+        are absolute paths) are the files or folders the model was read from: when one changed on
+        disk since it was loaded (size or mtime), the cached copy is dropped and loaded again.
         """
         if offload_policy not in OFFLOAD_POLICIES:
             raise ModelLoadError(
                 f"unknown offload policy {offload_policy!r}; allowed: {', '.join(OFFLOAD_POLICIES)}"
             )
+        device = validate_device(device, check_present=False)  # "tpu": one clear line, nothing loaded
         device = default_device() if device == "auto" else device
         key = ModelKey(
             kind=kind,
@@ -139,18 +145,21 @@ class ModelManager:
             device=device,
             options=_freeze(options or {}),
         )
+        signature = _signature(key.source if files is None else files)
         with self._lock:
             entry = self._entries.get(key)
-            if entry is not None:
+            if entry is not None and entry.files == signature:
                 entry.last_used = time.monotonic()
                 self._entries.move_to_end(key)
                 return entry.value
+            if entry is not None:  # its files changed on disk: the cached copy is stale
+                del self._entries[key]
             start = time.perf_counter()
             # Non-keep policies park weights off the execution device between uses.
             load_device = device if offload_policy == "keep" else self.offload_device
             value = loader(load_device, key.dtype)
             seconds = time.perf_counter() - start
-            self._entries[key] = _Entry(key, value, offload_policy, seconds)
+            self._entries[key] = _Entry(key, value, offload_policy, seconds, files=signature)
             self._load_counts[kind] = self._load_counts.get(kind, 0) + 1
             self.load_seconds_total += seconds
             self._evict_over_budget(keep=key)
@@ -265,6 +274,16 @@ def _move_or_park(module: Any, device: str, offload_device: str) -> None:
     except BaseException:
         module.to(offload_device)  # a failed move (out of memory) can leave part of it moved
         raise
+
+
+def _signature(paths: Any) -> tuple:
+    """Size and mtime of each path (a folder: of each entry in it), for spotting changed files."""
+    import os
+
+    from .file_memo import file_signature
+
+    return tuple(file_signature(p) for p in paths if isinstance(p, os.PathLike) or
+                 (isinstance(p, str) and os.path.isabs(p)))
 
 
 def _freeze(options: dict[str, Any]) -> tuple[tuple[str, Any], ...]:

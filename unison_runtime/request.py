@@ -29,6 +29,10 @@ from .media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS  # one list; media imports
 MARKER = "###"
 MAX_REQUEST_CHARS = 20_000  # far above any real request; keeps the planner's context sane
 PAD_TOKENS = {"image": "<IMGPAD>", "video": "<VIDPAD>"}
+# Placeholders the planner's tokenizer or processor would read as media slots if a user merely
+# mentions them: Unison's pads and Qwen's vision tokens (`<|image_pad|>`, `<|vision_start|>`...).
+_PLACEHOLDER_RE = re.compile(r"<(?:IMGPAD|VIDPAD)>|<\|(?:image_pad|video_pad|vision_start|vision_end|vision_pad)\|>")
+WORD_JOINER = "\u2060"
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -129,6 +133,7 @@ def parse_request(text: str, allowed_roots: Iterable[str | Path] | str | Path = 
         unmentioned = [n for n in given if "{" + n + "}" not in text]
         if unmentioned:
             text = text.rstrip() + " " + " ".join("{" + n + "}" for n in unmentioned)
+    _check_utf8(text)
     # str.split is linear in the text, and even pieces are prose, odd pieces marker paths.
     pieces = text.split(MARKER)
     if len(pieces) % 2 == 0:
@@ -138,7 +143,7 @@ def parse_request(text: str, allowed_roots: Iterable[str | Path] | str | Path = 
     media: list[MediaItem] = []
     for index, piece in enumerate(pieces):
         if index % 2 == 0:
-            prompt_parts.append(_given_items(piece, placeholder, given, media))
+            prompt_parts.append(_given_items(escape_placeholders(piece), placeholder, given, media))
             continue
         marker = f"{MARKER}{piece}{MARKER}"
         item = MediaItem(path=_confined_file(piece, roots), kind=media_kind(piece.strip()), marker=marker)
@@ -159,6 +164,24 @@ def _given_items(prose: str, placeholder, given: Mapping[str, GivenMedia], media
         return PAD_TOKENS[item.kind]
 
     return placeholder.sub(pad, prose)
+
+
+def escape_placeholders(prose: str) -> str:
+    """The user's own words with any literal media placeholder (`<IMGPAD>`, `<|image_pad|>`, ...)
+    broken by an invisible word joiner, so that mentioning one is text, not a media slot."""
+    return _PLACEHOLDER_RE.sub(lambda m: m.group(0)[0] + WORD_JOINER + m.group(0)[1:], prose)
+
+
+def _check_utf8(text: str) -> None:
+    """Text read from bytes that are not UTF-8 arrives with lone surrogates (Python's
+    surrogateescape); name the first bad byte instead of failing later in a tokenizer."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        char = text[err.start]
+        byte = f"byte 0x{ord(char) - 0xDC00:02x}" if 0xDC80 <= ord(char) <= 0xDCFF else f"code point U+{ord(char):04X}"
+        raise RequestError(f"the request text is not valid UTF-8 ({byte} at character {err.start}); "
+                           "save or pass it as UTF-8") from None
 
 
 def _resolve_roots(allowed_roots: Iterable[str | Path] | str | Path) -> tuple[Path, ...]:

@@ -8,10 +8,11 @@ from __future__ import annotations
 import json
 import re
 import struct
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from .errors import ModelLoadError
+from .errors import ModelLoadError, UnisonError
 
 DDP_PREFIX = "module."
 # Training scripts nest the weights under one of these keys (the rest is optimizer state etc.).
@@ -24,6 +25,10 @@ def read_state_dict(path: str | Path, *, strip_ddp: bool = False, mmap: bool = F
     A `state_dict` / `model` / `module` wrapper is unwrapped. `strip_ddp` removes the `module.`
     prefix DDP training leaves (refusing a file that has a weight both with and without it).
     `mmap` maps a pickle's tensors instead of reading them (for looking at keys only).
+
+    Weights (`*.weight` / `*.bias`) stored as bool or wide integers are refused (int8/uint8 stay:
+    quantised formats use them; integer buffers such as position ids are not weights). Unless
+    `mmap` (whose point is not to read the data), float tensors holding NaN or inf are refused.
     """
     path = Path(path)
     raw = _read_safetensors(path) if path.suffix.lower() == ".safetensors" else _read_pickle(path, mmap)
@@ -31,6 +36,7 @@ def read_state_dict(path: str | Path, *, strip_ddp: bool = False, mmap: bool = F
     if not isinstance(raw, dict):
         raise ModelLoadError(f"{path} does not hold a state dict (found {type(raw).__name__})")
     _check_entries(raw, path)
+    check_weight_values(raw, path, finite=not mmap)
     if not strip_ddp:
         return raw
     state = {k[len(DDP_PREFIX):] if k.startswith(DDP_PREFIX) else k: v for k, v in raw.items()}
@@ -57,6 +63,63 @@ def _check_entries(raw: dict, path: Path) -> None:
         raise ModelLoadError(f"{path} is not a state dict of tensors: non-tensor entries {shown}")
 
 
+def check_weight_values(state: dict, path: str | Path, finite: bool = True) -> None:
+    """ModelLoadError for a weight of a non-float kind, or (with `finite`) a NaN/inf value."""
+    import torch
+
+    wrong = [k for k, v in state.items() if k.rsplit(".", 1)[-1] in ("weight", "bias")
+             and v.dtype in (torch.bool, torch.int16, torch.int32, torch.int64)]
+    if wrong:
+        raise ModelLoadError(f"{path} stores the weight {wrong[0]} as {state[wrong[0]].dtype} "
+                             f"({len(wrong)} such tensor(s)); model weights must be floating point: "
+                             "a damaged or converted-by-mistake checkpoint?")
+    if not finite:
+        return
+    for key, tensor in state.items():
+        if tensor.is_floating_point() and tensor.numel() and not _all_finite(tensor):
+            raise ModelLoadError(f"{path} holds NaN or infinite values in {key}; the checkpoint is "
+                                 "damaged (or was saved from a diverged training run)")
+
+
+def _all_finite(tensor) -> bool:
+    import torch
+
+    if tensor.element_size() == 1:  # float8 has no isfinite kernel: test the bit patterns
+        bits = tensor.view(torch.uint8)
+        if tensor.dtype == getattr(torch, "float8_e5m2", None):  # exponent all ones: inf or NaN
+            return not bool(((bits & 0x7C) == 0x7C).any())
+        return not bool(((bits & 0x7F) == 0x7F).any())  # e4m3fn: only NaN, S.1111.111
+    return bool(torch.isfinite(tensor).all())
+
+
+@contextmanager
+def load_errors(what: str, path: str | Path) -> Iterator[None]:
+    """Turn a library's failure to read model files (a truncated safetensors, a pickle that
+    weights_only refuses, a config that is not JSON) into one ModelLoadError line naming them."""
+    import pickle
+
+    from safetensors import SafetensorError
+
+    try:
+        yield
+    except UnisonError:
+        raise
+    except (OSError, ValueError, RuntimeError, EOFError, KeyError, pickle.UnpicklingError,
+            SafetensorError) as err:
+        raise ModelLoadError(f"cannot load the {what} from {path}: {explain_load_error(err)}") from err
+
+
+def explain_load_error(err: BaseException) -> str:
+    """One line saying why a checkpoint could not be read."""
+    found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+    if found is not None:
+        return (f"it holds the Python object {found.group(1)}, and only plain state dicts of tensors "
+                "are loaded (torch.load weights_only=True)")
+    if isinstance(err, json.JSONDecodeError):
+        return f"a configuration file is not valid JSON ({err})"
+    return _first_line(err)
+
+
 def _read_pickle(path: Path, mmap: bool):
     import pickle
 
@@ -67,13 +130,9 @@ def _read_pickle(path: Path, mmap: bool):
     try:
         return torch.load(str(path), map_location="cpu", weights_only=True, mmap=mmap)
     except pickle.UnpicklingError as err:
-        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
-        if found is None:
+        if "Unsupported global" not in str(err):
             raise ModelLoadError(f"{path} is not a readable PyTorch checkpoint ({_first_line(err)})") from err
-        raise ModelLoadError(
-            f"{path} was refused: it holds the Python object {found.group(1)}, and only plain "
-            "state dicts of tensors are loaded (torch.load weights_only=True)"
-        ) from err
+        raise ModelLoadError(f"{path} was refused: {explain_load_error(err)}") from err
     except (RuntimeError, EOFError, OSError, ValueError) as err:
         raise ModelLoadError(f"{path} is not a readable PyTorch checkpoint ({_first_line(err)})") from err
 

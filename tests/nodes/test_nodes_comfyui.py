@@ -163,6 +163,23 @@ def test_a_failing_node_reports_a_clear_message(server):
     assert "outside the allowed folders" in messages[0]["exception_message"]
 
 
+@pytest.mark.parametrize("request_text, message", [
+    ("Generate a caf\udce9 at night", "not valid UTF-8"),  # a lone surrogate: bytes that were not UTF-8
+    ("Generate an image of ###" + "x" * 30 + ".tga###", "unsupported media file"),
+])
+def test_runtime_errors_are_one_line_node_errors_and_the_server_keeps_serving(server, request_text, message):
+    graph = tiny(json.loads((API_DIR / "04_text_to_image.json").read_text()), "04_text_to_image")
+    planner_id = next(i for i, n in graph.items() if n["class_type"] == "UnisonPlanner")
+    graph[planner_id]["inputs"]["request"] = request_text
+    entry = _run(server, graph)
+    assert entry["status"]["status_str"] == "error"
+    error = next(m for kind, m in entry["status"]["messages"] if kind == "execution_error")
+    assert message in error["exception_message"] and "\n" not in error["exception_message"].strip()
+    # The next prompt runs, and mentioning a placeholder is just text.
+    graph[planner_id]["inputs"]["request"] = "Generate an image of a sign reading <|image_pad|> and <IMGPAD>"
+    assert _run(server, graph)["status"]["status_str"] == "success"
+
+
 @pytest.mark.skipif(not shutil.which("node") or not os.environ.get("COMFYUI_HARNESS"),
                     reason="needs node and COMFYUI_HARNESS (the harness folder with drop_and_run.js)")
 def test_drop_a_workflow_on_the_frontend_and_run_it(server, tmp_path):

@@ -106,7 +106,11 @@ def check_inputs(inputs: GenerationInputs, settings: SamplerSettings, text_width
         _check_tensor(f"reference_images[{i}]", ref, 3)
         if ref.shape[0] != 3 or min(ref.shape[1:]) < 1:
             raise GenerationError(f"reference_images[{i}] must be [3, H, W]; got {tuple(ref.shape)}")
-    # sampler
+    check_sampler_settings(settings)
+
+
+def check_sampler_settings(settings: SamplerSettings) -> None:
+    """The sampler's numbers alone, so a caller can refuse bad ones before loading any model."""
     for name in ("cfg", "shift", "context_scale"):
         value = getattr(settings, name)
         if isinstance(value, bool) or not isinstance(value, (int, float)):

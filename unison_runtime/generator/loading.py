@@ -31,7 +31,7 @@ from typing import Any
 
 from ..errors import ModelLoadError
 from ..file_memo import memo_on_files
-from ..state_dicts import read_state_dict
+from ..state_dicts import load_errors, read_state_dict
 from ..models import get_manager, torch_dtype
 from .checkpoints import (
     describe_kind,
@@ -124,6 +124,7 @@ def load_generator(
         device=device,
         offload_policy=offload_policy,
         options={"attention_backend": backend},
+        files=[path for _, path in sources.values()],
     )
 
 
@@ -195,11 +196,16 @@ def _check_attention_backend(name: str) -> str:
 # ---------------------------------------------------------------------------------------------
 def _load_all(sources, device: str, dtype_name: str, attention_backend: str) -> GeneratorModels:
     dtype = torch_dtype(dtype_name)
-    transformer = _load_transformer(*sources["transformer"], dtype).to(device).eval()
-    vae = _load_vae(*sources["vae"]).to(device).eval()
-    text_encoder = _load_text_encoder(*sources["text_encoder"], dtype).to(device).eval()
-    tokenizer = _load_tokenizer(*sources["tokenizer"])
-    scheduler_config = _scheduler_config(sources.get("scheduler"))
+    with load_errors("transformer", sources["transformer"][1]):
+        transformer = _load_transformer(*sources["transformer"], dtype).to(device).eval()
+    with load_errors("VAE", sources["vae"][1]):
+        vae = _load_vae(*sources["vae"]).to(device).eval()
+    with load_errors("text encoder", sources["text_encoder"][1]):
+        text_encoder = _load_text_encoder(*sources["text_encoder"], dtype).to(device).eval()
+    with load_errors("tokenizer", sources["tokenizer"][1]):
+        tokenizer = _load_tokenizer(*sources["tokenizer"])
+    with load_errors("scheduler config", sources.get("scheduler", (None, "the shipped config"))[1]):
+        scheduler_config = _scheduler_config(sources.get("scheduler"))
     if text_encoder.config.d_model != transformer.config.text_dim:
         raise ModelLoadError(
             f"the text encoder's width {text_encoder.config.d_model} does not match the transformer's "

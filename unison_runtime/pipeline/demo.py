@@ -2,7 +2,8 @@
 
 Builds the tiny models if absent, writes sample media, runs each request the way a user would
 write it (planned by the rules planner, since the tiny planner's random weights cannot plan),
-and writes each output plus `report.json`. Sizes are overridden to tiny previews so the whole
+and writes each output plus `report.json` (an existing report is kept: the new one takes the
+next free name, `report_1.json`, ...). Sizes are overridden to tiny previews so the whole
 demo runs in well under three minutes on two CPU cores; the report keeps the planned values.
 """
 
@@ -38,24 +39,34 @@ DEMO_STEPS = 2
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder for the outputs and report.json")
     parser.add_argument("--models", type=Path,
-                        help="tiny models folder (default OUT/models; built there if absent)")
+                        help="tiny models folder (default OUT/models; built there if absent; a folder "
+                             "holding other models is used as it is, never written to)")
     parser.add_argument("--steps", type=int, default=DEMO_STEPS, help=f"sampling steps (default {DEMO_STEPS})")
     parser.add_argument("--only", action="append", default=[], help="run only these tasks (repeatable)")
 
 
 def run_demo(out: Path, models: Path | None = None, steps: int = DEMO_STEPS,
              only: tuple[str, ...] = (), progress: bool = True) -> dict:
-    from ..demo_models import build_demo_models
+    from ..demo_models import MARKER, build_demo_models
     from ..plan import VIDEO_TASKS
+    from ..outputs import write_text
     from ..router import Overrides
+    from .checks import check_out_dir
     from .options import ModelOptions, OutputOptions, RunOptions, SamplingOptions
     from .run import run
     from .samples import write_sample_media
 
     out = Path(out).resolve()
+    check_out_dir(out)
     models = Path(models).resolve() if models else out / "models"
     start = time.perf_counter()
-    build_demo_models(models)
+    # A given folder that already holds models the demo did not build (no marker) is used as it
+    # is: the demo never writes into it (build_demo_models would refuse to replace those files).
+    foreign = models.is_dir() and any(models.iterdir()) and not (models / MARKER).exists()
+    if not foreign:
+        build_demo_models(models)
+    elif progress:
+        print(f"using the models already in {models} as they are (the demo did not build them)")
     built_seconds = time.perf_counter() - start
     inputs = out / "inputs"
     write_sample_media(inputs)
@@ -64,7 +75,8 @@ def run_demo(out: Path, models: Path | None = None, steps: int = DEMO_STEPS,
         from ..errors import UnisonError
 
         raise UnisonError(f"unknown task(s) {unknown}; allowed: {', '.join(t for t, _ in DEMO_REQUESTS)}")
-    report = {"models": str(models), "build_models_seconds": round(built_seconds, 2), "tasks": []}
+    report = {"models": str(models), "models_built_by_demo": not foreign,
+              "build_models_seconds": round(built_seconds, 2), "tasks": []}
     for task, text in DEMO_REQUESTS:
         if only and task not in only:
             continue
@@ -82,14 +94,15 @@ def run_demo(out: Path, models: Path | None = None, steps: int = DEMO_STEPS,
             made = result.answer[:40] + "..." if result.answer is not None else result.files[0].name
             print(f"{task:20s} -> {result.route.task:20s} {entry['total_seconds']:6.2f}s  {made!r}")
     report["total_seconds"] = round(time.perf_counter() - start, 2)
-    (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
-    return report
+    # An earlier demo's report is kept: this one takes the next free name (report_1.json, ...).
+    report_file = write_text(out / "report.json", json.dumps(report, indent=2, ensure_ascii=False))
+    return {**report, "report_file": str(report_file)}
 
 
 def run(args: argparse.Namespace) -> int:
     report = run_demo(args.out, args.models, steps=args.steps, only=tuple(args.only))
     wrong = [t["expected_task"] for t in report["tasks"] if t["task"] != t["expected_task"]]
-    print(f"{len(report['tasks'])} tasks in {report['total_seconds']}s; report: {Path(args.out) / 'report.json'}")
+    print(f"{len(report['tasks'])} tasks in {report['total_seconds']}s; report: {report['report_file']}")
     if wrong:
         print(f"planned a different task than expected for: {', '.join(wrong)}")
         return 1

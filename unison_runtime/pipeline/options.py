@@ -17,9 +17,6 @@ from ..sources import LoadSettings, ModelSources
 if TYPE_CHECKING:  # pragma: no cover
     from ..generator.inputs import SamplerSettings
 
-MAX_SEED = 2**64 - 1
-
-
 @dataclass(frozen=True)
 class ModelOptions:
     """Which models a run uses. Explicit paths win over `models_dir` (the README's layout), which
@@ -62,12 +59,11 @@ class SamplingOptions:
     max_new_tokens: int = 256
 
     def __post_init__(self) -> None:
-        _check_int("seed", self.seed, 0, MAX_SEED)
-        _check_int("steps", self.steps, 1, 1000)
-        _check_int("max_new_tokens", self.max_new_tokens, 1, 32768)
-        _check_number("cfg", self.cfg, 0.0, 100.0)
-        _check_number("shift", self.shift, 0.0, 100.0, low_open=True)
-        _check_number("context_scale", self.context_scale, 0.0, 10.0)
+        from ..generator.inputs import check_sampler_settings
+        from .checks import check_max_new_tokens
+
+        check_sampler_settings(self.sampler_settings())
+        check_max_new_tokens(self.max_new_tokens)
         if not isinstance(self.negative_prompt, str):
             raise RequestError(f"negative_prompt must be text, got {type(self.negative_prompt).__name__}")
 
@@ -112,16 +108,3 @@ class RunOptions:
     output: OutputOptions = field(default_factory=OutputOptions)
     media_roots: tuple[Path, ...] = ()
     hooks: RunHooks = field(default_factory=RunHooks)
-
-
-def _check_int(name: str, value, low: int, high: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise RequestError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
-
-
-def _check_number(name: str, value, low: float, high: float, low_open: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and value == value
-    ok = ok and (low < value if low_open else low <= value) and value <= high
-    if not ok:
-        lower = f"above {low:g}" if low_open else f"from {low:g}"
-        raise RequestError(f"{name} must be a number {lower} to {high:g}, got {value!r}")

@@ -85,6 +85,7 @@ def run(text: str, overrides: Overrides | None = None, options: RunOptions | Non
     its role (a node's connected inputs), referred to as `{name}` in the text."""
     from ..models import get_manager
     from . import stages
+    from .checks import check_settings
 
     options = options or RunOptions()
     hooks = options.hooks
@@ -97,6 +98,7 @@ def run(text: str, overrides: Overrides | None = None, options: RunOptions | Non
     with clock.stage("parse"):
         sources = stages.find_run_models(options.models)
         request = stages.read_request(text, options.media_roots, given)
+    check_settings(options, overrides, request.media_kinds)  # before any model loads
 
     # 2. Plan
     with clock.stage("load_planner"):
@@ -122,7 +124,7 @@ def run(text: str, overrides: Overrides | None = None, options: RunOptions | Non
         # 4b. Generation: annotate, condition, sample
         with clock.stage("annotate"):
             planned = stages.prepare_request(planned, sources.annotators)
-            result.stage_two = planned.inputs.summary()
+            result.route, result.stage_two = planned.route, planned.inputs.summary()
         hooks.check_cancel()
         with clock.stage("load_generator"):
             generator = sources.require_generator().load()
@@ -163,38 +165,20 @@ def peak_memory_mb() -> tuple[float, float]:
 
 
 def save_outputs(result: RunResult, out_dir: Path) -> list[Path]:
-    """answer.txt, output.png or output.mp4 in `out_dir`, never overwriting an existing file."""
+    """answer.txt, output.png or output.mp4 in `out_dir`; an existing name (a dangling symlink
+    included, or one another run takes first) is never replaced: the next free `stem_N` is used."""
     from ..media import save_mp4, save_png
+    from ..outputs import write_text
 
     out_dir.mkdir(parents=True, exist_ok=True)
     if result.answer is not None:
-        return [_write_new(out_dir / "answer.txt", result.answer + "\n")]
+        return [write_text(out_dir / "answer.txt", result.answer + "\n")]
     if result.route.plan.is_video:
-        return [save_mp4(result.frames, _unused(out_dir / "output.mp4"), fps=24)]
-    return [save_png(result.frames[0], _unused(out_dir / "output.png"))]
+        return [save_mp4(result.frames, out_dir / "output.mp4", fps=24, next_free=True)]
+    return [save_png(result.frames[0], out_dir / "output.png", next_free=True)]
 
 
 def write_result_json(result: RunResult, out_dir: Path) -> Path:
-    return _write_new(out_dir / "result.json", json.dumps(result.to_dict(), indent=2, ensure_ascii=False))
+    from ..outputs import write_text
 
-
-def _write_new(path: Path, text: str) -> Path:
-    """Write `text` to `path` or the first free `stem_N` name; never replaces an existing file,
-    even one that appears between the check and the write (exclusive create)."""
-    while True:
-        candidate = _unused(path)
-        try:
-            with open(candidate, "x", encoding="utf-8") as handle:
-                handle.write(text)
-            return candidate
-        except FileExistsError:
-            continue
-
-
-def _unused(path: Path) -> Path:
-    """`path`, or `stem_1.ext`, `stem_2.ext`, ... when a file of that name already exists."""
-    candidate, n = path, 0
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.stem}_{n}{path.suffix}")
-    return candidate
+    return write_text(out_dir / "result.json", json.dumps(result.to_dict(), indent=2, ensure_ascii=False))

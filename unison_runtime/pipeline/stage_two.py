@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Mapping
 
 from ..errors import RequestError
-from ..facts import MAX_FRAMES
+from ..facts import MAX_FRAMES, MAX_SIDE
 from ..router import MediaInfo, Route
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -95,11 +95,17 @@ def describe_media(request: "Request") -> list[MediaInfo]:
 
 def load_route_media(route: Route, request: "Request") -> dict[int, "np.ndarray"]:
     """The media items the route uses, decoded once each: frames `[T, H, W, 3]` uint8, and the
-    route's mask as `[T, H, W]` float32 in 0..1 (soft values kept for the annotator)."""
+    route's mask as `[T, H, W]` float32 in 0..1 (soft values kept for the annotator).
+
+    The files' pixels are checked against the media budget from their headers first, and videos
+    are decoded at most `MAX_SIDE` a side (the router never uses more)."""
     from ..media import load_image, load_mask, load_video, pil_to_array
+    from ..media_budget import check_media_budget
 
     used = {i for i in (route.source_index, route.control_index) if i is not None}
     used |= set(route.reference_indices) | set(route.frame_indices)
+    files = [request.media[i] for i in (*used, route.mask_index) if i is not None and request.media[i].given is None]
+    check_media_budget(files, max_frames=MAX_SOURCE_FRAMES, max_side=MAX_SIDE)
     decoded: dict[tuple, "np.ndarray"] = {}  # one decode per distinct file and use
 
     def read(index: int, as_mask: bool) -> "np.ndarray":
@@ -109,7 +115,7 @@ def load_route_media(route: Route, request: "Request") -> dict[int, "np.ndarray"
         key = (item.path, as_mask)
         if key not in decoded:
             if item.kind == "video":
-                frames = load_video(item.path, max_frames=MAX_SOURCE_FRAMES)
+                frames = load_video(item.path, max_frames=MAX_SOURCE_FRAMES, max_side=MAX_SIDE)
                 decoded[key] = _grey(frames) if as_mask else frames
             else:
                 decoded[key] = load_mask(item.path)[None] if as_mask else pil_to_array(load_image(item.path))[None]

@@ -108,14 +108,18 @@ def answer_request(planned: Planned, model: "QwenPlanner | None", max_new_tokens
 def route_request(planned: Planned, overrides: Overrides | None = None) -> Planned:
     """Decide stage two's inputs (overrides applied and validated). Reads media headers only."""
     from ..router import route
+    from .checks import check_route
     from .stage_two import describe_media
 
     chosen = route(planned.plan, describe_media(planned.request), overrides)
+    check_route(chosen)  # before annotators and the generator load
     return replace(planned, plan=chosen.plan, route=chosen)
 
 
 def prepare_request(planned: Planned, annotators: "AnnotatorSources | None" = None) -> Planned:
-    """Decode what the route uses and run its annotator: the generator's VACE inputs."""
+    """Decode what the route uses and run its annotator: the generator's VACE inputs. A mask
+    that marks nothing, or had another size than its source, is noted on the route."""
+    from .checks import mask_notes
     from .stage_two import load_route_media, prepare_stage_two
 
     route = _routed(planned)
@@ -126,8 +130,10 @@ def prepare_request(planned: Planned, annotators: "AnnotatorSources | None" = No
                                  "u2net.pt under models/unison/annotators/u2net/ (or connect "
                                  "UnisonAnnotatorLoader), or give a mask")
         models = annotators.load()
-    inputs = prepare_stage_two(route, load_route_media(route, planned.request), models)
-    return replace(planned, inputs=inputs)
+    media = load_route_media(route, planned.request)
+    inputs = prepare_stage_two(route, media, models)
+    notes = tuple(mask_notes(route, media, inputs))
+    return replace(planned, route=replace(route, notes=route.notes + notes) if notes else route, inputs=inputs)
 
 
 def condition(planned: Planned, model: "QwenPlanner | None", projector: "ProjectorSource | None",

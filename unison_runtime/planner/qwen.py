@@ -209,7 +209,25 @@ def check_model_folder(model_dir) -> Path:
         raise ModelLoadError(f"{folder} holds a {model_type!r} model; the planner needs Qwen2.5-VL "
                              f"(model_type {MODEL_TYPE!r}), e.g. Qwen2.5-VL-3B-Instruct")
     weight_index(folder)  # validates every weight file's header
+    check_chat_template(folder)
     return folder.resolve()
+
+
+def check_chat_template(folder: Path) -> None:
+    """A folder's chat_template.jinja must compile, so a broken one is reported at load, naming
+    the file and line, not as a Jinja traceback at the first plan."""
+    import jinja2
+    from transformers.utils.chat_template_utils import _compile_jinja_template  # what renders it
+
+    path = folder / "chat_template.jinja"
+    if not path.is_file():
+        return
+    try:
+        _compile_jinja_template(path.read_text(encoding="utf-8"))
+    except (jinja2.TemplateError, UnicodeDecodeError) as err:
+        line = f" line {err.lineno}" if getattr(err, "lineno", None) else ""
+        raise ModelLoadError(f"{path} is not a valid chat template (Jinja error at{line or ' start'}: "
+                             f"{str(err).splitlines()[0]}); restore the file from the model's release") from err
 
 
 @memo_on_files
@@ -221,6 +239,7 @@ def check_adapter_folder(adapter_dir) -> Path:
     peft_type = _read_json(config_path).get("peft_type")
     if peft_type != "LORA":
         raise ModelLoadError(f"{folder} holds a {peft_type!r} adapter; the Unison adapter is a LoRA")
+    check_chat_template(folder)
     weights = folder / "adapter_model.safetensors"
     if weights.is_file():
         safetensors_header(weights)
@@ -370,7 +389,9 @@ class QwenPlanner:
         import torch
 
         from ..models import get_manager
+        from ..pipeline.checks import check_max_new_tokens
 
+        check_max_new_tokens(max_new_tokens)
         messages = prompting.media_turn(request.prompt, tuple(request.media_kinds))
         images, videos, fps = self._load_media(request)
         text = prompting.render(self.loaded.processor, messages, add_generation_prompt=True)
@@ -386,7 +407,9 @@ class QwenPlanner:
 
     def _load_media(self, request):
         from .. import media
+        from ..media_budget import check_media_budget
 
+        check_media_budget(request.media, max_frames=self.budget.video_max_frames)  # before decoding
         images, videos, fps = [], [], []
         for item in request.media:
             if item.given is not None:  # pixels handed over by a node
