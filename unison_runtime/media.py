@@ -112,7 +112,7 @@ def load_mask(path: str | os.PathLike):
     return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
 
 
-def probe_image(path: str | os.PathLike) -> tuple[int, int]:
+def image_header(path: str | os.PathLike) -> tuple[int, int]:
     """(width, height) as displayed (EXIF orientation applied), from the header only."""
     from PIL import Image, UnidentifiedImageError
 
@@ -121,17 +121,11 @@ def probe_image(path: str | os.PathLike) -> tuple[int, int]:
         with Image.open(p) as image:
             width, height = image.size
             orientation = image.getexif().get(0x0112, 1)  # 5..8: rotated by 90 degrees
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError) as err:
+    except Image.DecompressionBombError as err:
+        raise MediaError(f"{p} is too large to open safely ({err})") from err
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
         raise MediaError(f"{p} is not a readable image ({err}); supported: {', '.join(IMAGE_EXTENSIONS)}") from err
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
-
-
-def probe_video(path: str | os.PathLike) -> tuple[int, int, int, float]:
-    """(width, height, frame count, fps) from the container, without decoding frames."""
-    with _open_video(path) as container:
-        stream = container.streams.video[0]
-        count = stream.frames or _count_packets(container, stream)
-        return stream.codec_context.width, stream.codec_context.height, count, _stream_fps(stream, path)
 
 
 def _open_video(path: str | os.PathLike):

@@ -51,7 +51,7 @@ def read_header(path: str | os.PathLike, kind: str, max_frames: int | None = MAX
             width, height = size["width"], size["height"]
         frames = count if max_frames is None else min(count, max_frames)
         return MediaHeader(path, kind, width, height, max(frames, 1))
-    width, height = _image_size(path)
+    width, height = media.image_header(path)
     return MediaHeader(path, kind, width, height, 1)
 
 
@@ -77,18 +77,3 @@ def check_media_budget(items: Iterable, budget: int | None = None, max_frames: i
             f"largest: {', '.join(h.describe() for h in largest)}); the limit is {limit:,} pixels "
             "per request: use fewer, smaller or shorter files")
     return list(headers.values())
-
-
-def _image_size(path: Path) -> tuple[int, int]:
-    from PIL import Image, UnidentifiedImageError
-
-    from .media import IMAGE_EXTENSIONS
-
-    try:
-        with Image.open(path) as image:  # reads the header only
-            return image.size
-    except Image.DecompressionBombError as err:
-        raise MediaError(f"{path} is too large to open safely ({err})") from err
-    except (UnidentifiedImageError, OSError, SyntaxError) as err:
-        raise MediaError(f"{path} is not a readable image ({err}); supported: "
-                         f"{', '.join(IMAGE_EXTENSIONS)}") from err

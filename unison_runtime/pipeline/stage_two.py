@@ -78,16 +78,16 @@ class StageTwoInputs:
 def describe_media(request: "Request") -> list[MediaInfo]:
     """What the router needs to know of each media item: kind, role and size, read from file
     headers (nothing is decoded) or from the shape of given pixels."""
-    from ..media import probe_image, probe_video
+    from ..media import image_header, video_header
 
     infos = []
     for item in request.media:
         if item.given is not None:
             t, h, w = item.given.pixels.shape[:3]
         elif item.kind == "image":
-            (w, h), t = probe_image(item.path), 1
+            (w, h), t = image_header(item.path), 1
         else:
-            w, h, t, _ = probe_video(item.path)
+            w, h, t = video_header(item.path)
         infos.append(MediaInfo(kind=item.kind, width=int(w), height=int(h), num_frames=int(t),
                                name=item.name, role=item.role))
     return infos
