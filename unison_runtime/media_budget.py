@@ -58,14 +58,16 @@ def read_header(path: str | os.PathLike, kind: str, max_frames: int | None = MAX
 def check_media_budget(items: Iterable, budget: int | None = None, max_frames: int | None = MAX_FRAMES,
                        max_side: int | None = None) -> list[MediaHeader]:
     """Headers of the distinct files among `items` (objects with `.path` and `.kind`, such as
-    `request.MediaItem`, or `(path, kind)` pairs); MediaError if their pixels exceed `budget`
-    (default `media.MEDIA_PIXEL_BUDGET`)."""
+    `request.MediaItem`, or `(path, kind)` pairs; items without a path were given as pixels and
+    cost nothing more); MediaError if their pixels exceed `budget` (default `media.MEDIA_PIXEL_BUDGET`)."""
     from . import media
 
     limit = media.MEDIA_PIXEL_BUDGET if budget is None else budget
     headers: dict[tuple[str, str], MediaHeader] = {}
     for item in items:
         path, kind = (item.path, item.kind) if hasattr(item, "path") else item
+        if path is None:  # media given as pixels are decoded already
+            continue
         key = (os.path.realpath(path), kind)
         if key not in headers:
             headers[key] = read_header(path, kind, max_frames=max_frames, max_side=max_side)

@@ -104,8 +104,8 @@ def load_route_media(route: Route, request: "Request") -> dict[int, "np.ndarray"
 
     used = {i for i in (route.source_index, route.control_index) if i is not None}
     used |= set(route.reference_indices) | set(route.frame_indices)
-    files = [request.media[i] for i in (*used, route.mask_index) if i is not None and request.media[i].given is None]
-    check_media_budget(files, max_frames=MAX_SOURCE_FRAMES, max_side=MAX_SIDE)
+    check_media_budget([request.media[i] for i in (*used, route.mask_index) if i is not None],
+                       max_frames=MAX_SOURCE_FRAMES, max_side=MAX_SIDE)
     decoded: dict[tuple, "np.ndarray"] = {}  # one decode per distinct file and use
 
     def read(index: int, as_mask: bool) -> "np.ndarray":
