@@ -109,14 +109,17 @@ def run_annotator(
     - firstframe / lastframe / firstlastframe: `frames` holds 1 (or 2) images, expanded to
       `num_frames` (required) with gray frames to generate.
     - reference: the image(s) as they are, or letterboxed on white at width×height; `cutout`
-      keeps only the salient object (U²-Net) on white.
-    - control: the control video letterboxed (black) to width×height and trimmed / padded
-      (last frame repeated) to `num_frames`; mask all 255.
-    width / height / num_frames, when given, also resize mask-mode outputs (letterbox, black).
+      keeps only the salient object (U²-Net) on white. (Stage two passes references at their own
+      size: `sources.place_reference` puts them on the canvas as the reference does.)
+    - control: the control video resampled over its whole clip to `num_frames`, resized to cover
+      width×height and centre-cropped; mask all 255.
+    width / height / num_frames, when given, also fit mask-mode outputs the same way, after the
+    region is painted at the source's own size (`sources.fit_video`: as the reference prepares
+    a source; the resized mask keeps its soft edge).
     """
     import numpy as np
 
-    from . import geometry
+    from . import geometry, sources
     from .masks import as_frames
 
     # 1. Check inputs
@@ -129,17 +132,17 @@ def run_annotator(
 
     # 2. Modes without a region
     if mode in FRAME_REF_MODES:
-        images = frames if width is None and height is None else np.stack(
-            [geometry.cover(f, width or f.shape[1], height or f.shape[0]) for f in frames])
+        images = frames if width is None and height is None else sources.resize_crop(
+            frames, width or frames.shape[2], height or frames.shape[1])
         out_frames, out_masks = geometry.expand_frame_reference(images, num_frames, FRAME_REF_MODES[mode])
         info.steps.append(f"{FRAME_REF_MODES[mode]}-frame reference expanded to {num_frames} frames")
         return AnnotatorResult(out_frames, out_masks, info)
     if mode == "reference":
         return _reference(frames, width, height, cutout, threshold, models, info)
     if mode == "control":
-        out_frames = geometry.fit_frames(frames, width, height, num_frames, fill=0)
-        info.steps.append(f"control frames fitted to {out_frames.shape[2]}x{out_frames.shape[1]}, "
-                          f"{len(out_frames)} frames")
+        out_frames = sources.fit_video(frames, width or frames.shape[2], height or frames.shape[1], num_frames)
+        info.steps.append(f"control frames resized and centre-cropped to {out_frames.shape[2]}x"
+                          f"{out_frames.shape[1]}, {len(out_frames)} frames over the clip")
         return AnnotatorResult(out_frames, np.full(out_frames.shape[:3], 255, np.uint8), info)
 
     # 3. Find the region, 4. shape it, 5. fit and paint
@@ -149,12 +152,13 @@ def run_annotator(
     soft = geometry.feather(region, feather)
     info.steps += [s for s, on in ((f"dilated by {dilate}", dilate > 0), (f"eroded by {-dilate}", dilate < 0),
                                    ("inverted", invert), (f"feathered by {feather}", feather > 0)) if on]
-    if width or height or num_frames:
-        frames = geometry.fit_frames(frames, width, height, num_frames, fill=0)
-        soft = geometry.fit_frames(soft, width, height, num_frames, fill=0, nearest=True)
-        info.steps.append(f"fitted to {frames.shape[2]}x{frames.shape[1]}, {len(frames)} frames")
     out_frames, out_masks = geometry.apply_edit_mask(frames, soft)
     info.steps.append("masked pixels painted gray")
+    if width or height or num_frames:
+        w, h = width or frames.shape[2], height or frames.shape[1]
+        out_frames = sources.fit_video(out_frames, w, h, num_frames)
+        out_masks = sources.fit_video(out_masks, w, h, num_frames)
+        info.steps.append(f"resized and centre-cropped to {w}x{h}, {len(out_frames)} frames over the clip")
     return AnnotatorResult(out_frames, out_masks, info)
 
 

@@ -27,7 +27,8 @@ class StageTwoInputs:
     """What the generator receives, besides the text conditioning.
 
     `frames` `[T, H, W, 3]` uint8 at the target size (None: no source, VACE sees zeros), `masks`
-    `[T, H, W]` uint8 255/0 or float 0..1 (None: all ones), `references` `[H, W, 3]` uint8 images.
+    `[T, H, W]` uint8 0..255 or float 0..1 (None: all ones), `references` `[H, W, 3]` uint8 images
+    at their own size.
     """
 
     width: int
@@ -55,12 +56,12 @@ class StageTwoInputs:
         """(source [3,T,H,W] in [-1,1] or None, masks [1,T,H,W] in [0,1] or None, references
         as [3,H,W] tensors in [-1,1])."""
         from ..annotators.geometry import to_vace_tensors
-        from ..media import frames_from_uint8
+        from ..annotators.sources import place_reference
 
         source = masks = None
         if self.frames is not None:
             source, masks = to_vace_tensors(self.frames, self.masks)
-        references = [frames_from_uint8(image[None])[:, 0] for image in self.references]
+        references = [place_reference(image, self.width, self.height) for image in self.references]
         return source, masks, references
 
 
@@ -114,12 +115,11 @@ def prepare_stage_two(route: Route, media: Sequence["np.ndarray"], annotator_mod
     if mode is None:
         return StageTwoInputs(route.width, route.height, n)
     if mode == "mask":
-        # The mask follows its source's letterboxing (and, for a mask video, its frame count).
-        mask = _fit(_as_mask(media[route.mask_index]), route, nearest=True)
-        result = run_annotator("mask", frames=_fit(media[route.source_index], route), mask=mask,
+        # Painted at the source's own size, then source and mask are fitted together.
+        result = run_annotator("mask", frames=media[route.source_index], mask=_as_mask(media[route.mask_index]),
                                num_frames=n, **size)
     elif mode == "salient":
-        result = run_annotator("salient", frames=_fit(media[route.source_index], route), models=annotator_models,
+        result = run_annotator("salient", frames=media[route.source_index], models=annotator_models,
                                threshold=salient_threshold, num_frames=n, **size)
     elif mode == "control":
         result = run_annotator("control", frames=media[route.control_index], num_frames=n, **size)
@@ -127,10 +127,10 @@ def prepare_stage_two(route: Route, media: Sequence["np.ndarray"], annotator_mod
         images = [media[i][0] for i in route.frame_indices]
         result = run_annotator(mode, frames=_stack_resized(images, route), num_frames=n, **size)
     elif mode == "reference":
-        references = [run_annotator("reference", frames=media[i][0], **size).frames[0]
-                      for i in route.reference_indices]
+        # At their own size: `to_tensors` places them on the canvas as the reference does.
+        references = [media[i][0] for i in route.reference_indices]
         return StageTwoInputs(route.width, route.height, n, references=references, annotator=mode,
-                              info=f"{len(references)} reference image(s) letterboxed onto white")
+                              info=f"{len(references)} reference image(s), placed on white at the target size")
     else:  # pragma: no cover - the router only names the modes above
         raise RequestError(f"the route names an unknown annotator {mode!r}")
     info = "; ".join(result.info.steps + ([result.info.message] if result.info.message else []))
@@ -138,20 +138,13 @@ def prepare_stage_two(route: Route, media: Sequence["np.ndarray"], annotator_mod
                           annotator=mode, info=info)
 
 
-def _fit(frames: "np.ndarray", route: Route, nearest: bool = False) -> "np.ndarray":
-    """The source video at the target size and frame count (edits keep the source's framing)."""
-    from ..annotators.geometry import fit_frames
-
-    return fit_frames(frames, route.width, route.height, route.num_frames, nearest=nearest)
-
-
 def _stack_resized(images: list["np.ndarray"], route: Route) -> "np.ndarray":
     import numpy as np
 
-    from ..annotators.geometry import cover
+    from ..annotators.sources import resize_crop
 
-    # A given first/last frame fills the frame (resize and centre-crop): borders would be animated.
-    return np.stack([cover(image, route.width, route.height) for image in images])
+    # A given first/last frame is resized and centre-cropped as the reference prepares it.
+    return np.concatenate([resize_crop(image[None], route.width, route.height) for image in images])
 
 
 def _as_mask(frames: "np.ndarray") -> "np.ndarray":

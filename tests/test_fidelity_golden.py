@@ -1,0 +1,83 @@
+"""Preparation against golden fixtures made by the reference code itself
+(tests/fixtures/golden/RECIPE.md): sizes, lengths, frame choice and pixels must be the reference's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from unison_runtime.annotators import run_annotator, sources
+from unison_runtime.pipeline.stage_two import prepare_stage_two
+from unison_runtime.plan import Plan
+from unison_runtime.router import MediaInfo, route
+
+GOLDEN = Path(__file__).parent / "fixtures" / "golden" / "preparation.npz"
+
+
+@pytest.fixture(scope="module")
+def golden():
+    with np.load(GOLDEN) as data:
+        return {k: data[k] for k in data.files}
+
+
+def _info(kind, array, name=""):
+    return MediaInfo(kind=kind, width=array.shape[2], height=array.shape[1], num_frames=array.shape[0], name=name)
+
+
+def test_geometry_and_frame_choice_match_the_reference(golden):
+    offset = 0
+    for w, h, n, area, ow, oh, of in golden["geometry"]:
+        fit = sources.fit_source_to_area(w, h, n, area)
+        assert (fit.width, fit.height, fit.num_frames) == (ow, oh, of), (w, h, n, area)
+        assert sources.resample_frame_ids(n, of) == golden["geometry_ids"][offset:offset + of].tolist()
+        offset += of
+
+
+def test_reference_control_example_is_prepared_at_the_planned_area():
+    # run.sh's control example: 1280x720, 82 frames -> 832x480x81 (was kept at 1280x720).
+    plan = Plan(task="video_control")
+    chosen = route(plan, [MediaInfo("video", 1280, 720, 82, "ctrl.mp4")])
+    assert (chosen.width, chosen.height, chosen.num_frames) == (832, 480, 81)
+
+
+def test_video_control_matches_the_reference(golden):
+    control = golden["control_in"]
+    chosen = route(Plan(task="video_control"), [_info("video", control)])
+    stage = prepare_stage_two(chosen, [control])
+    assert stage.frames.shape == golden["control_out"].shape
+    assert np.array_equal(stage.frames, golden["control_out"])
+
+
+def test_image_edit_with_grey_mask_matches_the_reference(golden):
+    source, mask = golden["edit_source"], golden["edit_mask"]
+    chosen = route(Plan(task="image_edit", mask_index=1, source_index=0),
+                   [_info("image", source), MediaInfo("image", 100, 70, 1, "mask.png")])
+    assert (chosen.width, chosen.height) == (96, 64)
+    result = run_annotator("mask", frames=source, mask=(mask > 0).astype(np.uint8),
+                           width=chosen.width, height=chosen.height, num_frames=chosen.num_frames)
+    video, masks = result.to_vace_tensors()
+    assert np.array_equal(result.frames, golden["edit_frames"])
+    np.testing.assert_allclose(masks[0].numpy(), golden["edit_masks"], atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["firstframe", "lastframe"])
+def test_image_to_video_keeps_the_image_aspect_and_matches_the_reference(golden, mode):
+    image = golden["frameref_image"][None]
+    plan = Plan(task="image_to_video", num_frames=9, frame_ref=mode.replace("frame", ""))
+    chosen = route(plan, [_info("image", image)])
+    assert (chosen.width, chosen.height, chosen.num_frames) == (96, 64, 9)  # not the planned 832x480
+    stage = prepare_stage_two(chosen, [image])
+    _, masks, _ = stage.to_tensors()
+    assert np.array_equal(stage.frames, golden[f"{mode}_frames"])
+    np.testing.assert_allclose(masks[0].numpy(), golden[f"{mode}_masks"], atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["ref_large", "ref_tall"])
+def test_reference_images_are_placed_as_the_reference_does(golden, name):
+    image = golden[f"{name}_in"]
+    chosen = route(Plan(task="image_reference", width=64, height=48), [_info("image", image[None])])
+    stage = prepare_stage_two(chosen, [image[None]])
+    _, _, references = stage.to_tensors()
+    np.testing.assert_allclose(references[0].numpy(), golden[f"{name}_out"], atol=1e-6)
