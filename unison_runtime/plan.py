@@ -93,9 +93,10 @@ def snap_size(value: Any) -> int:
 
 
 def snap_frames(value: Any) -> int:
-    """The frame count 4k+1 nearest `value` (halves go up), kept within 1..241."""
+    """The frame count 4k+1 at or below `value`, kept within 1..241: what Wan makes of it (its
+    VAE keeps (n - 1) // 4 + 1 latent frames, which decode to 4k+1)."""
     number = min(MAX_FRAMES, max(1, _as_number(value, "frame count")))  # both bounds are 4k+1
-    return int(math.floor((number - 1) / 4 + 0.5)) * 4 + 1
+    return int(math.floor((number - 1) / 4)) * 4 + 1
 
 
 def looks_like_plan(text: Any) -> bool:

@@ -110,7 +110,7 @@ def run_annotator(
       `num_frames` (required) with gray frames to generate.
     - reference: the image(s) as they are, or letterboxed on white at width×height; `cutout`
       keeps only the salient object (U²-Net) on white. (Stage two passes references at their own
-      size: `sources.place_reference` puts them on the canvas as the reference does.)
+      size: `generator.sampling.prepare_reference` puts them on white as the reference does.)
     - control: the control video resampled over its whole clip to `num_frames`, resized to cover
       width×height and centre-cropped; mask all 255.
     width / height / num_frames, when given, also fit mask-mode outputs the same way, after the

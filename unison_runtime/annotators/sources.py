@@ -1,5 +1,5 @@
 """Source preparation as the reference does it: size from the planned area, length spread over
-the clip, resize-and-centre-crop, references placed on white (docs/ARCHITECTURE.md, "Fidelity").
+the clip, resize-and-centre-crop (docs/ARCHITECTURE.md, "Fidelity").
 
 The reference (Unison `module.py` `prepare_source`, which drives VACE's `VaceVideoProcessor` in
 `keep_last` mode) never takes a source's own size or the plan's exact size: it keeps the source's
@@ -19,7 +19,6 @@ from ..errors import AnnotatorError
 
 if TYPE_CHECKING:
     import numpy as np
-    import torch
 
 # Wan's VAE stride times its patch size: one token covers 4 frames × 16 × 16 pixels.
 DOWNSAMPLE = (4, 16, 16)
@@ -120,24 +119,3 @@ def fit_video(frames: "np.ndarray", width: int, height: int, num_frames: int | N
     if num_frames is not None:
         frames = resample_frames(frames, num_frames, fps)
     return resize_crop(frames, width, height)
-
-
-def place_reference(image: "np.ndarray", width: int, height: int) -> "torch.Tensor":
-    """A reference image `[H, W, 3]` uint8 as the reference conditions on it: `[3, height, width]`
-    float in [-1, 1], scaled (bilinear, float) to fit and centred on white; as it is when its
-    size already matches."""
-    import numpy as np
-    import torch
-    import torch.nn.functional as F
-
-    tensor = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div(255.0).sub(0.5).div(0.5)
-    ref_h, ref_w = tensor.shape[1:]
-    if (ref_h, ref_w) == (height, width):
-        return tensor
-    scale = min(height / ref_h, width / ref_w)
-    new_h, new_w = int(ref_h * scale), int(ref_w * scale)
-    resized = F.interpolate(tensor[None], size=(new_h, new_w), mode="bilinear", align_corners=False)[0]
-    canvas = torch.ones((3, height, width))
-    top, left = (height - new_h) // 2, (width - new_w) // 2
-    canvas[:, top:top + new_h, left:left + new_w] = resized
-    return canvas

@@ -54,14 +54,14 @@ class StageTwoInputs:
 
     def to_tensors(self):
         """(source [3,T,H,W] in [-1,1] or None, masks [1,T,H,W] in [0,1] or None, references
-        as [3,H,W] tensors in [-1,1])."""
+        as [3,h,w] tensors in [-1,1] at their own size)."""
         from ..annotators.geometry import to_vace_tensors
-        from ..annotators.sources import place_reference
+        from ..media import frames_from_uint8
 
         source = masks = None
         if self.frames is not None:
             source, masks = to_vace_tensors(self.frames, self.masks)
-        references = [place_reference(image, self.width, self.height) for image in self.references]
+        references = [frames_from_uint8(image[None])[:, 0] for image in self.references]
         return source, masks, references
 
 
@@ -127,7 +127,8 @@ def prepare_stage_two(route: Route, media: Sequence["np.ndarray"], annotator_mod
         images = [media[i][0] for i in route.frame_indices]
         result = run_annotator(mode, frames=_stack_resized(images, route), num_frames=n, **size)
     elif mode == "reference":
-        # At their own size: `to_tensors` places them on the canvas as the reference does.
+        # At their own size: the generator places them on white as the reference does
+        # (`generator.sampling.prepare_reference`), with no resampling before that.
         references = [media[i][0] for i in route.reference_indices]
         return StageTwoInputs(route.width, route.height, n, references=references, annotator=mode,
                               info=f"{len(references)} reference image(s), placed on white at the target size")
