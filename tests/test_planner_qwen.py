@@ -150,8 +150,15 @@ def test_plan_from_random_weights_is_always_a_generation_plan(merged, media_dir,
     plan = planner.plan(request)
     assert isinstance(plan, Plan) and not plan.is_understanding
     assert Plan.from_tokens(plan.raw, media_count=len(request.media)).task in TASKS
-    if "16:9" in text:  # the rules' cross-check puts the stated size back
-        assert (plan.width, plan.height) == (1280, 720) and plan.num_frames == 73
+    planned = Plan.from_tokens(plan.raw, media_count=len(request.media))
+    assert (plan.width, plan.height, plan.num_frames) == (planned.width, planned.height, planned.num_frames)
+    if "16:9" in text:  # the opt-in cross-check only warns: the model's plan stands
+        planner.cross_check = True
+        checked = planner.plan(request)
+        assert (checked.width, checked.height, checked.num_frames) == (planned.width, planned.height,
+                                                                       planned.num_frames)
+        if (planned.width, planned.height) != (1280, 720):
+            assert any("1280x720" in w for w in checked.warnings)
 
 
 def test_plan_may_choose_prose(merged, media_dir):

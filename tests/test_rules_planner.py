@@ -212,21 +212,21 @@ def test_plan_accepts_plain_text_without_media_and_refuses_other_types():
 
 # -- cross_check ------------------------------------------------------------------------------------------
 
-def test_cross_check_puts_stated_values_back(media_root):
+def test_cross_check_only_warns_and_the_plan_stands(media_root):
     request = parse_request("A 3 seconds 1280x720 clip of a hummingbird", [media_root])
     model_plan = Plan.from_tokens("<BORES>832,480<EORES><BONF>48<EONF><CFV>")
     checked = cross_check(model_plan, request)
-    assert (checked.width, checked.height, checked.num_frames) == (1280, 720, 73)
-    assert checked.task == "text_to_video"
-    assert any("832x480 -> 1280x720" in w for w in checked.warnings)
-    assert any("49 -> 73" in w for w in checked.warnings)
+    assert checked == model_plan  # size and frames as planned
+    assert any("1280x720" in w and "832x480 is kept" in w for w in checked.warnings)
+    assert any("73 frames" in w and "49 is kept" in w for w in checked.warnings)
 
 
-def test_cross_check_fills_values_the_model_left_out(media_root):
-    request = parse_request("Generate a vertical video of rain, 2 seconds", [media_root])
-    checked = cross_check(Plan.from_tokens("<CFV>"), request)
-    assert (checked.width, checked.height, checked.num_frames) == (720, 1280, 49)
-    assert any("(default)" in w for w in checked.warnings)
+def test_cross_check_cannot_turn_a_measurement_into_a_size(media_root):
+    # Item 8: "100 by 200 cm" used to become the output size.
+    request = parse_request("Generate an image of a table 100 by 200 cm in a kitchen", [media_root])
+    model_plan = Plan.from_tokens("<CFI>")
+    checked = cross_check(model_plan, request)
+    assert checked == model_plan and checked.resolved_size() == (832, 480)
 
 
 def test_cross_check_keeps_an_agreeing_plan_untouched(media_root):
@@ -236,21 +236,19 @@ def test_cross_check_keeps_an_agreeing_plan_untouched(media_root):
     assert checked == model_plan and checked.warnings == model_plan.warnings
 
 
-def test_cross_check_fixes_the_frame_reference(media_root):
+def test_cross_check_warns_about_the_frame_reference(media_root):
     request = parse_request("Generate a video ending with ###end.png###", [media_root])
     model_plan = Plan.from_tokens("<BOFIDX>0<EOFIDX><CFV>")
     checked = cross_check(model_plan, request)
-    assert checked.frame_ref == "last"
-    assert any("frame_ref first -> last" in w for w in checked.warnings)
-    unstated = parse_request("Animate ###cat.png###", [media_root])
-    assert cross_check(Plan.from_tokens("<BOFIDX>1<EOFIDX><CFV>"), unstated).frame_ref == "last"
+    assert checked.frame_ref == "first"
+    assert any("last frame" in w and "first is kept" in w for w in checked.warnings)
 
 
 def test_cross_check_leaves_values_a_task_cannot_use(media_root):
     request = parse_request("Draw a fox, 3 seconds, 1280x720", [media_root])
     checked = cross_check(Plan.from_tokens("<CFI>"), request)
     assert checked.task == "text_to_image" and checked.num_frames is None
-    assert (checked.width, checked.height) == (1280, 720)
+    assert checked.width is None and not any("frames" in w for w in checked.warnings)
     answer = cross_check(Plan.understanding([]), parse_request("What is 2+2, in 1280x720?", [media_root]))
     assert answer.task == "text_understanding" and answer.width is None
 
@@ -259,7 +257,7 @@ def test_cross_check_keeps_the_model_plans_task_and_indices(media_root):
     request = parse_request("Replace the dog in ###street.MOV### with a tiger, 2 seconds", [media_root])
     model_plan = Plan.from_tokens("<BOEDIT>0<EOEDIT><CFV>", media_count=1)
     checked = cross_check(model_plan, request)
-    assert (checked.task, checked.source_index, checked.num_frames) == ("video_edit", 0, 49)
+    assert (checked.task, checked.source_index, checked.num_frames) == ("video_edit", 0, None)
 
 
 # -- robustness ---------------------------------------------------------------------------------------------

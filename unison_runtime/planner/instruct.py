@@ -69,15 +69,13 @@ class InstructPlanner(QwenPlanner):
     max_plan_tokens: int = 96
 
     def plan(self, request):
-        from .rules import cross_check
-
         grammar = None
         if self.constrained:
             grammar = tagged_json_grammar(self.loaded.tokenizer, "task", plan_schema(len(request.media)),
                                           end_id=self._end_ids()[0])
         messages = prompting.plain_turn(request.prompt, system=SYSTEM_PROMPT)
         text = self._generate_text(messages, grammar, self.max_plan_tokens)
-        return cross_check(self._from_json(text, request), request)
+        return self._checked(self._from_json(text, request), request)
 
     def _from_json(self, text: str, request):
         from ..plan import Plan

@@ -36,7 +36,7 @@ GREEDY = {"do_sample": False, "temperature": 1.0, "top_k": 50, "top_p": 1.0, "re
 # -- loading -----------------------------------------------------------------------------------
 def load_planner(model_dir, adapter_dir=None, mode: str = "unison", dtype: str = "auto",
                  device: str = "auto", offload_policy: str = "keep",
-                 merge_adapter: bool = True) -> "QwenPlanner":
+                 merge_adapter: bool = True, cross_check: bool = False) -> "QwenPlanner":
     """Load (or fetch from the model manager) a Qwen2.5-VL planner; see the module doc."""
     from ..models import get_manager
 
@@ -58,8 +58,8 @@ def load_planner(model_dir, adapter_dir=None, mode: str = "unison", dtype: str =
     if mode == "instruct":
         from .instruct import InstructPlanner
 
-        return InstructPlanner(loaded)
-    return QwenPlanner(loaded)
+        return InstructPlanner(loaded, cross_check=cross_check)
+    return QwenPlanner(loaded, cross_check=cross_check)
 
 
 @dataclass
@@ -353,7 +353,8 @@ class QwenPlanner:
     """Qwen2.5-VL planner; same interface as `RulesPlanner` (`mode`, `plan`, `answer`, ...).
 
     Tunables: `constrained` (grammar-constrained plan decoding), `allow_prose` (the first token
-    may start an answer instead of a plan), `max_plan_tokens`, `budget` (media sizes for answers).
+    may start an answer instead of a plan), `max_plan_tokens`, `budget` (media sizes for answers),
+    `cross_check` (warn where the request seems to state other values; off: the plan stands).
     """
 
     loaded: LoadedQwen
@@ -361,6 +362,7 @@ class QwenPlanner:
     allow_prose: bool = True
     max_plan_tokens: int = 64
     prose_tokens: int = 16
+    cross_check: bool = False  # opt-in, warnings only: see planner.rules.cross_check
     budget: prompting.MediaBudget = field(default_factory=prompting.MediaBudget)
 
     mode = "unison"
@@ -372,12 +374,15 @@ class QwenPlanner:
 
     # -- plan ----------------------------------------------------------------------------------
     def plan(self, request):
-        """The model's plan for `request` (or an understanding plan), cross-checked by the rules."""
+        """The model's plan for `request` (or an understanding plan); with `cross_check` on, the
+        rules add warnings where the request seems to state other values (the plan stands)."""
+        text = self._generate_plan_text(request)
+        return self._checked(self._parse(text, request), request)
+
+    def _checked(self, model_plan, request):
         from .rules import cross_check
 
-        text = self._generate_plan_text(request)
-        model_plan = self._parse(text, request)
-        return cross_check(model_plan, request)
+        return cross_check(model_plan, request) if self.cross_check else model_plan
 
     def _generate_plan_text(self, request) -> str:
         from .constrained import unison_plan_grammar

@@ -3,7 +3,8 @@
 It reads the cues the Unison planner was trained on (DESIGN §2): task words, image/video words,
 the kinds of the attached media, resolution words, durations counted at 24 fps, first/last frame
 phrasing and which attached file is the mask. It is the planner of the `rules` mode and the
-source of `cross_check`, which lets values the user stated outright win over a model's plan.
+source of `cross_check`, which (when asked) warns where a model's plan differs from values the
+user seems to state outright.
 
 Resolution words map the way the released planner writes them: "480P" -> 640x480, "720P" ->
 1280x720, "1080P" -> 1920x1080 (snapped to 1920x1088), "16:9" -> 1280x720, "9:16" / "vertical" /
@@ -150,32 +151,34 @@ class RulesPlanner:
 
 
 def cross_check(model_plan: Plan, request: Request | str) -> Plan:
-    """`model_plan` with the values the user stated outright (size, duration or frame count,
-    first/last frame) put back where the model wrote something else, each change a warning."""
+    """`model_plan` unchanged, with a warning for each value the request seems to state outright
+    (size, duration or frame count, first/last frame) that the plan does not have.
+
+    Only warns: the planner's own plan stands, because regexes over free text misread requests
+    ("a table 100 by 200 cm" is no output size). Planners run it only when asked (`cross_check`).
+    """
     request = _as_request(request)
     if model_plan.is_understanding:
         return model_plan
     reading = _read(request)
-    changes: dict[str, Any] = {}
     notes: list[str] = []
     if reading.size is not None:
         stated = tuple(snap_size(v) for v in reading.size)
         planned = (model_plan.width, model_plan.height)
         if stated != planned:
-            changes["width"], changes["height"] = stated
-            notes.append(f"size {_describe_size(planned)} -> {stated[0]}x{stated[1]}: the request states it")
+            notes.append(f"the request seems to state the size {stated[0]}x{stated[1]}; "
+                         f"the plan's {_describe_size(planned)} is kept")
     if model_plan.is_video and reading.frames is not None and reading.frames != model_plan.num_frames:
-        changes["num_frames"] = reading.frames
         was = "81 (default)" if model_plan.num_frames is None else model_plan.num_frames
-        notes.append(f"num_frames {was} -> {reading.frames}: the request states it")
+        notes.append(f"the request seems to state {reading.frames} frames; the plan's {was} is kept")
     if model_plan.task == "image_to_video" and reading.frame_ref is not None:
         stated_ref = _frame_ref_for(reading, request)
         if stated_ref != model_plan.frame_ref:
-            changes["frame_ref"] = stated_ref
-            notes.append(f"frame_ref {model_plan.frame_ref} -> {stated_ref}: the request states it")
-    if not changes:
+            notes.append(f"the request seems to name the {stated_ref} frame; "
+                         f"the plan's frame_ref {model_plan.frame_ref} is kept")
+    if not notes:
         return model_plan
-    return model_plan.with_overrides(**changes, warnings=[*model_plan.warnings, *reading.notes, *notes])
+    return replace(model_plan, warnings=(*model_plan.warnings, *reading.notes, *notes))
 
 
 # -- reading the request ------------------------------------------------------------------------------
