@@ -114,9 +114,29 @@ def test_any_path_through_the_plan_grammar_parses(merged, media_count):
         torch.manual_seed(seed)
         ids = _random_walk(start, tokenizer, end_id, seed)
         assert ids[-1] == end_id, "the grammar always ends the plan"
-        plan = Plan.from_tokens(tokenizer.decode(ids, skip_special_tokens=False), media_count=media_count)
+        plan = Plan.from_tokens(tokenizer.decode(ids, skip_special_tokens=False), media_count=media_count,
+                                clamp=True)
         tasks.add(plan.task)
     assert len(tasks) >= (2 if media_count == 0 else 5)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("<BORES>3840,2160<EORES><CFI>", ((2048, 1152), None, "3840x2160")),
+    ("<BONF>360<EONF><CFV>", ((None, None), 241, "num_frames 361")),
+    ("<BORES>832,480<EORES><BONF>48<EONF><CFV>", ((832, 480), 49, None)),
+])
+def test_the_plan_grammar_lets_numbers_finish(merged, text, expected):
+    # Item 9: 3840 used to be cut to 384 and <BONF>360 to 36 (valid but wrong plans).
+    tokenizer = merged.loaded.tokenizer
+    end_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    walker = constrained.GrammarWalker(constrained.unison_plan_grammar(tokenizer, [end_id], 0, allow_prose=False))
+    for token in tokenizer.encode(text, add_special_tokens=False) + [end_id]:
+        assert walker.mask(len(tokenizer))[token], f"the grammar refused {tokenizer.decode([token])!r} in {text}"
+        walker.step(token)
+    plan = Plan.from_tokens(text, clamp=True)
+    size, frames, warned = expected
+    assert (plan.width, plan.height) == size and plan.num_frames == frames
+    assert any(warned in w for w in plan.warnings) if warned else not plan.warnings
 
 
 def test_prose_is_free_of_plan_tokens_and_cut_short(merged):
@@ -307,3 +327,17 @@ def test_adapter_folder_given_as_model(planner_models):
 def test_unknown_mode(planner_models):
     with pytest.raises(ModelLoadError, match="mode"):
         load_planner(planner_models / layout.PLANNER_MERGED, mode="chat")
+
+
+def test_the_json_grammar_lets_numbers_finish(instruct):
+    from unison_runtime.planner.instruct import _plan_from_dict, plan_schema
+
+    tokenizer = instruct.loaded.tokenizer
+    end_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    text = '{"task":"text_to_video","width":3840,"height":2160,"num_frames":360}'
+    walker = constrained.GrammarWalker(constrained.tagged_json_grammar(tokenizer, "task", plan_schema(0), end_id))
+    for token in tokenizer.encode(text, add_special_tokens=False) + [end_id]:
+        assert walker.mask(len(tokenizer))[token], f"the grammar refused {tokenizer.decode([token])!r}"
+        walker.step(token)
+    plan = _plan_from_dict(json.loads(text), 0, raw=text)
+    assert (plan.width, plan.height, plan.num_frames) == (2048, 1152, 241) and len(plan.warnings) == 2

@@ -33,8 +33,9 @@ Sizes are width and height in pixels (default 832 x 480; "480P" is 640 x 480, "1
 num_frames counts frames at 24 fps (3 seconds = 73; default 81) or null for the default.
 Reply with the JSON object only."""
 
-SIZE = dict(kind="int", lo=16, hi=2048)
-FRAMES = dict(kind="int", lo=1, hi=241)
+# Sizes and lengths are written in full even above the maximum, then clamped with a warning.
+SIZE = dict(kind="int", lo=16, hi=2048, finish=True)
+FRAMES = dict(kind="int", lo=1, hi=241, finish=True)
 
 
 def plan_schema(media_count: int) -> dict[str, list[JsonField]]:
@@ -99,4 +100,4 @@ def _plan_from_dict(data, media_count: int, raw: str):
     if data.get("mask_index") is not None and data.get("mask_index") == data.get("source_index"):
         data["mask_index"] = None
         data["warnings"] = ["the planner named the source as its own mask; no mask used"]
-    return Plan.from_dict(data, media_count=media_count)
+    return Plan.from_dict(data, media_count=media_count, clamp=True)

@@ -402,7 +402,7 @@ class QwenPlanner:
         if not looks_like_plan(cleaned):
             return replace(Plan.understanding(request.media_kinds), raw=text)
         try:
-            return Plan.from_tokens(cleaned, media_count=len(request.media))
+            return Plan.from_tokens(cleaned, media_count=len(request.media), clamp=True)
         except PlanError as exc:  # only reachable unconstrained: fall back to answering
             fallback = Plan.understanding(request.media_kinds)
             return replace(fallback, raw=text, warnings=(f"the planner's output was not a valid plan "
