@@ -291,3 +291,39 @@ def test_a_long_request_is_planned_quickly(media_root):
     start = time.perf_counter()
     RulesPlanner().plan(parse_request(text, [media_root]))
     assert time.perf_counter() - start < 2.0
+
+
+# -- the reference's own run.sh examples (issue 13 item 11) ----------------------------------------------
+
+RUN_SH = [
+    ("I have an image ###image_edit_source.png### and a mask ###image_edit_mask.png###. Apply the mask to "
+     "the source image and alter the content to show them having tea party.", "<BOEDIT>1,0<EOEDIT><CFI>"),
+    ("###image_ref.png### Please generate an ID photo for this woman, depicting her working in front of a "
+     "computer in her room.", "<REF><CFI>"),
+    ("Based on the provided last frame ###video_i2v.jpg###, generate a video that showcases a magnificent "
+     "natural landscape.", "<BOFIDX>1<EOFIDX><CFV>"),
+    ("End the video on this frame ###video_i2v.jpg###", "<BOFIDX>1<EOFIDX><CFV>"),
+    ("Based on the provided face ID ###video_ref.png###, generate a video featuring a close-up, eye-level "
+     "shot of a foreign man.", "<REF><CFV>"),
+    ("Here is the mask <VIDPAD>. Make the bird in this video ###video_edit_source.mp4### appear cleaner and "
+     "neater, presenting it in white.", "<BOEDIT>0<EOEDIT><CFV>"),
+    ("###video_ctrl.mp4### Following the provided pose information, please create a video showing a "
+     "construction worker.", "<CTRL><CFV>"),
+    ("Please create a video with a width of 768 pixels and a height of 480 pixels, that is 2 seconds long, "
+     "of a lion walking around in its habitat.", "<BORES>768,480<EORES><BONF>48<EONF><CFV>"),
+]
+
+
+@pytest.mark.parametrize("text, tokens", RUN_SH)
+def test_rules_plan_the_reference_examples(tmp_path, text, tokens):
+    for name in ("image_edit_source.png", "image_edit_mask.png", "image_ref.png", "video_i2v.jpg",
+                 "video_ref.png", "video_edit_source.mp4", "video_ctrl.mp4"):
+        (tmp_path / name).write_bytes(b"tiny")
+    assert RulesPlanner().plan(parse_request(text, [tmp_path])).to_tokens() == tokens
+
+
+@pytest.mark.parametrize("text", ["Write a haiku about autumn.", "Translate 'good morning' into French.",
+                                  "There are 100 books in a library. On Monday, 40 books are borrowed. "
+                                  "How many books are now in the library?"])
+def test_rules_answer_text_orders_in_words(text):
+    assert RulesPlanner().plan(text).task == "text_understanding"

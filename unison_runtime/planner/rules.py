@@ -42,8 +42,12 @@ _STRONG_UNDERSTAND_RE = re.compile(
 _WEAK_UNDERSTAND_RE = re.compile(
     r"\b(?:what|what's|whats|who|whom|whose|why|how|where|when|which|is there|are there|count)\b|\?")
 _EDIT_RE = re.compile(
-    r"\b(?:edit|replace|change|remove|erase|delete|swap|put|insert|add|inpaint|recolou?r|fill"
-    r"|turn (?:\S+ ){0,4}into)\b")
+    r"\b(?:edit|replace|change|remove|erase|delete|swap|put|insert|add|inpaint|recolou?r|fill|alter|modify"
+    r"|turn (?:\S+ ){0,4}into|apply (?:\S+ ){0,2}mask)\b")
+# Orders whose output is text: with no image or video word they ask to be answered in words.
+_TEXT_ORDER_RE = re.compile(
+    r"^(?:write|translate|rewrite|paraphrase|proofread|solve|calculate|compute|answer|list|define"
+    r"|spell|correct|compose (?:a|an) (?:poem|haiku|letter|email|essay|story|song))\b")
 _ANIMATE_RE = re.compile(
     r"\b(?:animat(?:e|es|ing)|bring (?:\S+ ){0,3}to life|make (?:\S+ ){0,4}(?:move|come alive|dance)"
     r"|come alive|(?:into|as) an? (?:\S+ ){0,2}(?:video|clip|animation)"
@@ -99,10 +103,11 @@ ASPECT_SIZES = {
 P_SIZES = {360: (640, 360), 480: (640, 480), 540: (960, 540), 576: (1024, 576), 720: (1280, 720),
            1080: (1920, 1080), 1440: (2560, 1440), 2160: (3840, 2160)}
 
+_THE_VIDEO = r"(?: (?:the|this|my|your|our) (?:video|clip|animation|movie|film))?"  # "end the video on ..."
 _LAST_FRAME_RE = re.compile(
-    rf"\b(?:last|final|ending|closing|end) frame\b|\bend(?:s|ing)? (?:with|on|at|in) (?:{_MEDIA}|(?:{_INPUT_DETERMINER}|the) (?:image|picture|photo|frame|shot|still))")
+    rf"\b(?:last|final|ending|closing|end) frame\b|\bend(?:s|ing)?{_THE_VIDEO} (?:with|on|at|in) (?:{_MEDIA}|(?:{_INPUT_DETERMINER}|the) (?:image|picture|photo|frame|shot|still))")
 _FIRST_FRAME_RE = re.compile(
-    rf"\b(?:first|opening|starting|start|initial|beginning) frame\b|\b(?:start|begin)(?:s|ning|ing)? (?:with|from|at|on) (?:{_MEDIA}|(?:{_INPUT_DETERMINER}|the) (?:image|picture|photo|frame|shot|still))")
+    rf"\b(?:first|opening|starting|start|initial|beginning) frame\b|\b(?:start|begin)(?:s|ning|ing)?{_THE_VIDEO} (?:with|from|at|on) (?:{_MEDIA}|(?:{_INPUT_DETERMINER}|the) (?:image|picture|photo|frame|shot|still))")
 _FROM_TO_RE = re.compile(rf"\b(?:from {_MEDIA} to {_MEDIA}|between {_MEDIA} and {_MEDIA})")
 _MASK_BEFORE_RE = re.compile(r"\bmask(?:ed)?(?: image| region| area| file| video)?\s*(?:is|:|=)?\s*$")
 _MASK_AFTER_RE = re.compile(r"^\s*(?:as|is|for)? ?(?:the|a|my)? ?mask\b")
@@ -330,7 +335,8 @@ def _choose_task(reading: _Reading, request: Request) -> dict[str, Any]:
     notes: list[str] = []
     output_video = _output_is_video(reading, notes)
     mask = _mask_index(text, request)
-    has_edit = bool(_EDIT_RE.search(text))
+    # A named mask that the words use ("apply the mask", "inside the mask") asks for an edit.
+    has_edit = bool(_EDIT_RE.search(text)) or (mask is not None and bool(re.search(r"\bmask", _prose(text))))
 
     if kinds and _CONTROL_RE.search(_prose(text)):
         if videos:
@@ -376,6 +382,8 @@ def _is_understanding(text: str, has_media: bool) -> bool:
     if _HOW_TO_RE.search(body):
         orders = []  # "how do I make pancakes?" asks, it does not order
     outputs = _output_words(_IMAGE_NOUN_RE, body) + _output_words(_VIDEO_NOUN_RE, body)
+    if not has_media and not outputs and _TEXT_ORDER_RE.match(body):
+        return True  # "Write a haiku about autumn.", "Translate 'good morning' into French."
     strong = _STRONG_UNDERSTAND_RE.search(body)
     if strong and (not orders or strong.start() < orders[0]):
         return True
