@@ -73,3 +73,42 @@ def test_item14_odd_sized_source_is_centre_cropped():
     result = run_annotator("mask", frames=source, mask=np.zeros((60, 80), np.uint8),
                            width=80, height=48, num_frames=1)
     assert np.array_equal(result.frames[0], source[0, 6:54])  # the middle rows, no padding
+
+
+# 6. given masks: VACE's grey test (> 0); alpha only when transparent-painted; 16-bit scaled
+def test_item6_given_masks_are_read_as_vace_reads_them(tmp_path):
+    from PIL import Image
+
+    from unison_runtime.media import load_mask
+
+    grey = np.array([[0, 1, 100], [127, 128, 255]], np.uint8)
+    Image.fromarray(grey).save(tmp_path / "grey.png")
+    assert load_mask(tmp_path / "grey.png").tolist() == [[0, 1, 1], [1, 1, 1]]
+
+    photo = np.full((2, 3, 4), 180, np.uint8)  # a photo whose painted pixels are transparent
+    photo[..., 3] = 255
+    photo[0, 0, 3] = 0
+    Image.fromarray(photo, "RGBA").save(tmp_path / "painted.png")
+    assert load_mask(tmp_path / "painted.png").tolist() == [[1, 0, 0], [0, 0, 0]]
+
+    drawn = np.zeros((2, 3, 4), np.uint8)  # a black/white mask that also has a transparent corner
+    drawn[..., 3] = 255
+    drawn[1, :, :3] = 255
+    drawn[0, 2, 3] = 0
+    Image.fromarray(drawn, "RGBA").save(tmp_path / "drawn.png")
+    assert load_mask(tmp_path / "drawn.png").tolist() == [[0, 0, 0], [1, 1, 1]]
+
+    deep = np.array([[100, 300, 60000]], np.uint16)  # 16-bit: 300 is near black, not white
+    Image.fromarray(deep).save(tmp_path / "deep.png")
+    assert load_mask(tmp_path / "deep.png").tolist() == [[0, 1, 1]]
+    assert np.rint(300 * 255 / 65535) == 1  # scaled, never clipped to 255
+
+
+def test_item6_mask_frames_use_the_grey_test():
+    source = _video(1, 32, 32)
+    mask = np.zeros((1, 32, 32, 3), np.uint8)
+    mask[0, :16] = 60  # dark grey: a region for VACE (old rule: mean > 127 kept it)
+    chosen = route(Plan(task="image_edit", source_index=0, mask_index=1),
+                   [MediaInfo("image", 32, 32), MediaInfo("image", 32, 32, 1, "mask.png")])
+    stage = prepare_stage_two(chosen, [source, mask])
+    assert (stage.masks[0, :16] == 255).all() and (stage.masks[0, 16:] == 0).all()

@@ -206,7 +206,7 @@ def test_load_mask_thresholds_grey_levels(tmp_path):
     grey = np.array([[0, 1, 127], [128, 200, 255]], np.uint8)
     Image.fromarray(grey).save(tmp_path / "m.png")
     Image.fromarray(np.stack([grey] * 3, -1)).save(tmp_path / "rgb.png")
-    expected = [[0, 0, 0], [1, 1, 1]]
+    expected = [[0, 1, 1], [1, 1, 1]]  # VACE's test: any grey above 0 is the region
     for name in ("m.png", "rgb.png"):
         mask = media.load_mask(tmp_path / name)
         assert mask.dtype == np.float32 and mask.tolist() == expected
@@ -216,7 +216,7 @@ def test_load_mask_uses_a_non_opaque_alpha_channel(tmp_path):
     rgba = np.zeros((2, 2, 4), np.uint8)  # black everywhere, so grey levels would say "keep"
     rgba[..., 3] = [[255, 0], [200, 100]]
     Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
-    assert media.load_mask(tmp_path / "a.png").tolist() == [[0, 1], [0, 1]]
+    assert media.load_mask(tmp_path / "a.png").tolist() == [[0, 1], [1, 1]]  # ComfyUI: 1 - alpha > 0
     rgba[..., :3], rgba[..., 3] = 255, 255  # fully opaque: alpha says nothing, grey level decides
     Image.fromarray(rgba, "RGBA").save(tmp_path / "opaque.png")
     assert media.load_mask(tmp_path / "opaque.png").tolist() == [[1, 1], [1, 1]]

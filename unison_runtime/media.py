@@ -72,19 +72,12 @@ def load_image(path: str | os.PathLike):
 
 
 def load_mask(path: str | os.PathLike):
-    """Read a mask image as `np.ndarray[H, W]` float32 in {0, 1} (1 = regenerate).
+    """Read a mask image as `np.ndarray[H, W]` float32 in {0, 1} (1 = regenerate), interpreted
+    as VACE reads masks (`annotators.masks.mask_from_image`: grey above 0; alpha only for a
+    transparent-painted PNG; 16-bit scaled)."""
+    from .annotators.masks import mask_from_image
 
-    A non-opaque alpha channel decides (transparent = 1); otherwise grey level > 127 = 1.
-    """
-    import numpy as np
-
-    image = _open_image(path)
-    if "A" in image.getbands() or "transparency" in image.info:
-        alpha = np.asarray(image.convert("RGBA").getchannel("A"))
-        if alpha.min() < 255:
-            return (alpha <= MASK_THRESHOLD).astype(np.float32)
-    grey = np.asarray(image.convert("L"))
-    return (grey > MASK_THRESHOLD).astype(np.float32)
+    return mask_from_image(_open_image(path)).astype("float32")
 
 
 def _open_video(path: str | os.PathLike):

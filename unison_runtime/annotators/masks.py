@@ -90,6 +90,46 @@ def _binarise(array: "np.ndarray") -> "np.ndarray":
     return (values >= top / 2).astype(np.uint8)
 
 
+# -- given mask images, read as VACE reads them ----------------------------------------------------
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def grey_levels(rgb: "np.ndarray") -> "np.ndarray":
+    """`[..., 3]` uint8 RGB → uint8 grey exactly as PIL's `convert("L")` (ITU-R 601-2 luma)."""
+    import numpy as np
+
+    r, g, b = (rgb[..., i].astype(np.uint32) for i in range(3))
+    return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(np.uint8)
+
+
+def grey_region(rgb: "np.ndarray") -> "np.ndarray":
+    """VACE's mask test on RGB mask frames: grey level above 0 is the region (uint8 {0, 1})."""
+    return (grey_levels(rgb) > 0).astype("uint8")
+
+
+def mask_from_image(image) -> "np.ndarray":
+    """A mask image (PIL) as `[H, W]` uint8 {0, 1}, 1 = regenerate, read as VACE reads it: grey
+    (PIL "L") above 0. A 16-bit grey image is first scaled to 8 bits (never clipped: PIL's own
+    conversion would turn 16-bit 300 into full white).
+
+    Alpha marks the region only for a genuinely transparent-painted PNG (ComfyUI's convention,
+    region = not fully opaque): when some pixels are transparent and the colours themselves mark
+    nothing (grey all above 0, as a photo, or all 0). VACE ignores alpha, so a black-and-white
+    mask that also has transparency is read by its grey levels.
+    """
+    import numpy as np
+
+    if image.mode in _SIXTEEN_BIT_MODES:
+        values = np.asarray(image).astype(np.float64)
+        return (np.rint(np.clip(values, 0, 65535) * 255.0 / 65535.0) > 0).astype(np.uint8)
+    region = (np.asarray(image.convert("L")) > 0).astype(np.uint8)
+    if "A" in image.getbands() or "transparency" in image.info:
+        alpha = np.asarray(image.convert("RGBA").getchannel("A"))
+        if (alpha < 255).any() and (region.all() or not region.any()):
+            return (alpha < 255).astype(np.uint8)
+    return region
+
+
 def check_boxes(boxes, width: int, height: int) -> list[list[float]]:
     """Boxes as `[[x0, y0, x1, y1], ...]` pixels, each non-empty and inside the image."""
     import numpy as np

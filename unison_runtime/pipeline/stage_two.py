@@ -149,10 +149,10 @@ def _stack_resized(images: list["np.ndarray"], route: Route) -> "np.ndarray":
 
 
 def _as_mask(frames: "np.ndarray") -> "np.ndarray":
-    """A mask image/video given as RGB frames → `[T, H, W]` uint8 {0, 1} (bright = regenerate)."""
-    import numpy as np
+    """A mask image/video given as RGB frames → `[T, H, W]` uint8 {0, 1}: VACE's test, grey > 0."""
+    from ..annotators.masks import grey_region
 
-    return (frames.astype(np.float32).mean(axis=-1) > 127).astype(np.uint8)
+    return grey_region(frames)
 
 
 def generate_frames(generator, stage: StageTwoInputs, prompt: str, projector_tokens=None,
