@@ -24,7 +24,7 @@ ANNOTATOR_MODES = ("mask", "bbox", "label", "caption", "salient",
                    "firstframe", "lastframe", "firstlastframe", "reference", "control")
 MASK_MODES = ("mask", "bbox", "label", "caption", "salient")
 FRAME_REF_MODES = {"firstframe": "first", "lastframe": "last", "firstlastframe": "firstlast"}
-DEFAULT_THRESHOLDS = {"salient": 0.5, "label": 0.35, "caption": 0.35}
+DEFAULT_THRESHOLDS = {"salient": 0.0, "label": 0.35, "caption": 0.35}  # salient: VACE's "level > 0"
 _NEEDS = {"bbox": ("sam2",), "label": ("grounding_dino", "sam2"), "caption": ("grounding_dino", "sam2"),
           "salient": ("u2net",)}
 _MODEL_NAMES = {"grounding_dino": "GroundingDINO", "sam2": "SAM2", "u2net": "U²-Net"}
@@ -104,7 +104,8 @@ def run_annotator(
       SAM2 from `boxes` ([[x0, y0, x1, y1]] pixels on the first frame); `label` / `caption` find
       `text` with GroundingDINO then SAM2; `salient` thresholds U²-Net. The mask is then dilated
       (`dilate` < 0 erodes), inverted, feathered, in that order, and the frames are painted gray
-      under it. `threshold`: box score (label/caption, default 0.35) or saliency (default 0.5).
+      under it. `threshold`: box score (label/caption, default 0.35) or saliency level (0..1, default 0:
+      VACE's "above 0", on the first frame, for every frame).
       When nothing is found the result has `info.found` False, a message, and an all-zero mask.
     - firstframe / lastframe / firstlastframe: `frames` holds 1 (or 2) images, expanded to
       `num_frames` (required) with gray frames to generate.
@@ -219,7 +220,7 @@ def _region(mode, frames, mask, text, boxes, models, threshold, text_threshold, 
         from .salient import salient_mask
 
         result = salient_mask(frames, models.load("u2net"), threshold=threshold)
-        info.steps.append(f"U²-Net saliency >= {threshold:g}")
+        info.steps.append(f"U²-Net saliency > {threshold:g} on the first frame, for every frame")
     info.found, info.message, info.boxes, info.labels = result.found, result.message, result.boxes, result.labels
     return result.masks
 

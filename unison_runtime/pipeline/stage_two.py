@@ -104,7 +104,7 @@ def describe_media(arrays: Sequence["np.ndarray"], kinds: Sequence[str],
 
 
 def prepare_stage_two(route: Route, media: Sequence["np.ndarray"], annotator_models: Any = None,
-                      salient_threshold: float = 0.5) -> StageTwoInputs:
+                      salient_threshold: float | None = None) -> StageTwoInputs:
     """Run the route's annotator on the media it names; returns the generator's inputs."""
     from ..annotators import run_annotator
 
