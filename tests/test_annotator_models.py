@@ -126,6 +126,19 @@ def test_detect_boxes_respects_thresholds(models, video):
     assert detect_boxes(video[0], "red block.", gdino, box_threshold=1.0)[0] == []
 
 
+def test_boxes_are_suppressed_and_only_the_best_is_segmented_as_vace(models, video):
+    import torch
+    import torchvision
+
+    gdino, sam2 = models.load("grounding_dino"), models.load("sam2")
+    boxes, _, _ = detect_boxes(video[0], "red block.", gdino, box_threshold=0.0, text_threshold=0.0)
+    if len(boxes) > 1:  # NMS at IoU 0.5: no two kept boxes overlap more
+        iou = torchvision.ops.box_iou(torch.tensor(boxes), torch.tensor(boxes)).fill_diagonal_(0)
+        assert iou.max() <= 0.5 + 1e-6
+    best = mask_from_text(video, "red block", gdino, sam2, box_threshold=0.0, text_threshold=0.0, mode="label")
+    assert best.boxes == boxes[:1]  # VACE segments the top box only
+
+
 def test_mask_from_text_found_and_not_found(models, video):
     gdino, sam2 = models.load("grounding_dino"), models.load("sam2")
     found = mask_from_text(video, ["red block"], gdino, sam2, box_threshold=0.0, mode="label", max_boxes=2)

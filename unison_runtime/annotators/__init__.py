@@ -24,7 +24,7 @@ ANNOTATOR_MODES = ("mask", "bbox", "label", "caption", "salient",
                    "firstframe", "lastframe", "firstlastframe", "reference", "control")
 MASK_MODES = ("mask", "bbox", "label", "caption", "salient")
 FRAME_REF_MODES = {"firstframe": "first", "lastframe": "last", "firstlastframe": "firstlast"}
-DEFAULT_THRESHOLDS = {"salient": 0.0, "label": 0.35, "caption": 0.35}  # salient: VACE's "level > 0"
+DEFAULT_THRESHOLDS = {"salient": 0.0, "label": 0.25, "caption": 0.25}  # salient: VACE's "level > 0"
 _NEEDS = {"bbox": ("sam2",), "label": ("grounding_dino", "sam2"), "caption": ("grounding_dino", "sam2"),
           "salient": ("u2net",)}
 _MODEL_NAMES = {"grounding_dino": "GroundingDINO", "sam2": "SAM2", "u2net": "U²-Net"}
@@ -95,8 +95,8 @@ def run_annotator(
     mode: str, *, frames=None, mask=None, text: str | Sequence[str] | None = None, boxes=None,
     width: int | None = None, height: int | None = None, num_frames: int | None = None,
     models: AnnotatorModels | str | Path | None = None, dilate: int = 0, feather: int = 0,
-    invert: bool = False, threshold: float | None = None, text_threshold: float = 0.25,
-    cutout: bool = False,
+    invert: bool = False, threshold: float | None = None, text_threshold: float = 0.2,
+    cutout: bool = False, max_boxes: int = 1,
 ) -> AnnotatorResult:
     """Prepare VACE inputs for `mode` (one of `ANNOTATOR_MODES`).
 
@@ -104,7 +104,8 @@ def run_annotator(
       SAM2 from `boxes` ([[x0, y0, x1, y1]] pixels on the first frame); `label` / `caption` find
       `text` with GroundingDINO then SAM2; `salient` thresholds U²-Net. The mask is then dilated
       (`dilate` < 0 erodes), inverted, feathered, in that order, and the frames are painted gray
-      under it. `threshold`: box score (label/caption, default 0.35) or saliency level (0..1, default 0:
+      under it. `threshold`: box score (label/caption, default 0.25; `text_threshold` 0.2; the best box
+      after NMS, or the union of up to `max_boxes`) or saliency level (0..1, default 0:
       VACE's "above 0", on the first frame, for every frame).
       When nothing is found the result has `info.found` False, a message, and an all-zero mask.
     - firstframe / lastframe / firstlastframe: `frames` holds 1 (or 2) images, expanded to
@@ -147,7 +148,7 @@ def run_annotator(
         return AnnotatorResult(out_frames, np.full(out_frames.shape[:3], 255, np.uint8), info)
 
     # 3. Find the region, 4. shape it, 5. fit and paint
-    region = _region(mode, frames, mask, text, boxes, models, threshold, text_threshold, info)
+    region = _region(mode, frames, mask, text, boxes, models, threshold, text_threshold, info, max_boxes)
     region = geometry.dilate(region, dilate) if dilate else region
     region = geometry.invert(region) if invert else region
     soft = geometry.feather(region, feather)
@@ -196,7 +197,7 @@ def _resolve_models(mode: str, models, cutout: bool) -> AnnotatorModels | None:
     return models
 
 
-def _region(mode, frames, mask, text, boxes, models, threshold, text_threshold, info) -> "np.ndarray":
+def _region(mode, frames, mask, text, boxes, models, threshold, text_threshold, info, max_boxes=1) -> "np.ndarray":
     """The {0, 1} `[T, H, W]` region to regenerate; records what ran (and what was not found)."""
     from .masks import as_mask_video
 
@@ -214,7 +215,8 @@ def _region(mode, frames, mask, text, boxes, models, threshold, text_threshold, 
         from .segmentation import mask_from_text
 
         result = mask_from_text(frames, text, models.load("grounding_dino"), models.load("sam2"),
-                                box_threshold=threshold, text_threshold=text_threshold, mode=mode)
+                                box_threshold=threshold, text_threshold=text_threshold, mode=mode,
+                                max_boxes=max_boxes)
         info.steps.append("GroundingDINO boxes on the first frame, SAM2 masks")
     else:
         from .salient import salient_mask
