@@ -341,3 +341,48 @@ def test_the_json_grammar_lets_numbers_finish(instruct):
         walker.step(token)
     plan = _plan_from_dict(json.loads(text), 0, raw=text)
     assert (plan.width, plan.height, plan.num_frames) == (2048, 1152, 241) and len(plan.warnings) == 2
+
+
+# -- understanding as the reference (issue 13 items 10 and 15) -----------------------------------------
+def test_image_answers_put_the_text_first_with_its_pad_token(media_dir):
+    from unison_runtime.planner import prompting
+
+    request = _request("Compare ###a.png### and ###b.jpg###", media_dir)
+    content = prompting.media_turn(request)[0]["content"]
+    assert content == [{"type": "text", "text": "Compare <IMGPAD> and <IMGPAD>"}, {"type": "image"}, {"type": "image"}]
+    video = _request("Here is the mask <VIDPAD>. Make the bird in this video ###v.mp4### white", media_dir)
+    parts = prompting.media_turn(video)[0]["content"]
+    assert [p["type"] for p in parts] == ["text", "video", "text"]  # the typed pad stays text
+    assert "<VIDPAD>" in parts[0]["text"]
+
+
+def test_a_typed_pad_token_plans_and_answers(merged, media_dir):
+    # run.sh example 9: a typed <VIDPAD> besides the one media item.
+    request = _request("Here is the mask <VIDPAD>. Make the bird in this video ###v.mp4### white", media_dir)
+    plan = merged._parse("<BOEDIT>1,0<EOEDIT><CFV>", request)
+    assert plan.task == "video_edit" and plan.source_index == 0 and plan.mask_index is None
+    assert any("media #2" in w for w in plan.warnings)
+    assert isinstance(merged.answer(request, max_new_tokens=2), str)
+
+
+def test_video_answers_state_the_real_frame_rate(merged, media_dir):
+    from dataclasses import replace as copy_with
+
+    planner = _copy(merged)
+    planner.budget = copy_with(planner.budget, video_max_frames=3)
+    request = _request("Describe ###v.mp4###", media_dir)  # 2 s at 24 fps
+    _, videos, fps = planner._load_media(request)
+    assert len(videos[0]) == 3 and fps == [pytest.approx(1.5)]  # 3 frames over 2 s, not 2 fps
+    inputs = planner._processor_inputs("<|vision_start|><|video_pad|><|vision_end|>", [], videos, fps)
+    assert inputs["second_per_grid_ts"][0] == pytest.approx(2 / 1.5)
+
+
+def test_answers_use_the_processor_pixel_budget_and_the_folder_generation_config(merged, media_dir):
+    request = _request("Describe ###a.png###", media_dir)
+    images, _, _ = merged._load_media(request)
+    own = merged.loaded.processor.image_processor(images=images, return_tensors="pt")
+    inputs = merged._processor_inputs("<|vision_start|><|image_pad|><|vision_end|>", images, [], [])
+    assert inputs["image_grid_thw"].tolist() == own["image_grid_thw"].tolist()
+    config = merged.loaded.model.generation_config
+    assert config.repetition_penalty == 1.05  # the folder's, which answers now decode with
+    assert merged.answer(request, max_new_tokens=3) == merged.answer(request, max_new_tokens=3, seed=9)
