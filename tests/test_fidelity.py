@@ -112,3 +112,14 @@ def test_item6_mask_frames_use_the_grey_test():
                    [MediaInfo("image", 32, 32), MediaInfo("image", 32, 32, 1, "mask.png")])
     stage = prepare_stage_two(chosen, [source, mask])
     assert (stage.masks[0, :16] == 255).all() and (stage.masks[0, 16:] == 0).all()
+
+
+def test_a_mask_video_of_another_length_follows_its_source_over_the_clip():
+    source = _video(9, 32, 48)
+    mask = np.zeros((5, 32, 48, 3), np.uint8)
+    mask[-1] = 255  # only the mask video's last frame marks the region
+    chosen = route(Plan(task="video_edit", source_index=0, mask_index=1),
+                   [MediaInfo("video", 48, 32, 9), MediaInfo("video", 48, 32, 5, "mask.mp4")])
+    stage = prepare_stage_two(chosen, [source, mask])
+    assert stage.masks.shape[0] == chosen.num_frames == 9
+    assert (stage.masks[-1] == 255).all() and (stage.masks[0] == 0).all()

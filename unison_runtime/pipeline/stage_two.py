@@ -115,9 +115,14 @@ def prepare_stage_two(route: Route, media: Sequence["np.ndarray"], annotator_mod
     if mode is None:
         return StageTwoInputs(route.width, route.height, n)
     if mode == "mask":
-        # Painted at the source's own size, then source and mask are fitted together.
-        result = run_annotator("mask", frames=media[route.source_index], mask=_as_mask(media[route.mask_index]),
-                               num_frames=n, **size)
+        # Painted at the source's own size, then source and mask are fitted together; a mask
+        # video of another length is first spread over the source's frames.
+        source, mask = media[route.source_index], _as_mask(media[route.mask_index])
+        if 1 < len(mask) != len(source):
+            from ..annotators.sources import resample_frames
+
+            mask = resample_frames(mask, len(source))
+        result = run_annotator("mask", frames=source, mask=mask, num_frames=n, **size)
     elif mode == "salient":
         result = run_annotator("salient", frames=media[route.source_index], models=annotator_models,
                                threshold=salient_threshold, num_frames=n, **size)
