@@ -151,6 +151,19 @@ def main() -> None:
         _, _, placed = pre.prepare_source([torch.zeros(1)], [torch.zeros(1)], [[tensor]], 1, (48, 64), "cpu")
         out[f"{name}_in"], out[f"{name}_out"] = ref, placed[0][0][:, 0].numpy()
 
+    # 6. image control of another aspect (130x50): prepared like any source
+    control_image = rng.integers(0, 256, (1, 50, 130, 3), dtype=np.uint8)
+    out["image_control_in"] = control_image
+    out["image_control_out"] = to_uint8(prepare(pre, control_image, AREA)[1])
+
+    # 7. video edit with a mask image: 12 frames (more than 4k+1, so frames are chosen over the clip)
+    video = rng.integers(0, 256, (12, 70, 100, 3), dtype=np.uint8)
+    result = anno.forward(frames=list(video), mask=mask, mode="mask")
+    out["video_edit_in"] = video
+    out["video_edit_frames"] = to_uint8(prepare(pre, np.stack(result["frames"]), AREA)[1])
+    masks = prepare(pre, np.repeat(np.stack(result["masks"])[..., None], 3, -1), AREA)[1]
+    out["video_edit_masks"] = torch.clamp((masks[:1] + 1) / 2, 0, 1)[0].numpy().astype(np.float32)
+
     args.out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out / "preparation.npz", **out)
     print(f"wrote {args.out / 'preparation.npz'}: {', '.join(sorted(out))}")

@@ -84,3 +84,30 @@ def test_reference_images_are_placed_as_the_reference_does(golden, name):
     assert tuple(references[0].shape[1:]) == image.shape[:2]  # passed at its own size
     placed = prepare_reference(references[0], chosen.height, chosen.width)
     np.testing.assert_allclose(placed.numpy(), golden[f"{name}_out"], atol=1e-6)
+
+
+def test_image_control_of_another_aspect_matches_the_reference(golden):
+    control = golden["image_control_in"]
+    chosen = route(Plan(task="image_control"), [_info("image", control)])
+    stage = prepare_stage_two(chosen, [control])
+    assert np.array_equal(stage.frames, golden["image_control_out"])
+
+
+def test_video_edit_with_a_mask_matches_the_reference(golden):
+    video, mask = golden["video_edit_in"], golden["edit_mask"]
+    mask_frames = np.repeat(mask[None, ..., None], 3, axis=-1)
+    chosen = route(Plan(task="video_edit", source_index=0, mask_index=1),
+                   [_info("video", video), MediaInfo("image", 100, 70, 1, "mask.png")])
+    assert chosen.num_frames == len(golden["video_edit_frames"]) == 9  # 12 frames spread, not the first 9
+    stage = prepare_stage_two(chosen, [video, mask_frames])
+    _, masks, _ = stage.to_tensors()
+    assert np.array_equal(stage.frames, golden["video_edit_frames"])
+    np.testing.assert_allclose(masks[0].numpy(), golden["video_edit_masks"], atol=1e-6)
+
+
+def test_text_to_image_sees_zeros_and_an_all_ones_mask_at_the_planned_size():
+    # prepare_source with no source: zeros (3, n, h, w) and ones, at <BORES> or 832x480.
+    chosen = route(Plan(task="text_to_image", width=64, height=48), [])
+    stage = prepare_stage_two(chosen, [])
+    assert (stage.width, stage.height, stage.num_frames) == (64, 48, 1)
+    assert stage.frames is None and stage.masks is None  # the generator's zeros and ones
