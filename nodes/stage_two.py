@@ -92,7 +92,7 @@ def comfy_outputs(stage):
         frames = torch.full((1, stage.height, stage.width, 3), 0.5)
         masks = torch.ones(1, stage.height, stage.width)
     if stage.references:
-        refs = _stack([torch.from_numpy(r.astype(np.float32) / 255.0) for r in stage.references])
+        refs = _placed(stage)
     else:
         refs = torch.ones(1, stage.height, stage.width, 3)
     return frames, masks, refs
@@ -107,15 +107,16 @@ def _unit(masks):
     return masks.astype(np.float32)
 
 
-def _stack(images):
+def _placed(stage):
+    """The references as the generator sees them: on white at the target size (IMAGE 0..1)."""
     import torch
 
-    height = max(i.shape[0] for i in images)
-    width = max(i.shape[1] for i in images)
-    out = torch.ones(len(images), height, width, 3)
-    for n, image in enumerate(images):  # differently sized references: top-left on white
-        out[n, : image.shape[0], : image.shape[1]] = image
-    return out
+    from unison_runtime.generator.sampling import prepare_reference
+    from unison_runtime.media import frames_from_uint8
+
+    placed = [prepare_reference(frames_from_uint8(r[None])[:, 0], stage.height, stage.width)
+              for r in stage.references]
+    return torch.stack([p.permute(1, 2, 0).add(1).div(2).clamp(0, 1) for p in placed])
 
 
 def image_to_uint8(image):
