@@ -147,19 +147,21 @@ def run_annotator(
                           f"{out_frames.shape[1]}, {len(out_frames)} frames over the clip")
         return AnnotatorResult(out_frames, np.full(out_frames.shape[:3], 255, np.uint8), info)
 
-    # 3. Find the region, 4. shape it, 5. fit and paint
+    # 3. Find the region, 4. shape it, 5. paint at the source's size, then fit as the reference
     region = _region(mode, frames, mask, text, boxes, models, threshold, text_threshold, info, max_boxes)
     region = geometry.dilate(region, dilate) if dilate else region
     region = geometry.invert(region) if invert else region
-    soft = geometry.feather(region, feather)
+    soft = geometry.feather(region, feather) if feather else region  # soft (float) only when asked
     info.steps += [s for s, on in ((f"dilated by {dilate}", dilate > 0), (f"eroded by {-dilate}", dilate < 0),
                                    ("inverted", invert), (f"feathered by {feather}", feather > 0)) if on]
+    if num_frames is not None and num_frames != len(frames):  # choose the frames first: less to paint
+        ids = sources.resample_frame_ids(len(frames), num_frames)
+        frames, soft = frames[ids], soft[ids]
     out_frames, out_masks = geometry.apply_edit_mask(frames, soft)
     info.steps.append("masked pixels painted gray")
     if width or height or num_frames:
         w, h = width or frames.shape[2], height or frames.shape[1]
-        out_frames = sources.fit_video(out_frames, w, h, num_frames)
-        out_masks = sources.fit_video(out_masks, w, h, num_frames)
+        out_frames, out_masks = sources.resize_crop(out_frames, w, h), sources.resize_crop(out_masks, w, h)
         info.steps.append(f"resized and centre-cropped to {w}x{h}, {len(out_frames)} frames over the clip")
     return AnnotatorResult(out_frames, out_masks, info)
 

@@ -37,6 +37,9 @@ def apply_edit_mask(frames: "np.ndarray", masks: "np.ndarray") -> tuple["np.ndar
     _check_frames(frames)
     if masks.shape != frames.shape[:3]:
         raise AnnotatorError(f"mask shape {masks.shape} does not match the frames {frames.shape[:3]}")
+    if ((masks == 0) | (masks == 1)).all():  # hard: integer work, no float copy of the video
+        hard = masks.astype(bool)
+        return np.where(hard[..., None], np.uint8(GRAY), frames), hard.astype(np.uint8) * 255
     alpha = masks.astype(np.float32)[..., None]
     painted = frames.astype(np.float32) * (1.0 - alpha) + GRAY * alpha
     out_frames = np.rint(painted).astype(np.uint8)
