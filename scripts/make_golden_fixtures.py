@@ -6,7 +6,7 @@ checkout of ali-vilab/VACE given on the command line, and called on tiny synthet
 numpy/torch/PIL are needed; the reference modules' unrelated imports (pycocotools, imageio) are
 replaced by empty stand-ins when missing, since the functions called never use them.
 
-    python scripts/make_golden_fixtures.py --vace /path/to/VACE [--out tests/fixtures/golden]
+    python scripts/make_golden_fixtures.py --vace /path/to/VACE --unison /path/to/Unison [--out ...]
 """
 
 from __future__ import annotations
@@ -62,6 +62,26 @@ def reference_modules(vace: Path):
     return pre, frameref, inpainting
 
 
+def reference_definition(path: Path, name: str, owner: str | None = None):
+    """One class or function defined in a reference file (read with ast, not imported, so the
+    file's heavy imports are not needed), executed with torch / nn / F / math in scope."""
+    import ast
+    import math
+
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    tree = ast.parse(path.read_text())
+    scope = tree.body
+    if owner is not None:
+        scope = next(node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == owner).body
+    node = next(n for n in scope if isinstance(n, (ast.ClassDef, ast.FunctionDef)) and n.name == name)
+    namespace = {"torch": torch, "nn": nn, "F": F, "math": math}
+    exec(compile(ast.Module(body=[node], type_ignores=[]), str(path), "exec"), namespace)
+    return namespace[name]
+
+
 def processor(pre, area: int):
     """VaceVideoProcessor as Wan's VACE builds it, with Unison's prepare_source area/seq_len."""
     proc = pre.VaceVideoProcessor(downsample=(4, 16, 16), min_area=AREA, max_area=AREA, min_fps=16,
@@ -97,6 +117,7 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vace", type=Path, required=True, help="a checkout of ali-vilab/VACE")
+    parser.add_argument("--unison", type=Path, required=True, help="a checkout of ali-vilab/Unison")
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parents[1] / "tests/fixtures/golden")
     args = parser.parse_args()
     pre, frameref, inpainting = reference_modules(args.vace)
@@ -163,6 +184,27 @@ def main() -> None:
     out["video_edit_frames"] = to_uint8(prepare(pre, np.stack(result["frames"]), AREA)[1])
     masks = prepare(pre, np.repeat(np.stack(result["masks"])[..., None], 3, -1), AREA)[1]
     out["video_edit_masks"] = torch.clamp((masks[:1] + 1) / 2, 0, 1)[0].numpy().astype(np.float32)
+
+    # 8. the projector (Unison module.py ProjMLP, hidden_dim = input_dim as in the 3B planner),
+    #    weights from numpy, eval mode; short and long sequences (padded / truncated to 56)
+    proj_cls = reference_definition(args.unison / "module.py", "ProjMLP")
+    projector = proj_cls(input_dim=32, t5_dim=48, hidden_dim=32).eval()
+    state = {k: torch.from_numpy(rng.standard_normal(tuple(v.shape)).astype(np.float32) * 0.2)
+             for k, v in projector.state_dict().items()}
+    projector.load_state_dict(state)
+    for name, length in (("projector_short", 9), ("projector_long", 70)):
+        hidden = rng.standard_normal((1, length, 32)).astype(np.float32)
+        with torch.no_grad():
+            out[f"{name}_out"] = projector(torch.from_numpy(hidden)).numpy()
+        out[f"{name}_in"] = hidden
+    out.update({f"projector_state.{k}": v.numpy() for k, v in state.items()})
+
+    # 9. VACE's 64-channel mask folding of a soft mask (vace/models/wan/wan_vace.py
+    #    WanVace.vace_encode_masks, called with Wan's stride (4, 8, 8)), no references
+    encode_masks = reference_definition(args.vace / "vace/models/wan/wan_vace.py", "vace_encode_masks", "WanVace")
+    soft = rng.random((1, 9, 32, 48)).astype(np.float32)
+    folded = encode_masks(types.SimpleNamespace(vae_stride=(4, 8, 8)), [torch.from_numpy(soft)])[0]
+    out["fold_in"], out["fold_out"] = soft, folded.numpy()
 
     args.out.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(args.out / "preparation.npz", **out)

@@ -111,3 +111,27 @@ def test_text_to_image_sees_zeros_and_an_all_ones_mask_at_the_planned_size():
     stage = prepare_stage_two(chosen, [])
     assert (stage.width, stage.height, stage.num_frames) == (64, 48, 1)
     assert stage.frames is None and stage.masks is None  # the generator's zeros and ones
+
+
+# -- numerics that already matched: kept matched -------------------------------------------------
+@pytest.mark.parametrize("name", ["projector_short", "projector_long"])
+def test_projector_matches_the_reference_projmlp(golden, tmp_path, name):
+    import torch
+
+    from unison_runtime.projector import load_projector, project
+
+    state = {k.split(".", 1)[1]: torch.from_numpy(v) for k, v in golden.items() if k.startswith("projector_state.")}
+    torch.save({f"module.{k}": v for k, v in state.items()}, tmp_path / "projector.pth")  # DDP names, as released
+    projector = load_projector(tmp_path / "projector.pth", device="cpu")
+    out = project(projector, torch.from_numpy(golden[f"{name}_in"]))
+    np.testing.assert_allclose(out.numpy(), golden[f"{name}_out"], atol=1e-5)
+
+
+def test_soft_mask_folding_matches_vace(golden):
+    import torch
+
+    from unison_runtime.generator.sampling import fold_masks
+
+    soft = torch.from_numpy(golden["fold_in"])
+    folded = fold_masks(soft[0], (soft.shape[1] - 1) // 4 + 1)
+    np.testing.assert_allclose(folded.numpy(), golden["fold_out"], atol=0)
