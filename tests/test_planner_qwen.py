@@ -386,3 +386,8 @@ def test_answers_use_the_processor_pixel_budget_and_the_folder_generation_config
     config = merged.loaded.model.generation_config
     assert config.repetition_penalty == 1.05  # the folder's, which answers now decode with
     assert merged.answer(request, max_new_tokens=3) == merged.answer(request, max_new_tokens=3, seed=9)
+
+
+def test_answer_decoding_knobs_come_from_the_folder(merged):
+    knobs = merged._folder_decoding()
+    assert knobs["repetition_penalty"] == 1.05 and knobs["top_k"] == 1 and knobs["do_sample"] is True

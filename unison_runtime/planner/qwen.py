@@ -436,15 +436,19 @@ class QwenPlanner:
         images, videos, fps = self._load_media(request)
         text = prompting.render(self.loaded.processor, messages, add_generation_prompt=True)
         inputs = self._processor_inputs(text, images, videos, fps)
-        settings = dict(max_new_tokens=max_new_tokens)
+        settings = dict(max_new_tokens=max_new_tokens, **(self._folder_decoding() if temperature is None else {}))
         if temperature is not None and temperature > 0:
             settings.update(do_sample=True, temperature=temperature, top_k=0, top_p=1.0)
         with get_manager().use(self.loaded), torch.random.fork_rng(devices=self._rng_devices()):
             torch.manual_seed(seed)
             processors = [CancelCheck(check_cancel)] if check_cancel is not None else []
-            ids = self._generate_ids(inputs, settings, processors, suppress=self._plan_token_ids(),
-                                     folder_config=temperature is None)
+            ids = self._generate_ids(inputs, settings, processors, suppress=self._plan_token_ids())
         return self.loaded.tokenizer.decode(ids, skip_special_tokens=True).strip()
+
+    def _folder_decoding(self) -> dict:
+        """The decoding knobs of the model folder's generation_config.json (unset ones: greedy)."""
+        config = getattr(self.loaded.model, "generation_config", None)
+        return {k: getattr(config, k) for k in GREEDY if getattr(config, k, None) is not None}
 
     def _load_media(self, request):
         from .. import media
@@ -512,23 +516,16 @@ class QwenPlanner:
             ids = self._generate_ids(inputs, {"max_new_tokens": max_new_tokens}, processors=processors)
         return strip_end_of_turn(self.loaded.tokenizer.decode(ids, skip_special_tokens=False))
 
-    def _generate_ids(self, inputs: dict, settings: dict, processors=(), suppress=(),
-                      folder_config: bool = False) -> list[int]:
-        import copy
-
+    def _generate_ids(self, inputs: dict, settings: dict, processors=(), suppress=()) -> list[int]:
         import torch
         from transformers import GenerationConfig, LogitsProcessorList
 
         model = self.loaded.model
-        ends = {"eos_token_id": self._end_ids(), "pad_token_id": self._end_ids()[-1],
-                "suppress_tokens": list(suppress) or None, **settings}
-        if folder_config and getattr(model, "generation_config", None) is not None:
-            config = copy.deepcopy(model.generation_config)  # the folder's generation_config.json
-            config.update(**ends)
-        else:
-            # Every knob set: generate() fills unset ones from the folder's generation_config.json,
-            # whose sampling and repetition penalty would change the greedy plan.
-            config = GenerationConfig(**{**GREEDY, **ends})
+        # Every knob set: generate() fills unset ones from the folder's generation_config.json,
+        # whose sampling and repetition penalty would change the greedy plan.
+        config = GenerationConfig(**{**GREEDY, "eos_token_id": self._end_ids(),
+                                     "pad_token_id": self._end_ids()[-1],
+                                     "suppress_tokens": list(suppress) or None, **settings})
         inputs = _to(inputs, _device_of(model))
         with torch.no_grad():
             output = model.generate(**inputs, generation_config=config,
