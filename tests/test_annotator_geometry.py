@@ -46,7 +46,7 @@ def test_expand_frame_reference_layout_and_masks(mode, given):
         if index in given:
             assert np.array_equal(frames[index], images[given.index(index)]) and (masks[index] == 0).all()
         else:
-            assert (frames[index] == g.GRAY).all() and (masks[index] == 255).all()
+            assert (frames[index] == g.FRAME_REF_GRAY).all() and (masks[index] == 255).all()
 
 
 def test_expand_frame_reference_rejects_bad_requests():
@@ -209,11 +209,12 @@ def test_mask_mode_end_to_end_with_dilate_and_resize():
 
 
 def test_mask_mode_fits_to_target_size_and_length():
+    # Resized to cover and centre-cropped (no black bars), frames spread over the clip.
     frames = _video(2, 4, 8)
     mask = np.ones((4, 8), np.uint8)
     result = run_annotator("mask", frames=frames, mask=mask, width=8, height=8, num_frames=3)
     assert result.frames.shape == (3, 8, 8, 3) and result.masks.shape == (3, 8, 8)
-    assert (result.masks[:, 2:6] == 255).all() and (result.masks[:, :2] == 0).all()
+    assert (result.masks == 255).all() and (result.frames == 128).all()
 
 
 def test_frame_reference_modes_through_run_annotator():

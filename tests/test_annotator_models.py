@@ -103,12 +103,15 @@ def test_saliency_maps_and_thresholds(models, video):
     maps = saliency_maps(video, model)
     assert maps.shape == (3, H, W) and maps.dtype == np.float32
     assert maps.min() >= 0 and maps.max() <= 1 and maps.max() > maps.min()
-    everything = salient_mask(video[:1], model, threshold=0.0)
-    assert everything.found and everything.masks.shape == (1, H, W) and everything.masks.all()
+    default = salient_mask(video, model)  # VACE: the first frame's levels above 0, every frame
+    assert default.found and default.masks.shape == (3, H, W) and _is_binary(default.masks)
+    assert all(np.array_equal(m, default.masks[0]) for m in default.masks)
+    assert default.masks[0].mean() > 0.5  # only the least salient pixels are left out
     half = salient_mask(video[:1], model, threshold=0.5)
-    assert _is_binary(half.masks) and 0 < half.masks.mean() < 1
-    nothing = salient_mask(video[:1], model, threshold=1.01)
-    assert not nothing.found and "threshold 1.01" in nothing.message and not nothing.masks.any()
+    assert _is_binary(half.masks) and 0 < half.masks.mean() < default.masks.mean()
+    assert not (half.masks[0] & (1 - default.masks[0])).any()  # a higher threshold keeps less
+    nothing = salient_mask(video[:1], model, threshold=1.0)
+    assert not nothing.found and "threshold 1" in nothing.message and not nothing.masks.any()
 
 
 # -- GroundingDINO --------------------------------------------------------------------------------
@@ -121,6 +124,19 @@ def test_detect_boxes_respects_thresholds(models, video):
     for x0, y0, x1, y1 in boxes:
         assert 0 <= x0 < x1 <= W and 0 <= y0 < y1 <= H
     assert detect_boxes(video[0], "red block.", gdino, box_threshold=1.0)[0] == []
+
+
+def test_boxes_are_suppressed_and_only_the_best_is_segmented_as_vace(models, video):
+    import torch
+    import torchvision
+
+    gdino, sam2 = models.load("grounding_dino"), models.load("sam2")
+    boxes, _, _ = detect_boxes(video[0], "red block.", gdino, box_threshold=0.0, text_threshold=0.0)
+    if len(boxes) > 1:  # NMS at IoU 0.5: no two kept boxes overlap more
+        iou = torchvision.ops.box_iou(torch.tensor(boxes), torch.tensor(boxes)).fill_diagonal_(0)
+        assert iou.max() <= 0.5 + 1e-6
+    best = mask_from_text(video, "red block", gdino, sam2, box_threshold=0.0, text_threshold=0.0, mode="label")
+    assert best.boxes == boxes[:1]  # VACE segments the top box only
 
 
 def test_mask_from_text_found_and_not_found(models, video):

@@ -304,3 +304,17 @@ def test_settings_of_the_wrong_type_are_named(models, contexts, kw):
     name = next(iter(kw))
     with pytest.raises(GenerationError, match=name):
         generate(models, inputs(contexts, num_frames=1), SamplerSettings(steps=1, **kw))
+
+
+def test_soft_masks_are_folded_soft_and_split_binarised(models):
+    # VACE (wan_vace.py): inactive/reactive use mask > 0.5, the 64 mask channels the soft mask.
+    from unison_runtime.generator.sampling import prepare_control_latents
+
+    soft = torch.full((1, 1, SIZE, SIZE), 0.25)
+    soft[..., : SIZE // 2] = 0.75
+    control, _ = prepare_control_latents(models, GenerationInputs(
+        context=torch.zeros(1, 4), negative_context=torch.zeros(1, 4), width=SIZE, height=SIZE,
+        num_frames=1, source=frames(1), masks=soft))
+    channels = control[0, -64:].float()
+    assert torch.allclose(channels[..., : SIZE // 16], torch.tensor(0.75, dtype=channels.dtype), atol=1e-3)
+    assert torch.allclose(channels[..., SIZE // 16:], torch.tensor(0.25, dtype=channels.dtype), atol=1e-3)

@@ -211,19 +211,18 @@ def test_output_files_never_overwrite(options):
     assert first.files[0] != second.files[0] and first.files[0].exists() and second.files[0].exists()
 
 
-def test_an_image_mask_follows_the_source_letterbox(options, media_dir):
-    # 96x64 source into a 64x64 target: the source is letterboxed with black bars above and
-    # below; the mask must get the same bars (mask 0 there), not be stretched over the canvas.
+def test_an_image_mask_follows_the_source_crop(options, media_dir):
+    # 96x64 source at an overridden 64x64: source and mask are centre-cropped together, as the
+    # reference prepares a source of another aspect (no black bars, no stretching).
     result = run("Replace the masked area with flowers ###unison_scene.png### ###unison_scene_mask.png###",
                  {"width": 64, "height": 64}, options)
     from unison_runtime.pipeline.stage_two import prepare_stage_two
 
     assert result.stage_two["mask_shape"] == [1, 64, 64]
-    media = {0: np.zeros((1, 64, 96, 3), np.uint8), 1: np.ones((1, 64, 96), np.float32)}  # mask: [T, H, W]
-    inputs = prepare_stage_two(result.route, media)
-    bar = (64 - round(64 * 64 / 96)) // 2
-    assert bar > 0 and inputs.masks[0, :bar].max() == 0 and inputs.masks[0, -bar:].max() == 0
-    assert inputs.masks[0, 32].min() > 0  # the full-white mask covers the whole picture row
+    mask = np.zeros((1, 64, 96), np.float32)  # as load_route_media hands it over: [T, H, W] levels
+    mask[:, :, :48] = 1.0  # the left half of the source
+    inputs = prepare_stage_two(result.route, {0: np.zeros((1, 64, 96, 3), np.uint8), 1: mask})
+    assert (inputs.masks[0, :, :32] == 255).all() and (inputs.masks[0, :, 32:] == 0).all()
 
 
 def test_a_transparent_png_mask_marks_its_transparent_pixels(options, media_dir):

@@ -115,9 +115,29 @@ def test_any_path_through_the_plan_grammar_parses(merged, media_count):
         torch.manual_seed(seed)
         ids = _random_walk(start, tokenizer, end_id, seed)
         assert ids[-1] == end_id, "the grammar always ends the plan"
-        plan = Plan.from_tokens(tokenizer.decode(ids, skip_special_tokens=False), media_count=media_count)
+        plan = Plan.from_tokens(tokenizer.decode(ids, skip_special_tokens=False), media_count=media_count,
+                                clamp=True)
         tasks.add(plan.task)
     assert len(tasks) >= (2 if media_count == 0 else 5)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("<BORES>3840,2160<EORES><CFI>", ((2048, 1152), None, "3840x2160")),
+    ("<BONF>360<EONF><CFV>", ((None, None), 241, "num_frames 361")),
+    ("<BORES>832,480<EORES><BONF>48<EONF><CFV>", ((832, 480), 49, None)),
+])
+def test_the_plan_grammar_lets_numbers_finish(merged, text, expected):
+    # Item 9: 3840 used to be cut to 384 and <BONF>360 to 36 (valid but wrong plans).
+    tokenizer = merged.loaded.tokenizer
+    end_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    walker = constrained.GrammarWalker(constrained.unison_plan_grammar(tokenizer, [end_id], 0, allow_prose=False))
+    for token in tokenizer.encode(text, add_special_tokens=False) + [end_id]:
+        assert walker.mask(len(tokenizer))[token], f"the grammar refused {tokenizer.decode([token])!r} in {text}"
+        walker.step(token)
+    plan = Plan.from_tokens(text, clamp=True)
+    size, frames, warned = expected
+    assert (plan.width, plan.height) == size and plan.num_frames == frames
+    assert any(warned in w for w in plan.warnings) if warned else not plan.warnings
 
 
 def test_prose_is_free_of_plan_tokens_and_cut_short(merged):
@@ -151,8 +171,15 @@ def test_plan_from_random_weights_is_always_a_generation_plan(merged, media_dir,
     plan = planner.plan(request)
     assert isinstance(plan, Plan) and not plan.is_understanding
     assert Plan.from_tokens(plan.raw, media_count=len(request.media)).task in TASKS
-    if "16:9" in text:  # the rules' cross-check puts the stated size back
-        assert (plan.width, plan.height) == (1280, 720) and plan.num_frames == 73
+    planned = Plan.from_tokens(plan.raw, media_count=len(request.media))
+    assert (plan.width, plan.height, plan.num_frames) == (planned.width, planned.height, planned.num_frames)
+    if "16:9" in text:  # the opt-in cross-check only warns: the model's plan stands
+        planner.cross_check = True
+        checked = planner.plan(request)
+        assert (checked.width, checked.height, checked.num_frames) == (planned.width, planned.height,
+                                                                       planned.num_frames)
+        if (planned.width, planned.height) != (1280, 720):
+            assert any("1280x720" in w for w in checked.warnings)
 
 
 def test_plan_may_choose_prose(merged, media_dir):
@@ -301,3 +328,67 @@ def test_adapter_folder_given_as_model(planner_models):
 def test_unknown_mode(planner_models):
     with pytest.raises(ModelLoadError, match="mode"):
         load_planner(planner_models / layout.PLANNER_MERGED, mode="chat")
+
+
+def test_the_json_grammar_lets_numbers_finish(instruct):
+    from unison_runtime.planner.instruct import _plan_from_dict, plan_schema
+
+    tokenizer = instruct.loaded.tokenizer
+    end_id = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    text = '{"task":"text_to_video","width":3840,"height":2160,"num_frames":360}'
+    walker = constrained.GrammarWalker(constrained.tagged_json_grammar(tokenizer, "task", plan_schema(0), end_id))
+    for token in tokenizer.encode(text, add_special_tokens=False) + [end_id]:
+        assert walker.mask(len(tokenizer))[token], f"the grammar refused {tokenizer.decode([token])!r}"
+        walker.step(token)
+    plan = _plan_from_dict(json.loads(text), 0, raw=text)
+    assert (plan.width, plan.height, plan.num_frames) == (2048, 1152, 241) and len(plan.warnings) == 2
+
+
+# -- understanding as the reference (issue 13 items 10 and 15) -----------------------------------------
+def test_image_answers_put_the_text_first_with_its_pad_token(media_dir):
+    from unison_runtime.planner import prompting
+
+    request = _request("Compare ###a.png### and ###b.jpg###", media_dir)
+    content = prompting.media_turn(request)[0]["content"]
+    assert content == [{"type": "text", "text": "Compare <IMGPAD> and <IMGPAD>"}, {"type": "image"}, {"type": "image"}]
+    video = _request("Here is the mask <VIDPAD>. Make the bird in this video ###v.mp4### white", media_dir)
+    parts = prompting.media_turn(video)[0]["content"]
+    assert [p["type"] for p in parts] == ["text", "video", "text"]  # the typed pad stays text
+    assert "<VIDPAD>" in parts[0]["text"]
+
+
+def test_a_typed_pad_token_plans_and_answers(merged, media_dir):
+    # run.sh example 9: a typed <VIDPAD> besides the one media item.
+    request = _request("Here is the mask <VIDPAD>. Make the bird in this video ###v.mp4### white", media_dir)
+    plan = merged._parse("<BOEDIT>1,0<EOEDIT><CFV>", request)
+    assert plan.task == "video_edit" and plan.source_index == 0 and plan.mask_index is None
+    assert any("media #2" in w for w in plan.warnings)
+    assert isinstance(merged.answer(request, max_new_tokens=2), str)
+
+
+def test_video_answers_state_the_real_frame_rate(merged, media_dir):
+    from dataclasses import replace as copy_with
+
+    planner = _copy(merged)
+    planner.budget = copy_with(planner.budget, video_max_frames=3)
+    request = _request("Describe ###v.mp4###", media_dir)  # 2 s at 24 fps
+    _, videos, fps = planner._load_media(request)
+    assert len(videos[0]) == 3 and fps == [pytest.approx(1.5)]  # 3 frames over 2 s, not 2 fps
+    inputs = planner._processor_inputs("<|vision_start|><|video_pad|><|vision_end|>", [], videos, fps)
+    assert inputs["second_per_grid_ts"][0] == pytest.approx(2 / 1.5)
+
+
+def test_answers_use_the_processor_pixel_budget_and_the_folder_generation_config(merged, media_dir):
+    request = _request("Describe ###a.png###", media_dir)
+    images, _, _ = merged._load_media(request)
+    own = merged.loaded.processor.image_processor(images=images, return_tensors="pt")
+    inputs = merged._processor_inputs("<|vision_start|><|image_pad|><|vision_end|>", images, [], [])
+    assert inputs["image_grid_thw"].tolist() == own["image_grid_thw"].tolist()
+    config = merged.loaded.model.generation_config
+    assert config.repetition_penalty == 1.05  # the folder's, which answers now decode with
+    assert merged.answer(request, max_new_tokens=3) == merged.answer(request, max_new_tokens=3, seed=9)
+
+
+def test_answer_decoding_knobs_come_from_the_folder(merged):
+    knobs = merged._folder_decoding()
+    assert knobs["repetition_penalty"] == 1.05 and knobs["top_k"] == 1 and knobs["do_sample"] is True

@@ -42,8 +42,8 @@ def plan(tokens, media=()):
      dict(task="video_edit", source_index=0, mask_index=None, annotator="salient", num_frames=49,
           width=320, height=240)),
     ("<BOEDIT>1,0<EOEDIT><CFV>", [VID, MASK], dict(task="video_edit", mask_index=1, annotator="mask")),
-    # long control videos are capped at the longest allowed length
-    ("<CTRL><CFV>", [POSE_VID], dict(task="video_control", control_index=0, num_frames=241, width=512)),
+    # long control videos are resampled over the clip to the planned length (81 by default), as the reference
+    ("<CTRL><CFV>", [POSE_VID], dict(task="video_control", control_index=0, num_frames=81, width=512)),
 ])
 def test_route_per_task(tokens, media, expected):
     chosen = route(plan(tokens, media), media)

@@ -96,20 +96,13 @@ def load_image(path: str | os.PathLike):
 
 
 def load_mask(path: str | os.PathLike):
-    """Read a mask image as `np.ndarray[H, W]` float32 in 0..1 (1 = regenerate), soft values
-    kept: which values count as the region is decided in one place, the annotators.
+    """Read a mask image as `np.ndarray[H, W]` float32 in 0..1 (1 = regenerate), soft levels
+    kept; the channel is chosen as VACE and ComfyUI read masks (`annotators.masks.mask_levels`:
+    grey; alpha only for a transparent-painted PNG; 16-bit scaled). Which levels are the region
+    is decided in one place, the annotators (VACE: above 0)."""
+    from .annotators.masks import mask_levels
 
-    A non-opaque alpha channel decides (transparent = 1, ComfyUI's convention for masks painted
-    in its editor); otherwise the grey level.
-    """
-    import numpy as np
-
-    image = _open_image(path)
-    if "A" in image.getbands() or "transparency" in image.info:
-        alpha = np.asarray(image.convert("RGBA").getchannel("A"), dtype=np.float32)
-        if alpha.min() < 255:
-            return 1.0 - alpha / 255.0
-    return np.asarray(image.convert("L"), dtype=np.float32) / 255.0
+    return mask_levels(_open_image(path))
 
 
 def image_header(path: str | os.PathLike) -> tuple[int, int]:

@@ -81,9 +81,10 @@ def snap_size(value: Any) -> int:
 
 
 def snap_frames(value: Any) -> int:
-    """The frame count 4k+1 nearest `value` (halves go up), kept within 1..241."""
+    """The frame count 4k+1 at or below `value`, kept within 1..241: what Wan makes of it (its
+    VAE keeps (n - 1) // 4 + 1 latent frames, which decode to 4k+1)."""
     number = min(MAX_FRAMES, max(1, _as_number(value, "frame count")))  # both bounds are 4k+1
-    return int(math.floor((number - 1) / 4 + 0.5)) * 4 + 1
+    return int(math.floor((number - 1) / 4)) * 4 + 1
 
 
 def looks_like_plan(text: Any) -> bool:
@@ -117,18 +118,24 @@ class Plan:
     # -- construction ---------------------------------------------------------------------------
 
     @classmethod
-    def from_tokens(cls, text: str, media_count: int | None = None) -> "Plan":
-        """Parse the planner's output. Raises PlanError (and only PlanError) when it is not a plan."""
+    def from_tokens(cls, text: str, media_count: int | None = None, clamp: bool = False) -> "Plan":
+        """Parse the planner's output. Raises PlanError (and only PlanError) when it is not a plan.
+
+        `clamp`: a size or length out of range is brought into range with a warning (a size
+        scaled down keeping its aspect) instead of refused; for a model's own plan, whose
+        numbers the grammar lets finish rather than cut short.
+        """
         if not isinstance(text, str):
             raise PlanError(f"a plan must be text, got {type(text).__name__}")
         values = _parse_tokens(strip_end_of_turn(text))
-        plan = cls(**values, raw=text)
+        notes = _clamp_numbers(values) if clamp else []
+        plan = cls(**values, raw=text, warnings=tuple(notes))
         _check_media_count(plan, media_count)
         return plan
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any], media_count: int | None = None) -> "Plan":
-        """A plan from `to_dict`'s JSON, validated exactly like `from_tokens`."""
+    def from_dict(cls, data: Mapping[str, Any], media_count: int | None = None, clamp: bool = False) -> "Plan":
+        """A plan from `to_dict`'s JSON, validated exactly like `from_tokens` (`clamp` too)."""
         if not isinstance(data, Mapping):
             raise PlanError(f"a plan must be a JSON object, got {type(data).__name__}")
         unknown = sorted(str(k) for k in data if k not in _FIELD_NAMES)
@@ -141,6 +148,8 @@ class Plan:
             values["raw"] = ""
         if values.get("warnings") is None:
             values["warnings"] = ()
+        if clamp:
+            values["warnings"] = (*_as_warnings(values["warnings"]), *_clamp_numbers(values))
         plan = cls(**values)
         _check_media_count(plan, media_count)
         return plan
@@ -363,6 +372,24 @@ def _normalise(values: dict[str, Any], notes: list[str]) -> dict[str, Any]:
     _normalise_frame_ref(values, task)
     _check_indices(values, task)
     return values
+
+
+def _clamp_numbers(values: dict[str, Any]) -> list[str]:
+    """Bring a parsed size and frame count into range; one warning for each change."""
+    notes = []
+    width, height = values.get("width"), values.get("height")
+    if width is not None and height is not None and not (
+            MIN_SIDE <= width <= MAX_SIDE and MIN_SIDE <= height <= MAX_SIDE):
+        scale = min(1.0, MAX_SIDE / max(width, height, 1))
+        new = [min(MAX_SIDE, max(MIN_SIDE, round(v * scale))) for v in (width, height)]
+        notes.append(f"size {width}x{height} is out of range ({MIN_SIDE}..{MAX_SIDE} a side); "
+                     f"brought to {new[0]}x{new[1]}")
+        values["width"], values["height"] = new
+    frames = values.get("num_frames")
+    if frames is not None and not 1 <= frames <= MAX_FRAMES:
+        values["num_frames"] = min(MAX_FRAMES, max(1, frames))
+        notes.append(f"num_frames {frames} is out of range (1..{MAX_FRAMES}); clamped to {values['num_frames']}")
+    return notes
 
 
 def _normalise_size(values: dict[str, Any], task: str, notes: list[str]) -> None:

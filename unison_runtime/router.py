@@ -139,7 +139,37 @@ def route(plan: Plan, media: list[MediaInfo], overrides: Overrides | None = None
     if plan.is_understanding:
         return Route(plan=plan, task=task, needs_generator=False)
     builder = _ROUTE_BUILDERS[task]
-    return builder(plan, media)
+    given = set(overrides.chosen()) if overrides is not None else set()
+    return fit_to_source(builder(plan, media), media, exact_size=bool(given & {"width", "height"}),
+                         exact_frames="num_frames" in given)
+
+
+def fit_to_source(route: Route, media: list[MediaInfo], exact_size: bool = False,
+                  exact_frames: bool = False) -> Route:
+    """A route with a source (edit, control, a given first/last frame) at the reference's size
+    and length (`annotators.sources.fit_source_to_area`): the source's aspect at the planned
+    area, never upscaled, snapped to 16; a video source's frames, at most the planned count (81
+    by default), spread over its whole clip. A width/height or frame count the caller overrides
+    is kept exactly (the source is then resized and centre-cropped, or resampled, to it)."""
+    from .annotators.sources import fit_source_to_area
+
+    index = route.source_index if route.source_index is not None else route.control_index
+    if index is None and route.frame_indices:
+        index = route.frame_indices[0]
+    if index is None or media[index].width < 1 or media[index].height < 1:
+        return route
+    like, plan = media[index], route.plan
+    planned_w, planned_h = plan.resolved_size()
+    from_video = like.kind == "video" and route.num_frames > 1 and not route.frame_indices
+    fit = fit_source_to_area(like.width, like.height, like.num_frames if from_video else 1,
+                             planned_w * planned_h, max_frames=plan.resolved_num_frames())
+    width, height = (route.width, route.height) if exact_size else (fit.width, fit.height)
+    frames = fit.num_frames if from_video and not exact_frames else route.num_frames
+    notes = tuple(n for n in route.notes if not n.startswith(("size follows", "length follows")))
+    notes += (f"source prepared as the reference: {like.width}x{like.height} -> {width}x{height}"
+              + ("" if exact_size else f" (its aspect at the planned area {planned_w}x{planned_h})")
+              + (f", {like.num_frames} -> {frames} frames over the whole clip" if from_video else ""),)
+    return replace(route, width=width, height=height, num_frames=frames, notes=notes)
 
 
 # -- per-task routes ---------------------------------------------------------------------------

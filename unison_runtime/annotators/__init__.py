@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 MASK_MODES = ("mask", "bbox", "label", "caption", "salient")
 FRAME_REF_MODES = {"firstframe": "first", "lastframe": "last", "firstlastframe": "firstlast"}
-DEFAULT_THRESHOLDS = {"salient": 0.5, "label": 0.35, "caption": 0.35}
+DEFAULT_THRESHOLDS = {"salient": 0.0, "label": 0.25, "caption": 0.25}  # salient: VACE's "level > 0"
 _NEEDS = {"bbox": ("sam2",), "label": ("grounding_dino", "sam2"), "caption": ("grounding_dino", "sam2"),
           "salient": ("u2net",)}
 _MODEL_NAMES = {"grounding_dino": "GroundingDINO", "sam2": "SAM2", "u2net": "U²-Net"}
@@ -94,8 +94,8 @@ def run_annotator(
     mode: str, *, frames=None, mask=None, text: str | Sequence[str] | None = None, boxes=None,
     width: int | None = None, height: int | None = None, num_frames: int | None = None,
     models: AnnotatorModels | str | Path | None = None, dilate: int = 0, feather: int = 0,
-    invert: bool = False, threshold: float | None = None, text_threshold: float = 0.25,
-    cutout: bool = False,
+    invert: bool = False, threshold: float | None = None, text_threshold: float = 0.2,
+    cutout: bool = False, max_boxes: int = 1,
 ) -> AnnotatorResult:
     """Prepare VACE inputs for `mode` (one of `ANNOTATOR_MODES`).
 
@@ -103,19 +103,24 @@ def run_annotator(
       SAM2 from `boxes` ([[x0, y0, x1, y1]] pixels on the first frame); `label` / `caption` find
       `text` with GroundingDINO then SAM2; `salient` thresholds U²-Net. The mask is then dilated
       (`dilate` < 0 erodes), inverted, feathered, in that order, and the frames are painted gray
-      under it. `threshold`: box score (label/caption, default 0.35) or saliency (default 0.5).
+      under it. `threshold`: box score (label/caption, default 0.25; `text_threshold` 0.2; the best box
+      after NMS, or the union of up to `max_boxes`) or saliency level (0..1, default 0:
+      VACE's "above 0", on the first frame, for every frame).
       When nothing is found the result has `info.found` False, a message, and an all-zero mask.
     - firstframe / lastframe / firstlastframe: `frames` holds 1 (or 2) images, expanded to
       `num_frames` (required) with gray frames to generate.
     - reference: the image(s) as they are, or letterboxed on white at width×height; `cutout`
-      keeps only the salient object (U²-Net) on white.
-    - control: the control video letterboxed (black) to width×height and trimmed / padded
-      (last frame repeated) to `num_frames`; mask all 255.
-    width / height / num_frames, when given, also resize mask-mode outputs (letterbox, black).
+      keeps only the salient object (U²-Net) on white. (Stage two passes references at their own
+      size: `generator.sampling.prepare_reference` puts them on white as the reference does.)
+    - control: the control video resampled over its whole clip to `num_frames`, resized to cover
+      width×height and centre-cropped; mask all 255.
+    width / height / num_frames, when given, also fit mask-mode outputs the same way, after the
+    region is painted at the source's own size (`sources.fit_video`: as the reference prepares
+    a source; the resized mask keeps its soft edge).
     """
     import numpy as np
 
-    from . import geometry
+    from . import geometry, sources
     from .masks import as_frames
 
     # 1. Check inputs
@@ -128,32 +133,35 @@ def run_annotator(
 
     # 2. Modes without a region
     if mode in FRAME_REF_MODES:
-        images = frames if width is None and height is None else np.stack(
-            [geometry.cover(f, width or f.shape[1], height or f.shape[0]) for f in frames])
+        images = frames if width is None and height is None else sources.resize_crop(
+            frames, width or frames.shape[2], height or frames.shape[1])
         out_frames, out_masks = geometry.expand_frame_reference(images, num_frames, FRAME_REF_MODES[mode])
         info.steps.append(f"{FRAME_REF_MODES[mode]}-frame reference expanded to {num_frames} frames")
         return AnnotatorResult(out_frames, out_masks, info)
     if mode == "reference":
         return _reference(frames, width, height, cutout, threshold, models, info)
     if mode == "control":
-        out_frames = geometry.fit_frames(frames, width, height, num_frames, fill=0)
-        info.steps.append(f"control frames fitted to {out_frames.shape[2]}x{out_frames.shape[1]}, "
-                          f"{len(out_frames)} frames")
+        out_frames = sources.fit_video(frames, width or frames.shape[2], height or frames.shape[1], num_frames)
+        info.steps.append(f"control frames resized and centre-cropped to {out_frames.shape[2]}x"
+                          f"{out_frames.shape[1]}, {len(out_frames)} frames over the clip")
         return AnnotatorResult(out_frames, np.full(out_frames.shape[:3], 255, np.uint8), info)
 
-    # 3. Find the region, 4. shape it, 5. fit and paint
-    region = _region(mode, frames, mask, text, boxes, models, threshold, text_threshold, info)
+    # 3. Find the region, 4. shape it, 5. paint at the source's size, then fit as the reference
+    region = _region(mode, frames, mask, text, boxes, models, threshold, text_threshold, info, max_boxes)
     region = geometry.dilate(region, dilate) if dilate else region
     region = geometry.invert(region) if invert else region
-    soft = geometry.feather(region, feather)
+    soft = geometry.feather(region, feather) if feather else region  # soft (float) only when asked
     info.steps += [s for s, on in ((f"dilated by {dilate}", dilate > 0), (f"eroded by {-dilate}", dilate < 0),
                                    ("inverted", invert), (f"feathered by {feather}", feather > 0)) if on]
-    if width or height or num_frames:
-        frames = geometry.fit_frames(frames, width, height, num_frames, fill=0)
-        soft = geometry.fit_frames(soft, width, height, num_frames, fill=0, nearest=True)
-        info.steps.append(f"fitted to {frames.shape[2]}x{frames.shape[1]}, {len(frames)} frames")
+    if num_frames is not None and num_frames != len(frames):  # choose the frames first: less to paint
+        ids = sources.resample_frame_ids(len(frames), num_frames)
+        frames, soft = frames[ids], soft[ids]
     out_frames, out_masks = geometry.apply_edit_mask(frames, soft)
     info.steps.append("masked pixels painted gray")
+    if width or height or num_frames:
+        w, h = width or frames.shape[2], height or frames.shape[1]
+        out_frames, out_masks = sources.resize_crop(out_frames, w, h), sources.resize_crop(out_masks, w, h)
+        info.steps.append(f"resized and centre-cropped to {w}x{h}, {len(out_frames)} frames over the clip")
     return AnnotatorResult(out_frames, out_masks, info)
 
 
@@ -190,7 +198,7 @@ def _resolve_models(mode: str, models, cutout: bool) -> AnnotatorModels | None:
     return models
 
 
-def _region(mode, frames, mask, text, boxes, models, threshold, text_threshold, info) -> "np.ndarray":
+def _region(mode, frames, mask, text, boxes, models, threshold, text_threshold, info, max_boxes=1) -> "np.ndarray":
     """The {0, 1} `[T, H, W]` region to regenerate; records what ran (and what was not found)."""
     from .masks import as_mask_video
 
@@ -208,13 +216,14 @@ def _region(mode, frames, mask, text, boxes, models, threshold, text_threshold, 
         from .segmentation import mask_from_text
 
         result = mask_from_text(frames, text, models.load("grounding_dino"), models.load("sam2"),
-                                box_threshold=threshold, text_threshold=text_threshold, mode=mode)
+                                box_threshold=threshold, text_threshold=text_threshold, mode=mode,
+                                max_boxes=max_boxes)
         info.steps.append("GroundingDINO boxes on the first frame, SAM2 masks")
     else:
         from .salient import salient_mask
 
         result = salient_mask(frames, models.load("u2net"), threshold=threshold)
-        info.steps.append(f"U²-Net saliency >= {threshold:g}")
+        info.steps.append(f"U²-Net saliency > {threshold:g} on the first frame, for every frame")
     info.found, info.message, info.boxes, info.labels = result.found, result.message, result.boxes, result.labels
     return result.masks
 

@@ -5,10 +5,9 @@ Conventions: frames are numpy `[T, H, W, 3]` uint8, images `[H, W, 3]` uint8, ma
 `expand_frame_reference` carry VACE's own 255/0 encoding (255 = regenerate). `feather` is the one
 operation whose result is soft (float 0..1).
 
-Gray: VACE asks for gray 127.5 on frame-reference frames and 128 on edited pixels. uint8 cannot
-hold 127.5, and VACE itself round-trips these frames through 8-bit video files, so both use
-`GRAY = 128` here: in the runtime's [-1, 1] range that is +0.004 instead of 0.0, and the
-generator multiplies those pixels by (1 - mask) = 0 for the inactive half anyway.
+Gray: VACE paints edited pixels 128 (`GRAY`). It asks for 127.5 on frame-reference frames, but
+the reference writes those float frames to a video file through imageio, which casts a constant
+frame to uint8: 127 (`FRAME_REF_GRAY`) is what its generator sees, so that is what is used here.
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ if TYPE_CHECKING:
     import numpy as np
 
 GRAY = 128
+FRAME_REF_GRAY = 127
 WHITE = 255
 FRAME_REF_MODES = ("first", "last", "firstlast")
 
@@ -37,6 +37,9 @@ def apply_edit_mask(frames: "np.ndarray", masks: "np.ndarray") -> tuple["np.ndar
     _check_frames(frames)
     if masks.shape != frames.shape[:3]:
         raise AnnotatorError(f"mask shape {masks.shape} does not match the frames {frames.shape[:3]}")
+    if ((masks == 0) | (masks == 1)).all():  # hard: integer work, no float copy of the video
+        hard = masks.astype(bool)
+        return np.where(hard[..., None], np.uint8(GRAY), frames), hard.astype(np.uint8) * 255
     alpha = masks.astype(np.float32)[..., None]
     painted = frames.astype(np.float32) * (1.0 - alpha) + GRAY * alpha
     out_frames = np.rint(painted).astype(np.uint8)
@@ -65,7 +68,7 @@ def expand_frame_reference(
     if num_frames < needed + 1:
         raise AnnotatorError(f"frame-reference mode {mode!r} needs at least {needed + 1} frames, got {num_frames}")
     _, h, w, _ = stack.shape
-    frames = np.full((num_frames, h, w, 3), GRAY, np.uint8)
+    frames = np.full((num_frames, h, w, 3), FRAME_REF_GRAY, np.uint8)
     masks = np.full((num_frames, h, w), 255, np.uint8)
     given = {"first": [0], "last": [num_frames - 1], "firstlast": [0, num_frames - 1]}[mode]
     for image, index in zip(stack, given):

@@ -50,7 +50,8 @@ def as_mask_video(mask, num_frames: int, height: int, width: int) -> "np.ndarray
     """A user mask as `[T, H, W]` uint8 {0, 1} matching the frames.
 
     Accepted: `[H, W]`, `[T, H, W]`, `[T, H, W, 1]` or `[H, W, 1]`; bool, 0/1, 0..255 or float
-    0..1 values, binarised at half range (a mask whose maximum is 1 is read as 0/1). Other sizes
+    0..1 values. This is the one place a given mask is binarised, with VACE's test: any value above
+    0 is the region (a soft or anti-aliased edge counts, as in the reference's masks). Other sizes
     are resized nearest-neighbour; a single mask applies to every frame; a mask video with another
     frame count is refused, because guessing which mask frame belongs to which video frame would
     silently edit the wrong pixels.
@@ -86,8 +87,44 @@ def _binarise(array: "np.ndarray") -> "np.ndarray":
     values = array.astype(np.float32)
     if not np.isfinite(values).all() or values.min() < 0:
         raise AnnotatorError("mask values must be 0..1 or 0..255")
-    top = 255.0 if values.max() > 1.0 else 1.0  # 0/1 in any dtype, else the 0..255 encoding
-    return (values >= top / 2).astype(np.uint8)
+    return (values > 0).astype(np.uint8)  # VACE: any grey above 0 is the region
+
+
+# -- given mask images, read as VACE reads them ----------------------------------------------------
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+
+
+def grey_levels(rgb: "np.ndarray") -> "np.ndarray":
+    """`[..., 3]` uint8 RGB → uint8 grey exactly as PIL's `convert("L")` (ITU-R 601-2 luma)."""
+    import numpy as np
+
+    r, g, b = (rgb[..., i].astype(np.uint32) for i in range(3))
+    return ((r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16).astype(np.uint8)
+
+
+def mask_levels(image) -> "np.ndarray":
+    """A mask image (PIL) as `[H, W]` float32 levels in 0..1 (1 = regenerate), read as VACE reads
+    it: the grey level (PIL "L"). A 16-bit grey image is scaled to 8-bit levels (never clipped:
+    PIL's own conversion would turn 16-bit 300 into full white).
+
+    Alpha is the channel only for a genuinely transparent-painted PNG (ComfyUI's convention,
+    region = not fully opaque): when some pixels are transparent and the colours themselves mark
+    nothing (grey all above 0, as a photo, or all 0). VACE ignores alpha, so a black-and-white
+    mask that also has transparency is read by its grey levels. The levels stay soft; the region
+    test (above 0) is `as_mask_video`'s.
+    """
+    import numpy as np
+
+    if image.mode in _SIXTEEN_BIT_MODES:
+        values = np.asarray(image).astype(np.float64)
+        return (np.rint(np.clip(values, 0, 65535) * 255.0 / 65535.0) / 255.0).astype(np.float32)
+    grey = np.asarray(image.convert("L"))
+    if "A" in image.getbands() or "transparency" in image.info:
+        alpha = np.asarray(image.convert("RGBA").getchannel("A"))
+        region = grey > 0
+        if (alpha < 255).any() and (region.all() or not region.any()):
+            return (1.0 - alpha.astype(np.float32) / 255.0).astype(np.float32)
+    return (grey.astype(np.float32) / 255.0).astype(np.float32)
 
 
 def check_boxes(boxes, width: int, height: int) -> list[list[float]]:

@@ -1,6 +1,7 @@
 """Salient-object masks from U²-Net (VACE's `salient` annotator, used for video editing without
 a given mask). Preprocessing follows the reference: RGB resized to 320×320, ImageNet mean/std;
-the fused map d0 is min-max normalised per frame, resized back bilinearly, then thresholded."""
+the fused map d0 is min-max normalised, resized back bilinearly, then thresholded; for a video
+only the first frame is looked at and its mask used for every frame, as VACE does."""
 
 from __future__ import annotations
 
@@ -52,43 +53,57 @@ def load_u2net(path: str | Path, *, device: str = "auto", dtype: str = "float32"
                              offload_policy=offload_policy)
 
 
-def saliency_maps(frames: "np.ndarray", model) -> "np.ndarray":
-    """Per-frame saliency `[T, H, W]` float32 in 0..1 (each frame min-max normalised)."""
-    import numpy as np
+def _normalised_maps(frames: "np.ndarray", model):
+    """U²-Net's fused map d0 at 320×320, min-max normalised per frame: `[T, 1, 320, 320]` float."""
     import torch
     import torch.nn.functional as F
 
-    frames = as_frames(frames)
-    t, h, w, _ = frames.shape
     param = next(model.parameters())
     mean = torch.tensor(MEAN).view(1, 3, 1, 1)
     std = torch.tensor(STD).view(1, 3, 1, 1)
     maps = []
     with get_manager().use(model), torch.inference_mode():
-        for start in range(0, t, BATCH):
+        for start in range(0, len(frames), BATCH):
             x = torch.from_numpy(frames[start:start + BATCH]).permute(0, 3, 1, 2).float().div(255.0)
             x = F.interpolate(x, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False, antialias=True)
             x = ((x - mean) / std).to(device=param.device, dtype=param.dtype)
             fused = model(x)[0].float().cpu()
             low = fused.amin(dim=(1, 2, 3), keepdim=True)
             span = (fused.amax(dim=(1, 2, 3), keepdim=True) - low).clamp_min(1e-8)  # a flat map stays 0
-            fused = (fused - low) / span
-            maps.append(F.interpolate(fused, size=(h, w), mode="bilinear", align_corners=False)[:, 0])
-    return torch.cat(maps).clamp(0, 1).numpy().astype(np.float32)
+            maps.append((fused - low) / span)
+    return torch.cat(maps)
 
 
-def salient_mask(frames: "np.ndarray", model, threshold: float = 0.5) -> MaskResult:
-    """Saliency thresholded per frame: 1 where the normalised map is >= `threshold`.
+def saliency_maps(frames: "np.ndarray", model) -> "np.ndarray":
+    """Per-frame saliency `[T, H, W]` float32 in 0..1 (each frame min-max normalised)."""
+    import numpy as np
+    import torch.nn.functional as F
 
-    `threshold` 0 keeps every pixel; above 1 keeps none, reported as `found=False`.
+    frames = as_frames(frames)
+    _, h, w, _ = frames.shape
+    maps = F.interpolate(_normalised_maps(frames, model), size=(h, w), mode="bilinear", align_corners=False)
+    return maps[:, 0].clamp(0, 1).numpy().astype(np.float32)
+
+
+def salient_mask(frames: "np.ndarray", model, threshold: float = 0.0) -> MaskResult:
+    """VACE's salient mask: U²-Net on the first frame only, its normalised map as 8-bit levels
+    (truncated) resized bilinearly to the frame size; the region is the levels above
+    `threshold` × 255 (VACE: above 0), and that one mask applies to every frame.
+
+    `threshold` 1 or more keeps nothing, reported as `found=False`.
     """
+    import cv2
     import numpy as np
 
     if threshold < 0:
         raise AnnotatorError(f"salient threshold must be >= 0, got {threshold}")
-    maps = saliency_maps(frames, model)
-    masks = (maps >= threshold).astype(np.uint8)
+    frames = as_frames(frames)
+    t, h, w, _ = frames.shape
+    levels = (_normalised_maps(frames[:1], model)[0, 0].numpy() * 255).astype(np.uint8)
+    levels = cv2.resize(levels, (w, h))  # cv2's default, bilinear, as VACE
+    region = (levels > threshold * 255).astype(np.uint8)
+    masks = np.repeat(region[None], t, axis=0)
     if not masks.any():
         return MaskResult(masks, found=False,
-                          message=f"no salient pixel reached threshold {threshold:g} (maps peak at 1.0 per frame)")
+                          message=f"no salient pixel above threshold {threshold:g} on the first frame")
     return MaskResult(masks)

@@ -28,7 +28,11 @@ if TYPE_CHECKING:
 
 GDINO_TYPES = ("grounding-dino",)
 SAM2_TYPES = ("sam2", "sam2_video")
-MAX_BOXES = 10  # detections kept per request (highest scores): each box is one tracked object
+# VACE's GroundingDINO settings: thresholds, NMS at IoU 0.5, and only the top box is segmented.
+BOX_THRESHOLD = 0.25
+TEXT_THRESHOLD = 0.2
+NMS_IOU = 0.5
+MAX_BOXES = 10  # the most boxes the `max_boxes` option takes (each box is one tracked object)
 
 
 @dataclass(frozen=True)
@@ -220,11 +224,13 @@ def _track_frames(frames: "np.ndarray", boxes: list[list[float]], sam2: Segmente
 
 
 # -- text → boxes → masks ---------------------------------------------------------------------
-def detect_boxes(image: "np.ndarray", prompt: str, gdino: Detector, box_threshold: float = 0.35,
-                 text_threshold: float = 0.25, max_boxes: int = MAX_BOXES):
+def detect_boxes(image: "np.ndarray", prompt: str, gdino: Detector, box_threshold: float = BOX_THRESHOLD,
+                 text_threshold: float = TEXT_THRESHOLD, max_boxes: int = MAX_BOXES):
     """GroundingDINO on one `[H, W, 3]` image: (boxes clipped to the image, scores, labels),
-    best first, at most `max_boxes`, degenerate boxes dropped."""
+    best first after non-maximum suppression (IoU 0.5, as VACE), at most `max_boxes`,
+    degenerate boxes dropped."""
     import torch
+    import torchvision
 
     h, w = image.shape[:2]
     param = next(gdino.model.parameters())
@@ -236,7 +242,7 @@ def detect_boxes(image: "np.ndarray", prompt: str, gdino: Detector, box_threshol
     result = gdino.processor.post_process_grounded_object_detection(
         outputs, inputs["input_ids"], threshold=box_threshold, text_threshold=text_threshold,
         target_sizes=[(h, w)])[0]
-    order = result["scores"].float().argsort(descending=True).tolist()
+    order = torchvision.ops.nms(result["boxes"].float(), result["scores"].float(), NMS_IOU).tolist()
     boxes, scores, labels = [], [], []
     for i in order:
         x0, y0, x1, y1 = result["boxes"][i].float().tolist()
@@ -253,9 +259,10 @@ def detect_boxes(image: "np.ndarray", prompt: str, gdino: Detector, box_threshol
 
 
 def mask_from_text(frames: "np.ndarray", text: str | Sequence[str], gdino: Detector, sam2: Segmenter,
-                   box_threshold: float = 0.35, text_threshold: float = 0.25, mode: str = "caption",
-                   max_boxes: int = MAX_BOXES) -> MaskResult:
+                   box_threshold: float = BOX_THRESHOLD, text_threshold: float = TEXT_THRESHOLD,
+                   mode: str = "caption", max_boxes: int = 1) -> MaskResult:
     """GroundingDINO boxes for `text` on the first frame, then SAM2 masks tracked through the video.
+    As VACE, only the best box is used; `max_boxes` > 1 (an option) tracks the union of more.
 
     `mode` "label" reads `text` as label(s) ("dog", ["dog", "ball"], "dog, ball"); "caption" as
     one free sentence. Nothing above the thresholds → `found=False` with a message, empty masks.

@@ -147,12 +147,13 @@ def prepare_control_latents(models: "GeneratorModels", inputs: GenerationInputs)
     video = inputs.source if inputs.source is not None else torch.zeros(3, n, h, w)
     masks = inputs.masks if inputs.masks is not None else torch.ones(1, n, h, w)
     video = video[None].to(device=device, dtype=vae.dtype)
-    masks = (masks[None] > 0.5).to(device=device, dtype=vae.dtype)
+    soft = masks[None].to(device=device, dtype=vae.dtype)
+    masks = (soft > 0.5).to(vae.dtype)  # VACE splits the video on the binarised mask...
 
     inactive = encode_frames(vae, video * (1 - masks))
     reactive = encode_frames(vae, video * masks)
     latents = torch.cat([inactive, reactive], dim=1)
-    mask_latents = fold_masks(masks[0, 0], latents.shape[2])[None]
+    mask_latents = fold_masks(soft[0, 0], latents.shape[2])[None]  # ...but folds the soft one
 
     refs = [prepare_reference(r.to(device), h, w) for r in (inputs.reference_images or [])]
     if refs:

@@ -30,7 +30,8 @@ class StageTwoInputs:
     """What the generator receives, besides the text conditioning.
 
     `frames` `[T, H, W, 3]` uint8 at the target size (None: no source, VACE sees zeros), `masks`
-    `[T, H, W]` uint8 255/0 or float 0..1 (None: all ones), `references` `[H, W, 3]` uint8 images.
+    `[T, H, W]` uint8 0..255 or float 0..1 (None: all ones), `references` `[H, W, 3]` uint8 images
+    at their own size.
     """
 
     width: int
@@ -64,7 +65,7 @@ class StageTwoInputs:
 
     def to_tensors(self):
         """(source [3,T,H,W] in [-1,1] or None, masks [1,T,H,W] in [0,1] or None, references
-        as [3,H,W] tensors in [-1,1])."""
+        as [3,h,w] tensors in [-1,1] at their own size)."""
         from ..annotators.geometry import to_vace_tensors
         from ..media import frames_from_uint8
 
@@ -134,18 +135,23 @@ def _given_mask(given) -> "np.ndarray":
 
 
 def _grey(frames: "np.ndarray") -> "np.ndarray":
-    """RGB frames used as a mask → `[T, H, W]` float32 0..1 (bright = regenerate)."""
+    """RGB frames used as a mask → `[T, H, W]` float32 0..1 grey levels as VACE reads them (PIL's
+    luma; bright = regenerate)."""
     import numpy as np
 
-    return frames.astype(np.float32).mean(axis=-1) / 255.0
+    from ..annotators.masks import grey_levels
+
+    return grey_levels(frames).astype(np.float32) / 255.0
 
 
 def prepare_stage_two(route: Route, media: Mapping[int, "np.ndarray"], annotator_models: Any = None,
-                      salient_threshold: float = 0.5) -> StageTwoInputs:
+                      salient_threshold: float | None = None) -> StageTwoInputs:
     """Run the route's annotator on the media it names (`load_route_media`); returns the
-    generator's inputs. The mask reaches the annotator soft; it binarises (VACE's rule)."""
+    generator's inputs. The mask reaches the annotator soft; it binarises (VACE's rule).
+    (`media` may also be a list in request order, and a mask RGB frames: read as grey levels.)"""
     from ..annotators import run_annotator
 
+    media = media if isinstance(media, Mapping) else dict(enumerate(media))
     size = dict(width=route.width, height=route.height)
     n = route.num_frames
     mode = route.annotator
@@ -153,12 +159,17 @@ def prepare_stage_two(route: Route, media: Mapping[int, "np.ndarray"], annotator
     if mode is None:
         return StageTwoInputs(route.width, route.height, n)
     if mode == "mask":
-        # The mask follows its source's letterboxing (and, for a mask video, its frame count).
-        mask = _fit(media[route.mask_index], route, nearest=True)
-        result = run_annotator("mask", frames=_fit(media[route.source_index], route), mask=mask,
-                               num_frames=n, **size)
+        # Painted at the source's own size, then source and mask are fitted together; a mask
+        # video of another length is first spread over the source's frames.
+        source, mask = media[route.source_index], media[route.mask_index]
+        mask = _grey(mask) if mask.ndim == 4 else mask
+        if 1 < len(mask) != len(source):
+            from ..annotators.sources import resample_frames
+
+            mask = resample_frames(mask, len(source))
+        result = run_annotator("mask", frames=source, mask=mask, num_frames=n, **size)
     elif mode == "salient":
-        result = run_annotator("salient", frames=_fit(media[route.source_index], route), models=annotator_models,
+        result = run_annotator("salient", frames=media[route.source_index], models=annotator_models,
                                threshold=salient_threshold, num_frames=n, **size)
     elif mode == "control":
         result = run_annotator("control", frames=media[route.control_index], num_frames=n, **size)
@@ -166,10 +177,11 @@ def prepare_stage_two(route: Route, media: Mapping[int, "np.ndarray"], annotator
         images = [media[i][0] for i in route.frame_indices]
         result = run_annotator(mode, frames=_stack_resized(images, route), num_frames=n, **size)
     elif mode == "reference":
-        references = [run_annotator("reference", frames=media[i][0], **size).frames[0]
-                      for i in route.reference_indices]
+        # At their own size: the generator places them on white as the reference does
+        # (`generator.sampling.prepare_reference`), with no resampling before that.
+        references = [media[i][0] for i in route.reference_indices]
         return StageTwoInputs(route.width, route.height, n, references=references, annotator=mode,
-                              info=f"{len(references)} reference image(s) letterboxed onto white")
+                              info=f"{len(references)} reference image(s), placed on white at the target size")
     else:  # pragma: no cover - the router only names the modes above
         raise RequestError(f"the route names an unknown annotator {mode!r}")
     info = "; ".join(result.info.steps + ([result.info.message] if result.info.message else []))
@@ -177,20 +189,13 @@ def prepare_stage_two(route: Route, media: Mapping[int, "np.ndarray"], annotator
                           annotator=mode, info=info)
 
 
-def _fit(frames: "np.ndarray", route: Route, nearest: bool = False) -> "np.ndarray":
-    """The source video at the target size and frame count (edits keep the source's framing)."""
-    from ..annotators.geometry import fit_frames
-
-    return fit_frames(frames, route.width, route.height, route.num_frames, nearest=nearest)
-
-
 def _stack_resized(images: list["np.ndarray"], route: Route) -> "np.ndarray":
     import numpy as np
 
-    from ..annotators.geometry import cover
+    from ..annotators.sources import resize_crop
 
-    # A given first/last frame fills the frame (resize and centre-crop): borders would be animated.
-    return np.stack([cover(image, route.width, route.height) for image in images])
+    # A given first/last frame is resized and centre-cropped as the reference prepares it.
+    return np.concatenate([resize_crop(image[None], route.width, route.height) for image in images])
 
 
 def generate_frames(generator, stage: StageTwoInputs, prompt: str, projector_tokens=None,

@@ -6,9 +6,11 @@ and `planner.instruct`). Importing this package imports no heavy library.
 
 
 def load_planner(model_dir, adapter_dir=None, mode: str = "unison", dtype: str = "auto",
-                 device: str = "auto", offload_policy: str = "keep", merge_adapter: bool = True):
+                 device: str = "auto", offload_policy: str = "keep", merge_adapter: bool = True,
+                 cross_check: bool = False):
     """The Qwen2.5-VL planner of `mode` ("unison": plan tokens; "instruct": a stock model
-    prompted to plan in JSON), loaded once through the model manager."""
+    prompted to plan in JSON), loaded once through the model manager. `cross_check`: the rules
+    planner reads the request too and warns where it disagrees (the model's plan stands)."""
     from .qwen import QwenPlanner, load_language_model
 
     loaded = load_language_model(model_dir, adapter_dir, mode=mode, dtype=dtype, device=device,
@@ -16,8 +18,8 @@ def load_planner(model_dir, adapter_dir=None, mode: str = "unison", dtype: str =
     if mode == "instruct":
         from .instruct import InstructPlanner
 
-        return InstructPlanner(loaded)
-    return QwenPlanner(loaded)
+        return InstructPlanner(loaded, cross_check=cross_check)
+    return QwenPlanner(loaded, cross_check=cross_check)
 
 
 def choose_planner(plan_by: str, model):

@@ -124,10 +124,20 @@ class Digits:
         return cls(tuple(single_token_id(tokenizer, str(d)) for d in range(10)))
 
 
-def number(lo: int, hi: int, digits: Digits, then: Node) -> Node:
-    """A decimal integer in [lo, hi] without leading zeros, then `then`."""
+FINISH_DIGITS = 6  # a number the model writes in full, however large, up to this many digits
+
+
+def number(lo: int, hi: int, digits: Digits, then: Node, finish: bool = False) -> Node:
+    """A decimal integer in [lo, hi] without leading zeros, then `then`.
+
+    `finish`: above `hi` the number may go on (up to FINISH_DIGITS digits) rather than be cut
+    short (3840 would otherwise end as 384, a valid but wrong value); the reader then clamps
+    or refuses it.
+    """
     if lo > hi or lo < 0:
         raise ValueError(f"empty number range [{lo}, {hi}]")
+    if finish:
+        hi = max(hi, 10**FINISH_DIGITS - 1)
     max_len = len(str(hi))
 
     def viable(prefix: str) -> bool:
@@ -171,7 +181,8 @@ def unison_plan_grammar(tokenizer, end_ids: Sequence[int], media_count: int | No
     answer is cut after `prose_tokens` tokens (planning only needs to know it is prose).
 
     It accepts what `plan.Plan.from_tokens` accepts: blocks in any order, each at most once, at
-    most one selector, numbers in plan.py's ranges, media indices below `media_count`.
+    most one selector, media indices below `media_count`; numbers at least plan.py's minimum and
+    written in full (`Plan.from_tokens(clamp=True)` brings one above the maximum into range).
     """
     from .. import plan as plan_module
 
@@ -186,7 +197,7 @@ def unison_plan_grammar(tokenizer, end_ids: Sequence[int], media_count: int | No
     def numbers(ranges: Sequence[tuple[int, int]], then: Node) -> Node:
         node = then
         for i, (lo, hi) in enumerate(reversed(ranges)):
-            node = number(lo, hi, digits, node if i == 0 else Fixed({comma: node}))
+            node = number(lo, hi, digits, node if i == 0 else Fixed({comma: node}), finish=True)
         return node
 
     def body(block: str, then: Node) -> Node:
@@ -265,6 +276,7 @@ class JsonField:
     lo: int = 0
     hi: int = 0
     nullable: bool = False
+    finish: bool = False  # an int above `hi` is written in full (see `number`)
 
 
 def tagged_json_grammar(tokenizer, tag: str, branches: dict[str, Sequence[JsonField]], end_id: int) -> Node:
@@ -290,7 +302,7 @@ def _value(field: JsonField, encode, digits: "Digits", then: Node) -> Node:
     if field.kind == "enum":
         values = choice([encode(f'"{o}"') for o in field.options], then)
     elif field.kind == "int":
-        values = number(field.lo, field.hi, digits, then)
+        values = number(field.lo, field.hi, digits, then, finish=field.finish)
     else:
         raise ValueError(f"unknown JSON field kind {field.kind!r}")
     return union(values, sequence(encode("null"), then)) if field.nullable else values

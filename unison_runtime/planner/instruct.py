@@ -34,8 +34,9 @@ Sizes are width and height in pixels (default 832 x 480; "480P" is 640 x 480, "1
 num_frames counts frames at 24 fps (3 seconds = 73; default 81) or null for the default.
 Reply with the JSON object only."""
 
-SIZE = dict(kind="int", lo=MIN_SIDE, hi=MAX_SIDE)
-FRAMES = dict(kind="int", lo=1, hi=MAX_FRAMES)
+# Sizes and lengths are written in full even above the maximum, then clamped with a warning.
+SIZE = dict(kind="int", lo=MIN_SIDE, hi=MAX_SIDE, finish=True)
+FRAMES = dict(kind="int", lo=1, hi=MAX_FRAMES, finish=True)
 
 
 def plan_schema(media_count: int) -> dict[str, list[JsonField]]:
@@ -70,15 +71,13 @@ class InstructPlanner(QwenPlanner):
     max_plan_tokens: int = 96
 
     def plan(self, request):
-        from .rules import cross_check
-
         grammar = None
         if self.constrained:
             grammar = tagged_json_grammar(self.loaded.tokenizer, "task", plan_schema(len(request.media)),
                                           end_id=self._end_ids()[0])
         messages = prompting.plain_turn(request.prompt, system=SYSTEM_PROMPT)
         text = self._generate_text(messages, grammar, self.max_plan_tokens)
-        return cross_check(self._from_json(text, request), request)
+        return self._checked(self._from_json(text, request), request)
 
     def _from_json(self, text: str, request):
         from ..plan import Plan
@@ -102,4 +101,4 @@ def _plan_from_dict(data, media_count: int, raw: str):
     if data.get("mask_index") is not None and data.get("mask_index") == data.get("source_index"):
         data["mask_index"] = None
         data["warnings"] = ["the planner named the source as its own mask; no mask used"]
-    return Plan.from_dict(data, media_count=media_count)
+    return Plan.from_dict(data, media_count=media_count, clamp=True)

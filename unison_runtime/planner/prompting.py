@@ -1,29 +1,25 @@
 """Chat messages for the Qwen planner: the plain planning turn and the turn with media attached.
 
 Planning and hidden states use the request's prompt as one plain user turn, with `<IMGPAD>` /
-`<VIDPAD>` left in as text (DESIGN §3–4). Answering re-runs the model with the media itself:
-each pad token becomes an image or video content part, in order.
+`<VIDPAD>` left in as text (DESIGN §3–4). Answering re-runs the model with the media itself
+(`media_turn`: images after the text as the reference does; videos in place).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-
-from ..errors import RequestError
-
-PAD_TO_KIND = {"<IMGPAD>": "image", "<VIDPAD>": "video"}
-_PAD_RE = re.compile("(" + "|".join(map(re.escape, PAD_TO_KIND)) + ")")
 
 
 @dataclass(frozen=True)
 class MediaBudget:
-    """How much of each medium the answering model sees (pixels per image / video frame)."""
+    """How much of each medium the answering model sees. Pixel bounds left None are the
+    processor's own (Qwen2.5-VL's defaults, as the reference uses them); set them to lower the
+    cost. Videos are sampled at `video_fps`, at most `video_max_frames` frames over the clip."""
 
-    image_min_pixels: int = 4 * 28 * 28
-    image_max_pixels: int = 1024 * 28 * 28
-    video_min_pixels: int = 4 * 28 * 28
-    video_max_pixels: int = 256 * 28 * 28
+    image_min_pixels: int | None = None
+    image_max_pixels: int | None = None
+    video_min_pixels: int | None = None
+    video_max_pixels: int | None = None
     video_fps: float = 2.0
     video_max_frames: int = 32
 
@@ -34,19 +30,26 @@ def plain_turn(prompt: str, system: str | None = None) -> list[dict]:
     return messages + [{"role": "user", "content": prompt}]
 
 
-def media_turn(prompt: str, media_kinds: tuple[str, ...]) -> list[dict]:
-    """A user turn whose content interleaves text with one image/video part per pad token."""
+def media_turn(request) -> list[dict]:
+    """The answering turn for a parsed request.
+
+    Images only: as the reference builds it, the prompt as text with its pad tokens kept, then
+    the images (the reference attaches its first image; every one is attached here). With a
+    video (the reference cannot answer about videos): each item in place of its marker. Pad
+    tokens the user typed as text stay text either way.
+    """
+    from ..request import MARKER
+
+    kinds = request.media_kinds
+    if "video" not in kinds:
+        return [{"role": "user", "content": [{"type": "text", "text": request.prompt}]
+                 + [{"type": "image"} for _ in kinds]}]
     parts: list[dict] = []
-    kinds = []
-    for piece in _PAD_RE.split(prompt):
-        if piece in PAD_TO_KIND:
-            kinds.append(PAD_TO_KIND[piece])
-            parts.append({"type": PAD_TO_KIND[piece]})
+    for index, piece in enumerate(request.text.split(MARKER)):
+        if index % 2:
+            parts.append({"type": kinds[index // 2]})
         elif piece:
             parts.append({"type": "text", "text": piece})
-    if tuple(kinds) != tuple(media_kinds):
-        raise RequestError(f"the prompt's media placeholders {kinds} do not match the request's media "
-                           f"{list(media_kinds)}")
     return [{"role": "user", "content": parts}]
 
 

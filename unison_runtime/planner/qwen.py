@@ -331,7 +331,8 @@ class QwenPlanner:
     """Qwen2.5-VL planner; same interface as `RulesPlanner` (`mode`, `plan`, `answer`, ...).
 
     Tunables: `constrained` (grammar-constrained plan decoding), `allow_prose` (the first token
-    may start an answer instead of a plan), `max_plan_tokens`, `budget` (media sizes for answers).
+    may start an answer instead of a plan), `max_plan_tokens`, `budget` (media sizes for answers),
+    `cross_check` (warn where the request seems to state other values; off: the plan stands).
     """
 
     loaded: LoadedQwen
@@ -339,6 +340,7 @@ class QwenPlanner:
     allow_prose: bool = True
     max_plan_tokens: int = 64
     prose_tokens: int = 16
+    cross_check: bool = False  # opt-in, warnings only: see planner.rules.cross_check
     budget: prompting.MediaBudget = field(default_factory=prompting.MediaBudget)
 
     mode = "unison"
@@ -350,12 +352,15 @@ class QwenPlanner:
 
     # -- plan ----------------------------------------------------------------------------------
     def plan(self, request):
-        """The model's plan for `request` (or an understanding plan), cross-checked by the rules."""
+        """The model's plan for `request` (or an understanding plan); with `cross_check` on, the
+        rules add warnings where the request seems to state other values (the plan stands)."""
+        text = self._generate_plan_text(request)
+        return self._checked(self._parse(text, request), request)
+
+    def _checked(self, model_plan, request):
         from .rules import cross_check
 
-        text = self._generate_plan_text(request)
-        model_plan = self._parse(text, request)
-        return cross_check(model_plan, request)
+        return cross_check(model_plan, request) if self.cross_check else model_plan
 
     def _generate_plan_text(self, request) -> str:
         from .constrained import unison_plan_grammar
@@ -374,36 +379,56 @@ class QwenPlanner:
         cleaned = text.strip()
         if not looks_like_plan(cleaned):
             return replace(Plan.understanding(request.media_kinds), raw=text)
+        count = len(request.media)
         try:
-            return Plan.from_tokens(cleaned, media_count=len(request.media))
-        except PlanError as exc:  # only reachable unconstrained: fall back to answering
-            fallback = Plan.understanding(request.media_kinds)
+            return Plan.from_tokens(cleaned, media_count=count, clamp=True)
+        except PlanError as exc:  # only reachable unconstrained
+            try:  # an index past the media (a pad token typed as text, run.sh example 9): drop it
+                plan = Plan.from_tokens(cleaned, clamp=True)
+                dropped = {k: None for k in ("mask_index", "source_index")
+                           if getattr(plan, k) is not None and getattr(plan, k) >= count}
+                if dropped:
+                    note = ", ".join(f"{k} {getattr(plan, k)} (media #{getattr(plan, k) + 1})" for k in dropped)
+                    plan = replace(plan, **dropped, warnings=(*plan.warnings, f"dropped {note}: the request "
+                                                              f"has {count} media item(s)"))
+                    Plan.from_tokens(plan.to_tokens(), media_count=count)
+                    return plan
+            except PlanError:
+                pass
+            fallback = Plan.understanding(request.media_kinds)  # not a plan: answer instead
             return replace(fallback, raw=text, warnings=(f"the planner's output was not a valid plan "
                                                          f"({exc}); answering instead",))
 
     # -- answer --------------------------------------------------------------------------------
-    def answer(self, request, max_new_tokens: int = 256, temperature: float = 0.0, seed: int = 0,
+    def answer(self, request, max_new_tokens: int = 256, temperature: float | None = None, seed: int = 0,
                check_cancel=None) -> str:
-        """Answer in words, with the request's images and videos attached. `check_cancel()` runs
-        before every generated token; whatever it raises (a cancel) stops the answer."""
+        """Answer in words, with the request's images and videos attached. Decoding follows the
+        model folder's generation_config.json, as the reference does, unless `temperature` is
+        given (0: greedy). `check_cancel()` runs before every generated token; whatever it
+        raises (a cancel) stops the answer."""
         import torch
 
         from ..models import get_manager
         from ..pipeline.checks import check_max_new_tokens
 
         check_max_new_tokens(max_new_tokens)
-        messages = prompting.media_turn(request.prompt, tuple(request.media_kinds))
+        messages = prompting.media_turn(request)
         images, videos, fps = self._load_media(request)
         text = prompting.render(self.loaded.processor, messages, add_generation_prompt=True)
         inputs = self._processor_inputs(text, images, videos, fps)
-        settings = dict(max_new_tokens=max_new_tokens)
-        if temperature > 0:
+        settings = dict(max_new_tokens=max_new_tokens, **(self._folder_decoding() if temperature is None else {}))
+        if temperature is not None and temperature > 0:
             settings.update(do_sample=True, temperature=temperature, top_k=0, top_p=1.0)
         with get_manager().use(self.loaded), torch.random.fork_rng(devices=self._rng_devices()):
             torch.manual_seed(seed)
             processors = [CancelCheck(check_cancel)] if check_cancel is not None else []
             ids = self._generate_ids(inputs, settings, processors, suppress=self._plan_token_ids())
         return self.loaded.tokenizer.decode(ids, skip_special_tokens=True).strip()
+
+    def _folder_decoding(self) -> dict:
+        """The decoding knobs of the model folder's generation_config.json (unset ones: greedy)."""
+        config = getattr(self.loaded.model, "generation_config", None)
+        return {k: getattr(config, k) for k in GREEDY if getattr(config, k, None) is not None}
 
     def _load_media(self, request):
         from .. import media
@@ -420,7 +445,7 @@ class QwenPlanner:
                 frames = media.load_video(item.path, max_frames=self.budget.video_max_frames,
                                           sample_fps=self.budget.video_fps)
                 videos.append(list(frames))
-                fps.append(min(self.budget.video_fps, media.video_fps(item.path)))
+                fps.append(_shown_fps(item.path, len(frames)))
         return images, videos, fps
 
     def _add_given(self, item, images: list, videos: list, fps: list) -> None:
@@ -435,21 +460,23 @@ class QwenPlanner:
             return
         rate = item.given.fps or FPS
         step = max(1.0, rate / self.budget.video_fps)
-        picks = np.arange(0, len(frames), step).round().astype(int)[: self.budget.video_max_frames]
-        videos.append(list(frames[np.unique(picks)]))
-        fps.append(min(self.budget.video_fps, rate))
+        picks = np.unique(np.arange(0, len(frames), step).round().astype(int))[: self.budget.video_max_frames]
+        videos.append(list(frames[picks]))
+        fps.append(rate / step)  # the real rate of the frames shown
 
     def _processor_inputs(self, text: str, images: list, videos: list, fps: list) -> dict:
         budget = self.budget
         kwargs: dict[str, Any] = {"text": [text], "return_tensors": "pt"}
         if images:
             kwargs["images"] = images
-            kwargs["images_kwargs"] = {"size": {"shortest_edge": budget.image_min_pixels,
-                                                "longest_edge": budget.image_max_pixels}}
+            kwargs["images_kwargs"] = _pixel_bounds(self.loaded.processor.image_processor,
+                                                    budget.image_min_pixels, budget.image_max_pixels)
         if videos:
             kwargs["videos"] = videos
             kwargs["videos_kwargs"] = {
-                "size": {"shortest_edge": budget.video_min_pixels, "longest_edge": budget.video_max_pixels},
+                **_pixel_bounds(self.loaded.processor.video_processor,
+                                budget.video_min_pixels, budget.video_max_pixels),
+                # the real rate of the frames shown, so their temporal positions are right
                 "video_metadata": [{"fps": f, "total_num_frames": len(v)} for f, v in zip(fps, videos)],
                 "do_sample_frames": False,
                 # the reference (qwen-vl-utils) caps pixels per frame; transformers will default to it
@@ -523,6 +550,31 @@ class QwenPlanner:
 
 def _device_of(model):
     return next(model.parameters()).device
+
+
+def _pixel_bounds(processor, low: int | None, high: int | None) -> dict:
+    """Size kwargs for the pixel bounds a budget sets; an unset bound is the processor's own
+    (nothing set: no kwargs, the processor's defaults as the reference uses them)."""
+    if low is None and high is None:
+        return {}
+    own = dict(getattr(processor, "size", None) or {})
+    size = {"shortest_edge": own.get("shortest_edge") if low is None else low,
+            "longest_edge": own.get("longest_edge") if high is None else high}
+    return {"size": {k: v for k, v in size.items() if v is not None}}
+
+
+def _shown_fps(path, shown: int) -> float:
+    """The rate of `shown` frames spread over the whole clip: shown / duration (qwen-vl-utils'
+    rule), the duration being the stream's frame count over its declared rate."""
+    import av
+
+    from .. import media
+
+    rate = media.video_fps(path)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        total = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
+    return shown * rate / max(total, shown, 1)
 
 
 def _to(inputs, device) -> dict:

@@ -3,7 +3,8 @@
 It reads the cues the Unison planner was trained on (DESIGN §2): task words, image/video words,
 the kinds of the attached media, resolution words, durations counted at 24 fps, first/last frame
 phrasing and which attached file is the mask. It is the planner of the `rules` mode and the
-source of `cross_check`, which lets values the user stated outright win over a model's plan.
+source of `cross_check`, which (when asked) warns where a model's plan differs from values the
+user seems to state outright.
 
 Resolution words map the way the released planner writes them: "480P" -> 640x480, "720P" ->
 1280x720, "1080P" -> 1920x1080 (snapped to 1920x1088), "16:9" -> 1280x720, "9:16" / "vertical" /
@@ -41,8 +42,12 @@ _STRONG_UNDERSTAND_RE = re.compile(
 _WEAK_UNDERSTAND_RE = re.compile(
     r"\b(?:what|what's|whats|who|whom|whose|why|how|where|when|which|is there|are there|count)\b|\?")
 _EDIT_RE = re.compile(
-    r"\b(?:edit|replace|change|remove|erase|delete|swap|put|insert|add|inpaint|recolou?r|fill"
-    r"|turn (?:\S+ ){0,4}into)\b")
+    r"\b(?:edit|replace|change|remove|erase|delete|swap|put|insert|add|inpaint|recolou?r|fill|alter|modify"
+    r"|turn (?:\S+ ){0,4}into|apply (?:\S+ ){0,2}mask)\b")
+# Orders whose output is text: with no image or video word they ask to be answered in words.
+_TEXT_ORDER_RE = re.compile(
+    r"^(?:write|translate|rewrite|paraphrase|proofread|solve|calculate|compute|answer|list|define"
+    r"|spell|correct|compose (?:a|an) (?:poem|haiku|letter|email|essay|story|song))\b")
 _ANIMATE_RE = re.compile(
     r"\b(?:animat(?:e|es|ing)|bring (?:\S+ ){0,3}to life|make (?:\S+ ){0,4}(?:move|come alive|dance)"
     r"|come alive|(?:into|as) an? (?:\S+ ){0,2}(?:video|clip|animation)"
@@ -98,10 +103,11 @@ ASPECT_SIZES = {
 P_SIZES = {360: (640, 360), 480: (640, 480), 540: (960, 540), 576: (1024, 576), 720: (1280, 720),
            1080: (1920, 1080), 1440: (2560, 1440), 2160: (3840, 2160)}
 
+_THE_VIDEO = r"(?: (?:the|this|my|your|our) (?:video|clip|animation|movie|film))?"  # "end the video on ..."
 _LAST_FRAME_RE = re.compile(
-    rf"\b(?:last|final|ending|closing|end) frame\b|\bend(?:s|ing)? (?:with|on|at|in) (?:{_MEDIA}|(?:{_INPUT_DETERMINER}|the) (?:image|picture|photo|frame|shot|still))")
+    rf"\b(?:last|final|ending|closing|end) frame\b|\bend(?:s|ing)?{_THE_VIDEO} (?:with|on|at|in) (?:{_MEDIA}|(?:{_INPUT_DETERMINER}|the) (?:image|picture|photo|frame|shot|still))")
 _FIRST_FRAME_RE = re.compile(
-    rf"\b(?:first|opening|starting|start|initial|beginning) frame\b|\b(?:start|begin)(?:s|ning|ing)? (?:with|from|at|on) (?:{_MEDIA}|(?:{_INPUT_DETERMINER}|the) (?:image|picture|photo|frame|shot|still))")
+    rf"\b(?:first|opening|starting|start|initial|beginning) frame\b|\b(?:start|begin)(?:s|ning|ing)?{_THE_VIDEO} (?:with|from|at|on) (?:{_MEDIA}|(?:{_INPUT_DETERMINER}|the) (?:image|picture|photo|frame|shot|still))")
 _FROM_TO_RE = re.compile(rf"\b(?:from {_MEDIA} to {_MEDIA}|between {_MEDIA} and {_MEDIA})")
 _MASK_BEFORE_RE = re.compile(r"\bmask(?:ed)?(?: image| region| area| file| video)?\s*(?:is|:|=)?\s*$")
 _MASK_AFTER_RE = re.compile(r"^\s*(?:as|is|for)? ?(?:the|a|my)? ?mask\b")
@@ -150,32 +156,34 @@ class RulesPlanner:
 
 
 def cross_check(model_plan: Plan, request: Request | str) -> Plan:
-    """`model_plan` with the values the user stated outright (size, duration or frame count,
-    first/last frame) put back where the model wrote something else, each change a warning."""
+    """`model_plan` unchanged, with a warning for each value the request seems to state outright
+    (size, duration or frame count, first/last frame) that the plan does not have.
+
+    Only warns: the planner's own plan stands, because regexes over free text misread requests
+    ("a table 100 by 200 cm" is no output size). Planners run it only when asked (`cross_check`).
+    """
     request = _as_request(request)
     if model_plan.is_understanding:
         return model_plan
     reading = _read(request)
-    changes: dict[str, Any] = {}
     notes: list[str] = []
     if reading.size is not None:
         stated = tuple(snap_size(v) for v in reading.size)
         planned = (model_plan.width, model_plan.height)
         if stated != planned:
-            changes["width"], changes["height"] = stated
-            notes.append(f"size {_describe_size(planned)} -> {stated[0]}x{stated[1]}: the request states it")
+            notes.append(f"the request seems to state the size {stated[0]}x{stated[1]}; "
+                         f"the plan's {_describe_size(planned)} is kept")
     if model_plan.is_video and reading.frames is not None and reading.frames != model_plan.num_frames:
-        changes["num_frames"] = reading.frames
         was = "81 (default)" if model_plan.num_frames is None else model_plan.num_frames
-        notes.append(f"num_frames {was} -> {reading.frames}: the request states it")
+        notes.append(f"the request seems to state {reading.frames} frames; the plan's {was} is kept")
     if model_plan.task == "image_to_video" and reading.frame_ref is not None:
         stated_ref = _frame_ref_for(reading, request)
         if stated_ref != model_plan.frame_ref:
-            changes["frame_ref"] = stated_ref
-            notes.append(f"frame_ref {model_plan.frame_ref} -> {stated_ref}: the request states it")
-    if not changes:
+            notes.append(f"the request seems to name the {stated_ref} frame; "
+                         f"the plan's frame_ref {model_plan.frame_ref} is kept")
+    if not notes:
         return model_plan
-    return model_plan.with_overrides(**changes, warnings=[*model_plan.warnings, *reading.notes, *notes])
+    return replace(model_plan, warnings=(*model_plan.warnings, *reading.notes, *notes))
 
 
 # -- reading the request ------------------------------------------------------------------------------
@@ -327,7 +335,8 @@ def _choose_task(reading: _Reading, request: Request) -> dict[str, Any]:
     notes: list[str] = []
     output_video = _output_is_video(reading, notes)
     mask = _mask_index(text, request)
-    has_edit = bool(_EDIT_RE.search(text))
+    # A named mask that the words use ("apply the mask", "inside the mask") asks for an edit.
+    has_edit = bool(_EDIT_RE.search(text)) or (mask is not None and bool(re.search(r"\bmask", _prose(text))))
 
     if kinds and _CONTROL_RE.search(_prose(text)):
         if videos:
@@ -373,6 +382,8 @@ def _is_understanding(text: str, has_media: bool) -> bool:
     if _HOW_TO_RE.search(body):
         orders = []  # "how do I make pancakes?" asks, it does not order
     outputs = _output_words(_IMAGE_NOUN_RE, body) + _output_words(_VIDEO_NOUN_RE, body)
+    if not has_media and not outputs and _TEXT_ORDER_RE.match(body):
+        return True  # "Write a haiku about autumn.", "Translate 'good morning' into French."
     strong = _STRONG_UNDERSTAND_RE.search(body)
     if strong and (not orders or strong.start() < orders[0]):
         return True
