@@ -88,7 +88,7 @@ class UnisonAuto:
 
         planned = UnisonPlanner().plan(request, 256, plan_by, planner=planner, image1=image1, image2=image2,
                                        image3=image3, image4=image4, video1=video1, mask1=mask1)
-        bundle, _, answer = planned["result"]
+        bundle, _, answer = planned["result"][:3]
         routed = UnisonTaskRouter().route(bundle, "auto", width, height, num_frames, "auto", -1, -1, "auto",
                                           "auto", annotators=annotators)["result"]
         resolved = routed[0]
@@ -105,8 +105,8 @@ class UnisonAuto:
         if use_projector and planner is not None and projector is not None:
             (conditioning,) = UnisonProjector().project(planner, projector, resolved, True)
         glue.check_interrupted()
-        (frames,) = UnisonVACESampler().sample(generator, resolved, seed, steps, cfg, 5.0, 1.0, "",
-                                               conditioning=conditioning)
+        frames = UnisonVACESampler().sample(generator, resolved, seed, steps, cfg, 5.0, 1.0, "",
+                                            conditioning=conditioning)[0]
         text = resolved.summary()
         return {"ui": {"text": [text]}, "result": (frames, glue.blocked(None), text)}
 

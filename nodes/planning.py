@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from . import comfy_glue as glue
-from . import media_inputs
+from . import media_inputs, native
 from .values import ANNOTATORS, PLAN, PLANNER, PlanBundle
 
 CATEGORY = "Unison"
@@ -51,12 +51,13 @@ class UnisonPlanner:
         "Without a planner it plans with the model-free rules planner."
     )
     CATEGORY = CATEGORY
-    RETURN_TYPES = (PLAN, "STRING", "STRING")
-    RETURN_NAMES = ("plan", "plan_text", "answer")
+    RETURN_TYPES = (PLAN, "STRING", "STRING", *(t for t, _, _ in native.PLANNER_OUTPUTS))
+    RETURN_NAMES = ("plan", "plan_text", "answer", *(n for _, n, _ in native.PLANNER_OUTPUTS))
     OUTPUT_TOOLTIPS = (
         "The plan with its request and media; all the router needs.",
         "The plan as readable text.",
         "The answer to an understanding request (blocked for generation tasks).",
+        *(tip for _, _, tip in native.PLANNER_OUTPUTS),
     )
     FUNCTION = "plan"
     OUTPUT_NODE = True
@@ -108,7 +109,8 @@ class UnisonPlanner:
                             answer=answer, planner_mode=mode)
         summary = bundle.summary()
         answer_out = answer if answer is not None else glue.blocked(None)
-        return {"ui": _ui_text(summary, answer or ""), "result": (bundle, summary, answer_out)}
+        return {"ui": _ui_text(summary, answer or ""),
+                "result": (bundle, summary, answer_out, *native.planner_outputs(bundle))}
 
 
 class UnisonTaskRouter:
@@ -118,8 +120,9 @@ class UnisonTaskRouter:
         "For understanding tasks the generation outputs are blocked, so one graph serves all 12 tasks."
     )
     CATEGORY = CATEGORY
-    RETURN_TYPES = (PLAN, "IMAGE", "MASK", "IMAGE", "INT", "INT", "INT", "STRING")
-    RETURN_NAMES = ("plan", "frames", "masks", "references", "width", "height", "num_frames", "task")
+    RETURN_TYPES = (PLAN, "IMAGE", "MASK", "IMAGE", "INT", "INT", "INT", "STRING", *(t for t, _, _ in native.ROUTER_OUTPUTS))
+    RETURN_NAMES = ("plan", "frames", "masks", "references", "width", "height", "num_frames", "task",
+                    *(n for _, n, _ in native.ROUTER_OUTPUTS))
     OUTPUT_TOOLTIPS = (
         "The resolved plan (overrides applied, route decided), for UnisonProjector and UnisonVACESampler.",
         "Source frames as VACE sees them, gray where regenerated (one gray frame when the task has no source). For previews; connect to the sampler only to override.",
@@ -129,6 +132,7 @@ class UnisonTaskRouter:
         "Target height in pixels.",
         "Number of frames to generate.",
         "The task that will run (always passes, also for understanding tasks).",
+        *(tip for _, _, tip in native.ROUTER_OUTPUTS),
     )
     FUNCTION = "route"
 
@@ -190,12 +194,14 @@ class UnisonTaskRouter:
         if not route.needs_generator:
             block = glue.blocked(None)
             return {"ui": _ui_text(summary),
-                    "result": (block, block, block, block, block, block, block, route.task)}
+                    "result": (block, block, block, block, block, block, block, route.task,
+                               *native.router_outputs(bundle))}
         bundle = stage_two.prepare(bundle, annotators, source=source_override, mask=mask_override,
                                    references=reference_override)
         frames, masks, refs = stage_two.comfy_outputs(bundle.stage_two)
         return {"ui": _ui_text(summary),
-                "result": (bundle, frames, masks, refs, route.width, route.height, route.num_frames, route.task)}
+                "result": (bundle, frames, masks, refs, route.width, route.height, route.num_frames, route.task,
+                           *native.router_outputs(bundle))}
 
 
 NODES = {

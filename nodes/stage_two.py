@@ -37,7 +37,7 @@ def route_bundle(bundle: PlanBundle, overrides: dict) -> PlanBundle:
 
     if not isinstance(bundle, PlanBundle):
         raise ValueError(f"the plan input must come from UnisonPlanner, got {type(bundle).__name__}")
-    arrays = media_arrays(bundle)
+    arrays = bundle.arrays if bundle.arrays is not None else media_arrays(bundle)
     infos = describe_media(arrays, [m.kind for m in bundle.media], [m.name for m in bundle.media])
     routed = bundle.with_route(route(bundle.plan, infos, overrides))
     return replace(routed, arrays=arrays)

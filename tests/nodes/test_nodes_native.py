@@ -1,0 +1,91 @@
+"""The native bridge (issue 17): Planner/Router outputs in ComfyUI's own types, exactly what core
+`WanVaceToVideo` takes, computed from the same stage-two inputs our sampler uses."""
+
+from __future__ import annotations
+
+import pytest
+
+from nodes import NODE_CLASS_MAPPINGS, comfy_glue, native
+
+ROUTER_DEFAULTS = dict(task="auto", width=0, height=0, num_frames=0, frame_ref="auto", mask_index=-1,
+                       source_index=-1, reference="auto", control="auto")
+PLANNER_NAMES = list(NODE_CLASS_MAPPINGS["UnisonPlanner"].RETURN_NAMES)
+ROUTER_NAMES = list(NODE_CLASS_MAPPINGS["UnisonTaskRouter"].RETURN_NAMES)
+
+
+def plan_and_route(request: str, **router):
+    planned = NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan(request, 16, "rules")["result"]
+    routed = NODE_CLASS_MAPPINGS["UnisonTaskRouter"]().route(planned[0], **{**ROUTER_DEFAULTS, **router})["result"]
+    return dict(zip(PLANNER_NAMES, planned)), dict(zip(ROUTER_NAMES, routed))
+
+
+def test_new_sockets_are_appended_after_the_original_ones():
+    assert PLANNER_NAMES[:3] == ["plan", "plan_text", "answer"]
+    assert PLANNER_NAMES[3:] == ["prompt", "width", "height", "length"]
+    assert ROUTER_NAMES[:8] == ["plan", "frames", "masks", "references", "width", "height", "num_frames", "task"]
+    assert ROUTER_NAMES[8:] == ["prompt", "control_video", "control_masks", "reference_image", "needs_generator"]
+
+
+def test_text_to_video_leaves_every_vace_input_absent(comfy_env):
+    planner, router = plan_and_route("make a 2-second 96x64 video of a cat on a mat")
+    assert (planner["width"], planner["height"], planner["length"]) == (96, 64, 49)
+    assert (router["width"], router["height"], router["num_frames"]) == (96, 64, 49)
+    assert planner["prompt"] == router["prompt"] == "make a 2-second 96x64 video of a cat on a mat"
+    # None = unconnected for WanVaceToVideo: gray frames and an all-ones mask, as our generator uses.
+    assert router["control_video"] is None and router["control_masks"] is None
+    assert router["reference_image"] is None  # never a white placeholder
+    assert router["needs_generator"] is True
+
+
+def test_video_edit_gives_the_frames_and_masks_our_sampler_encodes(comfy_env):
+    import torch
+
+    _, router = plan_and_route("Edit this video: the ball turns red ###unison_clip.mp4### ###unison_photo_mask.png###",
+                               width=64, height=48, num_frames=9, mask_index=1, source_index=0)
+    source, masks, _ = router["plan"].stage_two.to_tensors()
+    video, mask = router["control_video"], router["control_masks"]
+    assert video.shape == (9, 48, 64, 3) and mask.shape == (9, 48, 64)
+    assert 0.0 <= float(video.min()) and float(video.max()) <= 1.0
+    torch.testing.assert_close(video * 2 - 1, source.permute(1, 2, 3, 0), atol=1e-6, rtol=0)
+    torch.testing.assert_close(mask, masks[0])
+    assert 0 < float(mask.mean()) < 1  # a real mask, 1 = regenerate
+    # Regenerated pixels are mid-gray (VACE's zero) in the control video.
+    assert torch.allclose(video[mask > 0.5], torch.full_like(video[mask > 0.5], 128 / 255), atol=1 / 255)
+    assert router["reference_image"] is None
+
+
+def test_reference_task_gives_the_letterboxed_reference_and_no_control(comfy_env):
+    _, router = plan_and_route("a video of this character dancing ###unison_subject.png###",
+                               width=64, height=48, num_frames=5, task="video_reference")
+    ref = router["reference_image"]
+    assert ref.shape == (1, 48, 64, 3)
+    expected = router["plan"].stage_two.references[0]
+    assert (ref[0] * 255).round().byte().numpy().tolist() == expected.tolist()
+    assert router["control_video"] is None and router["control_masks"] is None
+
+
+def test_understanding_blocks_the_native_values_but_says_no_generator(comfy_env):
+    _, router = plan_and_route("make a video of a dog", task="text_understanding")
+    assert router["needs_generator"] is False
+    assert all(comfy_glue.is_blocked(router[name]) for name in ("prompt", "control_video", "control_masks",
+                                                                  "reference_image"))
+
+
+def test_prompt_is_literal_for_clip_text_encode():
+    from unison_runtime.native import comfy_prompt
+
+    assert comfy_prompt("a  (red:1.5) ball\n on \\(grass)") == "a \\(red:1.5\\) ball on \\\\(grass\\)"
+
+
+@pytest.mark.parametrize("n,expected", [(1, 1), (4, 1), (5, 5), (8, 5), (81, 81), (82, 81)])
+def test_wan_length_is_4k_plus_1(n, expected):
+    from unison_runtime.native import wan_length
+
+    assert wan_length(n) == expected
+
+
+def test_router_outputs_blocked_without_route():
+    class Bundle:
+        route = None
+
+    assert native.router_outputs(Bundle())[-1] is False

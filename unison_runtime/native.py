@@ -1,0 +1,80 @@
+"""The bridge to ComfyUI's own Wan VACE graph (`WanVaceToVideo` → `KSampler`), ComfyUI-free.
+
+The values here are exactly what ComfyUI 0.8.0's core `WanVaceToVideo` takes, computed from the
+same prepared stage-two inputs our own sampler uses, so a native graph fed by the planner and the
+router sees what our generator sees:
+
+- `control_video` IMAGE `[T, H, W, 3]` in 0..1 (mid-gray = VACE's zeros); `control_masks` MASK
+  `[T, H, W]`, 1 = regenerate. Both are None (left unconnected) when the task has no source:
+  `WanVaceToVideo` then uses mid-gray frames and an all-ones mask of the target size and length,
+  which is what our generator uses too.
+- `reference_image` IMAGE `[N, H, W, 3]`, letterboxed onto white at the target size; None when the
+  plan has no reference (a placeholder image would add a spurious reference). `WanVaceToVideo`
+  reads only the first image of the batch.
+- `prompt`: the text our generator's T5 encodes, made literal for `CLIPTextEncode` (ComfyUI reads
+  `(word:1.2)` as emphasis; escaped parentheses are plain text).
+
+ComfyUI's layouts (IMAGE `[B, H, W, C]`, MASK `[B, H, W]`) appear here because they are this
+module's contract; the conversion uses the `media` helpers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import GenerationError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .pipeline.stage_two import StageTwoInputs
+
+
+@dataclass
+class VaceInputs:
+    """`WanVaceToVideo`'s size and optional VACE inputs (None = leave the socket unconnected)."""
+
+    width: int
+    height: int
+    length: int
+    control_video: Any = None    # IMAGE [T, H, W, 3] 0..1
+    control_masks: Any = None    # MASK [T, H, W] 0..1, 1 = regenerate
+    reference_image: Any = None  # IMAGE [N, H, W, 3] 0..1
+
+
+def wan_length(num_frames: int) -> int:
+    """Wan's frame rule: 4k+1 frames (rounded down, at least 1)."""
+    n = int(num_frames)
+    if n < 1:
+        raise GenerationError(f"num_frames {num_frames!r} is not allowed: at least 1 frame")
+    return (n - 1) // 4 * 4 + 1
+
+
+def vace_inputs(stage: "StageTwoInputs") -> VaceInputs:
+    """The `WanVaceToVideo` inputs for prepared stage-two inputs (the router's `stage_two`).
+
+    Converted from `stage.to_tensors()`, the tensors our own sampler encodes, so both paths agree
+    on every pixel and mask value.
+    """
+    import torch
+
+    from .media import frames_to_comfy
+
+    length = wan_length(stage.num_frames)
+    source, masks, references = stage.to_tensors()
+    out = VaceInputs(width=int(stage.width), height=int(stage.height), length=length)
+    if source is not None:
+        if source.shape[1] != length:
+            raise GenerationError(f"the prepared source has {source.shape[1]} frames but Wan needs {length} (4k+1)")
+        out.control_video = frames_to_comfy(source)
+        out.control_masks = masks[0].float().contiguous()
+    if references:
+        out.reference_image = torch.stack([frames_to_comfy(ref[:, None])[0] for ref in references])
+    return out
+
+
+def comfy_prompt(prompt: str) -> str:
+    """The request text as our generator's T5 reads it (Wan's cleaning), with parentheses escaped
+    so that `CLIPTextEncode` encodes them literally instead of as emphasis weights."""
+    from .generator.conditioning import clean_prompt
+
+    return clean_prompt(prompt).replace("(", "\\(").replace(")", "\\)")
