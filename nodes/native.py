@@ -3,11 +3,16 @@
 - `planner_outputs` / `router_outputs`: the values the Planner and the Task Router append as
   native sockets (prompt for `CLIPTextEncode`, size and length, `WanVaceToVideo`'s VACE inputs).
   The computation is `unison_runtime.native`; here only blocking for understanding tasks.
+- `UnisonNativeConditioning`: ComfyUI's T5 CONDITIONING + the planner's projected hidden states →
+  the Unison context (what our own sampler's DiT sees), for `WanVaceToVideo` / `KSampler`.
 """
 
 from __future__ import annotations
 
 from . import comfy_glue as glue
+from .values import CONDITIONING, PLAN, PLANNER, PROJECTOR, Conditioning
+
+CATEGORY = "Unison"
 
 # Sockets appended to UnisonPlanner and UnisonTaskRouter (after their original outputs, so saved
 # workflows keep their links): (type, name, tooltip).
@@ -53,3 +58,76 @@ def router_outputs(bundle) -> tuple:
 
     vace = vace_inputs(bundle.stage_two)
     return comfy_prompt(bundle.prompt), vace.control_video, vace.control_masks, vace.reference_image, True
+
+
+class UnisonNativeConditioning:
+    DESCRIPTION = (
+        "Unison's conditioning for ComfyUI's own Wan VACE sampler: the prompt's T5 tokens from CLIPTextEncode "
+        "(CLIPLoader type wan) without their padding, the projector's 4 tokens from the planner's hidden states, "
+        "zeros up to the 2048 tokens Unison's DiT reads. The negative keeps its tokens and is zero-padded to the "
+        "same length. Connect either UnisonProjector's conditioning, or the planner, projector and plan."
+    )
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("CONDITIONING", "CONDITIONING")
+    RETURN_NAMES = ("positive", "negative")
+    OUTPUT_TOOLTIPS = ("The Unison context, for WanVaceToVideo's positive.",
+                       "The negative, zero-padded to the same length, for WanVaceToVideo's negative.")
+    FUNCTION = "condition"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "positive": ("CONDITIONING", {"tooltip": "CLIPTextEncode of the router's prompt (UMT5-XXL, CLIPLoader type wan)."}),
+                "negative": ("CONDITIONING", {"tooltip": "CLIPTextEncode of the negative prompt."}),
+            },
+            "optional": {
+                "conditioning": (CONDITIONING, {"tooltip": "From UnisonProjector (its projector tokens are used; "
+                                                           "projector off = T5 alone)."}),
+                "planner": (PLANNER, {"tooltip": "With projector and plan, instead of conditioning: the planner whose "
+                                                 "hidden states are projected."}),
+                "projector": (PROJECTOR, {"tooltip": "The Unison projector (with planner and plan)."}),
+                "plan": (PLAN, {"tooltip": "The plan from the planner or router (with planner and projector)."}),
+            },
+        }
+
+    def condition(self, positive, negative, conditioning=None, planner=None, projector=None, plan=None):
+        glue.on_first_run()
+        from unison_runtime.native import padded_context, unison_context
+
+        tokens = projector_tokens(conditioning, planner, projector, plan)
+        return (_map_conditioning(positive, lambda t: unison_context(t, tokens)),
+                _map_conditioning(negative, padded_context))
+
+
+def projector_tokens(conditioning, planner, projector, plan):
+    """`[1, 4, W]` from UnisonProjector's conditioning, or computed from planner + projector + plan."""
+    if conditioning is not None:
+        if not isinstance(conditioning, Conditioning):
+            raise ValueError(f"conditioning must come from UnisonProjector, got {type(conditioning).__name__}")
+        return conditioning.projector_tokens
+    given = {"planner": planner, "projector": projector, "plan": plan}
+    if all(v is None for v in given.values()):
+        raise ValueError("UnisonNativeConditioning: connect UnisonProjector's conditioning, or the planner, "
+                         "projector and plan (without them this would be plain T5 conditioning)")
+    missing = [name for name, value in given.items() if value is None]
+    if missing:
+        raise ValueError(f"UnisonNativeConditioning: {', '.join(missing)} not connected; the projector needs "
+                         "the planner, the projector and the plan together")
+    from .generation import UnisonProjector
+
+    (projected,) = UnisonProjector().project(planner, projector, plan, True)
+    return projected.projector_tokens
+
+
+def _map_conditioning(conditioning, fn):
+    """ComfyUI CONDITIONING (a list of [tensor, options]) with `fn` applied to each tensor."""
+    if not isinstance(conditioning, list) or not all(isinstance(c, (list, tuple)) and len(c) == 2 for c in conditioning):
+        raise ValueError("expected ComfyUI CONDITIONING (from CLIPTextEncode), got "
+                         f"{type(conditioning).__name__}")
+    return [[fn(tensor), dict(options)] for tensor, options in conditioning]
+
+
+NODES = {
+    "UnisonNativeConditioning": (UnisonNativeConditioning, "Unison Conditioning (native)"),
+}

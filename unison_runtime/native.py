@@ -78,3 +78,39 @@ def comfy_prompt(prompt: str) -> str:
     from .generator.conditioning import clean_prompt
 
     return clean_prompt(prompt).replace("(", "\\(").replace(")", "\\)")
+
+
+def real_tokens(t5_context: "torch.Tensor") -> "torch.Tensor":
+    """`[L, W]`: a ComfyUI T5 CONDITIONING tensor `[1, L, W]` without its padding.
+
+    ComfyUI's UMT5 encoder zeroes the padded positions (`zero_out_masked`), and no real token's
+    hidden state is all zeros (the final layer norm), so the real tokens end at the last non-zero row.
+    """
+    if t5_context.ndim != 3 or t5_context.shape[0] != 1:
+        raise GenerationError(f"the T5 conditioning must be [1, L, W]; got shape {tuple(t5_context.shape)}")
+    nonzero = (t5_context[0] != 0).any(dim=-1).nonzero()
+    if len(nonzero) == 0:
+        raise GenerationError("the T5 conditioning is all zeros: connect CLIPTextEncode's output (CLIPLoader type wan)")
+    return t5_context[0, : int(nonzero[-1]) + 1].float()
+
+
+def unison_context(t5_context: "torch.Tensor", projector_tokens: "torch.Tensor | None" = None) -> "torch.Tensor":
+    """The context our generator builds (`conditioning.build_context`) from ComfyUI's T5 output:
+    real T5 tokens, the projector's 4 tokens (when given), zeros to the DiT's 2048 tokens."""
+    from .generator.conditioning import build_context
+
+    return build_context(real_tokens(t5_context), projector_tokens)
+
+
+def padded_context(t5_context: "torch.Tensor") -> "torch.Tensor":
+    """A negative T5 context as the reference's DiT sees it: its rows unchanged, zeros to 2048.
+
+    Without this ComfyUI would run the 512-token negative beside the 2048-token positive in a
+    separate batch, and the negative would attend over 512 - n zero rows instead of 2048 - n.
+    An all-zero negative (ConditioningZeroOut) stays all zeros.
+    """
+    from .generator.conditioning import CONTEXT_LENGTH
+
+    if t5_context.ndim == 3 and t5_context.shape[0] == 1 and not bool(t5_context.any()):
+        return t5_context.new_zeros(1, max(CONTEXT_LENGTH, t5_context.shape[1]), t5_context.shape[2]).float()
+    return unison_context(t5_context, None)

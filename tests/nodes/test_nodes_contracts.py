@@ -26,6 +26,7 @@ KNOWN_TYPES = {"IMAGE", "MASK", "STRING", "INT", "FLOAT", "BOOLEAN", "UNISON_PLA
 EXPECTED_NODES = {
     "UnisonPlannerLoader", "UnisonGeneratorLoader", "UnisonProjectorLoader", "UnisonAnnotatorLoader",
     "UnisonPlanner", "UnisonTaskRouter", "UnisonProjector", "UnisonAnnotator", "UnisonVACESampler", "UnisonAuto",
+    "UnisonNativeConditioning",
 }
 
 

@@ -89,3 +89,93 @@ def test_router_outputs_blocked_without_route():
         route = None
 
     assert native.router_outputs(Bundle())[-1] is False
+
+
+# -- Unison Conditioning (native) ----------------------------------------------------------------
+def comfy_style_t5(models, text: str, min_length: int = 512):
+    """CONDITIONING as ComfyUI's CLIPTextEncode makes it with a UMT5 CLIPLoader (type wan), from our
+    tiny T5: the tokens padded with id 0 to 512, attention-masked, padded rows zeroed."""
+    import torch
+
+    from unison_runtime.generator.conditioning import clean_prompt
+
+    ids = models.tokenizer(clean_prompt(text), add_special_tokens=True, return_tensors="pt").input_ids
+    n = ids.shape[1]
+    padded = torch.zeros(1, max(min_length, n), dtype=torch.long)
+    padded[0, :n] = ids[0]
+    mask = (torch.arange(padded.shape[1]) < n).long()[None]
+    with torch.no_grad():
+        hidden = models.text_encoder(input_ids=padded, attention_mask=mask).last_hidden_state.float()
+    return [[hidden * mask[..., None], {"pooled_output": None}]]
+
+
+@pytest.fixture(scope="module")
+def tiny_generator(generator_models):
+    from unison_runtime import layout
+    from unison_runtime.generator.loading import load_generator
+
+    return load_generator(generator_models / layout.GENERATOR_DIFFUSERS, device="cpu")
+
+
+def test_native_conditioning_equals_our_samplers_context(comfy_env, all_models, tiny_generator):
+    import torch
+
+    from nodes.generation import UnisonProjector
+    from nodes.values import PlannerHandle, ProjectorHandle
+    from unison_runtime import layout
+    from unison_runtime.generator.conditioning import encode_context, negative_context
+
+    planned = NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan("make a video of a red car at night", 16, "rules")["result"]
+    bundle = planned[0]
+    planner = PlannerHandle(str(all_models / layout.PLANNER_MERGED))
+    projector = ProjectorHandle(str(all_models / layout.PROJECTOR))
+    (unison,) = UnisonProjector().project(planner, projector, bundle, True)
+    assert unison.projector_tokens is not None
+
+    negative_text = "blurry, static"
+    positive_in = comfy_style_t5(tiny_generator, bundle.prompt)
+    negative_in = comfy_style_t5(tiny_generator, negative_text)
+    node = NODE_CLASS_MAPPINGS["UnisonNativeConditioning"]()
+    positive, negative = node.condition(positive_in, negative_in, conditioning=unison)
+    # What our own sampler's DiT sees (generate_frames → encode_context / negative_context).
+    expected = encode_context(tiny_generator, bundle.prompt, unison.projector_tokens)
+    assert positive[0][0].shape == expected.shape == (1, 2048, expected.shape[-1])
+    torch.testing.assert_close(positive[0][0], expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(negative[0][0], negative_context(tiny_generator, negative_text), atol=1e-5, rtol=1e-5)
+    assert positive[0][1] == {"pooled_output": None} and positive_in[0][0].shape[1] == 512  # inputs untouched
+
+    # The same from the planner, projector and plan directly.
+    again, _ = node.condition(positive_in, negative_in, planner=planner, projector=projector, plan=bundle)
+    torch.testing.assert_close(again[0][0], positive[0][0])
+
+
+def test_native_conditioning_without_projector_is_t5_alone_padded(tiny_generator):
+    import torch
+
+    from nodes.values import Conditioning
+    from unison_runtime.generator.conditioning import encode_context
+
+    positive_in = comfy_style_t5(tiny_generator, "a dog")
+    zero_negative = [[torch.zeros_like(positive_in[0][0]), {}]]  # ConditioningZeroOut
+    node = NODE_CLASS_MAPPINGS["UnisonNativeConditioning"]()
+    positive, negative = node.condition(positive_in, zero_negative, conditioning=Conditioning(prompt="a dog"))
+    torch.testing.assert_close(positive[0][0], encode_context(tiny_generator, "a dog"), atol=1e-5, rtol=1e-5)
+    assert negative[0][0].shape == (1, 2048, positive_in[0][0].shape[-1]) and not negative[0][0].any()
+
+
+def test_native_conditioning_names_what_is_missing(tiny_generator):
+    from unison_runtime.errors import GenerationError
+
+    node = NODE_CLASS_MAPPINGS["UnisonNativeConditioning"]()
+    c = comfy_style_t5(tiny_generator, "a dog")
+    with pytest.raises(ValueError, match="projector, plan not connected"):
+        node.condition(c, c, planner=object())
+    with pytest.raises(ValueError, match="connect UnisonProjector"):
+        node.condition(c, c)
+    import torch
+
+    from nodes.values import Conditioning
+
+    wrong = Conditioning(prompt="a dog", projector_tokens=torch.zeros(1, 4, 7))
+    with pytest.raises(GenerationError, match="T5 width"):
+        node.condition(c, c, conditioning=wrong)
