@@ -4,6 +4,7 @@ and UnisonVACESampler (stage two)."""
 from __future__ import annotations
 
 from . import comfy_glue as glue
+from . import native
 from .values import ANNOTATORS, CONDITIONING, GENERATOR, PLAN, PLANNER, PROJECTOR, Conditioning, PlanBundle
 
 CATEGORY = "Unison"
@@ -153,9 +154,10 @@ class UnisonVACESampler:
         "and a latent preview, and stops promptly on Cancel."
     )
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("frames",)
-    OUTPUT_TOOLTIPS = ("The generated image (1 frame) or video frames; save with SaveImage or CreateVideo + SaveVideo.",)
+    RETURN_TYPES = ("IMAGE", "LATENT")
+    RETURN_NAMES = ("frames", "latent")
+    OUTPUT_TOOLTIPS = ("The generated image (1 frame) or video frames; save with SaveImage or CreateVideo + SaveVideo.",
+                       "The generated latents (reference frames trimmed), for core VAEDecode and latent nodes.")
     FUNCTION = "sample"
 
     @classmethod
@@ -181,11 +183,12 @@ class UnisonVACESampler:
                 "frames": ("IMAGE", {"tooltip": "Source frames (from the router or an annotator); default: the router's."}),
                 "masks": ("MASK", {"tooltip": "Masks, white = regenerate; default: the router's."}),
                 "references": ("IMAGE", {"tooltip": "Reference images; default: the router's."}),
+                **native.NATIVE_INPUTS,
             },
         }
 
     def sample(self, generator, plan, seed, steps, cfg, shift, context_scale, negative_prompt,
-               conditioning=None, frames=None, masks=None, references=None):
+               conditioning=None, frames=None, masks=None, references=None, model=None, vae=None, clip=None):
         glue.on_first_run()
         from . import sampling
 
@@ -197,10 +200,13 @@ class UnisonVACESampler:
                              "there is nothing to generate")
         if conditioning is None:
             conditioning = Conditioning(prompt=bundle.prompt)
-        images = sampling.sample(generator, bundle, conditioning, seed=seed, steps=steps, cfg=cfg,
-                                 shift=shift, context_scale=context_scale, negative_prompt=negative_prompt,
-                                 frames=frames, masks=masks, references=references)
-        return (images,)
+        settings = dict(seed=seed, steps=steps, cfg=cfg, shift=shift, context_scale=context_scale,
+                        negative_prompt=negative_prompt, frames=frames, masks=masks, references=references)
+        if native.wants_native(model, vae, clip):  # ComfyUI's models: its own sampler and memory manager
+            images, latent = native.sample_native(model, vae, clip, bundle, conditioning, **settings)
+        else:
+            images, latent = sampling.sample(generator, bundle, conditioning, **settings)
+        return (images, latent)
 
 
 NODES = {

@@ -5,6 +5,9 @@
   The computation is `unison_runtime.native`; here only blocking for understanding tasks.
 - `UnisonNativeConditioning`: ComfyUI's T5 CONDITIONING + the planner's projected hidden states →
   the Unison context (what our own sampler's DiT sees), for `WanVaceToVideo` / `KSampler`.
+- `sample_native`: UnisonVACESampler with ComfyUI's MODEL/VAE/CLIP connected samples through
+  ComfyUI's own graph (CLIPTextEncode → this conditioning → WanVaceToVideo → KSampler →
+  TrimVideoLatent → VAEDecode), so LoRAs, GGUF and ComfyUI's memory manager apply.
 """
 
 from __future__ import annotations
@@ -126,6 +129,70 @@ def _map_conditioning(conditioning, fn):
         raise ValueError("expected ComfyUI CONDITIONING (from CLIPTextEncode), got "
                          f"{type(conditioning).__name__}")
     return [[fn(tensor), dict(options)] for tensor, options in conditioning]
+
+
+# ComfyUI's closest match to our sampler (flow-matching UniPC, bh2 as diffusers' default): the
+# remaining differences (ComfyUI's sigma table and noise) are explained in docs/NODES.md.
+NATIVE_SAMPLER, NATIVE_SCHEDULER = "uni_pc_bh2", "simple"
+NATIVE_INPUTS = {
+    "model": ("MODEL", {"tooltip": "Optional: Wan2.1 VACE as ComfyUI loads it (UNETLoader, LoRAs applied, GGUF...). "
+                                   "With vae and clip, sampling runs through ComfyUI's own sampler and memory manager."}),
+    "vae": ("VAE", {"tooltip": "Optional: the Wan 2.1 VAE from VAELoader (with model and clip)."}),
+    "clip": ("CLIP", {"tooltip": "Optional: UMT5-XXL from CLIPLoader (type wan), with model and vae."}),
+}
+
+
+def wants_native(model, vae, clip) -> bool:
+    """True when ComfyUI's models are connected (all three are needed; a partial set is an error)."""
+    given = {"model": model, "vae": vae, "clip": clip}
+    if all(v is None for v in given.values()):
+        return False
+    missing = [name for name, value in given.items() if value is None]
+    if missing:
+        raise ValueError(f"UnisonVACESampler: {', '.join(missing)} not connected; ComfyUI's sampling needs "
+                         "model (UNETLoader), vae (VAELoader) and clip (CLIPLoader, type wan) together")
+    return True
+
+
+def clip_encode(clip, text: str):
+    """What core CLIPTextEncode does with `text`."""
+    return clip.encode_from_tokens_scheduled(clip.tokenize(text))
+
+
+def sample_native(model, vae, clip, bundle, conditioning, *, seed, steps, cfg, shift, context_scale, negative_prompt,
+                  frames=None, masks=None, references=None):
+    """(IMAGE frames, LATENT) for the router's stage-two inputs (overrides applied), sampled by
+    ComfyUI's core nodes."""
+    import comfy.sample
+    import latent_preview
+    from comfy_extras.nodes_model_advanced import ModelSamplingSD3
+    from comfy_extras.nodes_wan import TrimVideoLatent, WanVaceToVideo
+
+    from unison_runtime.generator.conditioning import resolve_negative_prompt
+    from unison_runtime.native import comfy_prompt, padded_context, unison_context, vace_inputs
+
+    tokens = conditioning.projector_tokens
+    positive = _map_conditioning(clip_encode(clip, comfy_prompt(conditioning.prompt)),
+                                 lambda t: unison_context(t, tokens))
+    negative = _map_conditioning(clip_encode(clip, comfy_prompt(resolve_negative_prompt(negative_prompt))),
+                                 padded_context)
+    from . import stage_two
+
+    vace = vace_inputs(stage_two.apply_overrides(bundle.stage_two, source=frames, mask=masks, references=references))
+    positive, negative, latent, trim = WanVaceToVideo.execute(
+        positive, negative, vae, vace.width, vace.height, vace.length, 1, context_scale,
+        control_video=vace.control_video, control_masks=vace.control_masks,
+        reference_image=vace.reference_image).args
+    (patched,) = ModelSamplingSD3().patch(model, shift)
+    empty = comfy.sample.fix_empty_latent_channels(patched, latent["samples"])
+    noise = comfy.sample.prepare_noise(empty, seed)
+    samples = comfy.sample.sample(patched, noise, steps, cfg, NATIVE_SAMPLER, NATIVE_SCHEDULER, positive, negative,
+                                  empty, denoise=1.0, seed=seed, callback=latent_preview.prepare_callback(patched, steps))
+    (trimmed,) = TrimVideoLatent.execute({"samples": samples}, trim).args
+    images = vae.decode(trimmed["samples"])
+    if images.ndim == 5:  # as core VAEDecode: [B, T, H, W, C] → frames
+        images = images.reshape(-1, *images.shape[-3:])
+    return images, trimmed
 
 
 NODES = {

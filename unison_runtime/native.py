@@ -114,3 +114,14 @@ def padded_context(t5_context: "torch.Tensor") -> "torch.Tensor":
     if t5_context.ndim == 3 and t5_context.shape[0] == 1 and not bool(t5_context.any()):
         return t5_context.new_zeros(1, max(CONTEXT_LENGTH, t5_context.shape[1]), t5_context.shape[2]).float()
     return unison_context(t5_context, None)
+
+
+def comfy_latent(latents: "torch.Tensor", latents_mean, latents_std) -> "torch.Tensor":
+    """Our sampler's latents (normalised, `(z - mean) / std`, as diffusers' Wan VACE samples them) in
+    ComfyUI's LATENT space (the VAE's own `z`; ComfyUI's Wan21 latent format normalises on use)."""
+    import torch
+
+    z = latents.shape[1]
+    mean = torch.tensor(latents_mean, dtype=torch.float32).view(1, z, 1, 1, 1)
+    std = torch.tensor(latents_std, dtype=torch.float32).view(1, z, 1, 1, 1)
+    return latents.detach().float().cpu() * std + mean

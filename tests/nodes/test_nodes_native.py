@@ -179,3 +179,27 @@ def test_native_conditioning_names_what_is_missing(tiny_generator):
     wrong = Conditioning(prompt="a dog", projector_tokens=torch.zeros(1, 4, 7))
     with pytest.raises(GenerationError, match="T5 width"):
         node.condition(c, c, conditioning=wrong)
+
+
+# -- UnisonVACESampler: LATENT out, ComfyUI's models in ---------------------------------------
+def test_sampler_latent_decodes_to_its_frames(comfy_models_env, all_models):
+    import torch
+
+    from nodes.values import GeneratorHandle
+    from unison_runtime import layout
+
+    _, router = plan_and_route("make a video of a cat", width=32, height=32, num_frames=5)
+    generator = GeneratorHandle(diffusers_dir=str(all_models / layout.GENERATOR_DIFFUSERS))
+    frames, latent = NODE_CLASS_MAPPINGS["UnisonVACESampler"]().sample(generator, router["plan"], 3, 2, 5.0, 5.0, 1.0, "")
+    assert frames.shape == (5, 32, 32, 3)
+    assert latent["samples"].shape == (1, 16, 2, 4, 4)  # Wan: (T - 1) / 4 + 1 latent frames, 8x smaller
+    vae = generator.get().vae
+    with torch.no_grad():  # ComfyUI's LATENT is the VAE's own z: decoding it gives the frames
+        decoded = vae.decode(latent["samples"].to(vae.dtype)).sample.float().clamp(-1, 1)
+    torch.testing.assert_close((decoded[0].permute(1, 2, 3, 0) + 1) / 2, frames, atol=2e-3, rtol=0)
+
+
+def test_sampler_asks_for_all_of_comfys_models():
+    assert native.wants_native(None, None, None) is False
+    with pytest.raises(ValueError, match="vae, clip not connected"):
+        native.wants_native(object(), None, None)

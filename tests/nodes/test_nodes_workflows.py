@@ -239,7 +239,7 @@ def test_free_then_rerun_reloads_through_the_same_handles(comfy_models_env):
     assert get_manager().cached_keys() == []
     sampler = NODE_CLASS_MAPPINGS["UnisonVACESampler"]()
     plan = first.outputs["11"][0]
-    (frames,) = sampler.sample(handles["3"], plan, 1, 1, 5.0, 5.0, 1.0, "")
+    frames = sampler.sample(handles["3"], plan, 1, 1, 5.0, 5.0, 1.0, "")[0]
     assert tuple(frames.shape) == (1, 32, 32, 3)
 
 
