@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import comfy_glue as glue
+from . import native
 from .values import ANNOTATORS, GENERATOR, PLANNER, PROJECTOR
 
 CATEGORY = "Unison"
@@ -62,6 +63,7 @@ class UnisonAuto:
                 **{slot: ("IMAGE", {"tooltip": f"Media referred to as {{{slot}}} in the request."})
                    for slot in ("image1", "image2", "image3", "image4", "video1")},
                 "mask1": ("MASK", {"tooltip": "Mask referred to as {mask1} (white = regenerate)."}),
+                "video": ("VIDEO", {"tooltip": native.VIDEO_INPUT_TIP}),
             },
         }
 
@@ -74,7 +76,7 @@ class UnisonAuto:
 
     def run(self, request, models_dir, width, height, num_frames, seed, steps, cfg, use_projector, plan_by,
             planner=None, generator=None, projector=None, annotators=None, image1=None, image2=None, image3=None, image4=None,
-            video1=None, mask1=None):
+            video1=None, mask1=None, video=None):
         glue.on_first_run()
         from .generation import UnisonProjector, UnisonVACESampler
         from .planning import UnisonPlanner, UnisonTaskRouter
@@ -87,7 +89,8 @@ class UnisonAuto:
         annotators = annotators or found.annotators
 
         planned = UnisonPlanner().plan(request, 256, plan_by, planner=planner, image1=image1, image2=image2,
-                                       image3=image3, image4=image4, video1=video1, mask1=mask1)
+                                       image3=image3, image4=image4, video1=video1, mask1=mask1,
+                                       video=video)
         bundle, _, answer = planned["result"][:3]
         routed = UnisonTaskRouter().route(bundle, "auto", width, height, num_frames, "auto", -1, -1, "auto",
                                           "auto", annotators=annotators)["result"]

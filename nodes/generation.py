@@ -154,10 +154,11 @@ class UnisonVACESampler:
         "and a latent preview, and stops promptly on Cancel."
     )
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("IMAGE", "LATENT")
-    RETURN_NAMES = ("frames", "latent")
+    RETURN_TYPES = ("IMAGE", "LATENT", "VIDEO")
+    RETURN_NAMES = ("frames", "latent", "video")
     OUTPUT_TOOLTIPS = ("The generated image (1 frame) or video frames; save with SaveImage or CreateVideo + SaveVideo.",
-                       "The generated latents (reference frames trimmed), for core VAEDecode and latent nodes.")
+                       "The generated latents (reference frames trimmed), for core VAEDecode and latent nodes.",
+                       native.VIDEO_OUTPUT_TIP)
     FUNCTION = "sample"
 
     @classmethod
@@ -206,7 +207,7 @@ class UnisonVACESampler:
             images, latent = native.sample_native(model, vae, clip, bundle, conditioning, **settings)
         else:
             images, latent = sampling.sample(generator, bundle, conditioning, **settings)
-        return (images, latent)
+        return (images, latent, native.video_output(images))
 
 
 NODES = {

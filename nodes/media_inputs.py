@@ -26,8 +26,9 @@ def _digest(tensor) -> str:
     return hashlib.sha1(data + str(tuple(tensor.shape)).encode()).hexdigest()[:16]
 
 
-def _write(slot: str, tensor) -> tuple[Path, str, bool]:
-    """Write one connected tensor as a file the runtime can read; returns (path, kind, is_mask)."""
+def _write(slot: str, tensor, fps: float | None = None) -> tuple[Path, str, bool]:
+    """Write one connected tensor as a file the runtime can read; returns (path, kind, is_mask).
+    A video is written at `fps` (a core VIDEO's own rate), else at the planner's 24 fps."""
     from unison_runtime import media
 
     folder = glue.temp_dir()
@@ -40,11 +41,11 @@ def _write(slot: str, tensor) -> tuple[Path, str, bool]:
             media.save_png(media.comfy_to_frames(frame.clamp(0, 1)), path, overwrite=True)
         return path, "image", True
     if slot.startswith("video") and tensor.shape[0] > 1:
-        path = folder / f"video_{digest}.mp4"
+        path = folder / (f"video_{digest}.mp4" if fps is None else f"video_{digest}_{fps:g}fps.mp4")
         if not path.exists():
             from unison_runtime.plan import FPS
 
-            media.save_mp4(media.comfy_to_frames(tensor), path, fps=FPS, overwrite=True)
+            media.save_mp4(media.comfy_to_frames(tensor), path, fps=fps or FPS, overwrite=True)
         return path, "video", False
     path = folder / f"{slot.rstrip('0123456789')}_{digest}.png"
     if not path.exists():
@@ -52,8 +53,9 @@ def _write(slot: str, tensor) -> tuple[Path, str, bool]:
     return path, "image", False
 
 
-def build_request_text(text: str, connected: dict) -> tuple[str, dict[str, MediaRef]]:
-    """The request with placeholders replaced by `###path###`, and the connected media by path."""
+def build_request_text(text: str, connected: dict, video_fps: float | None = None) -> tuple[str, dict[str, MediaRef]]:
+    """The request with placeholders replaced by `###path###`, and the connected media by path
+    (`video_fps`: the frame rate of video1 when it came from a core VIDEO)."""
     connected = {k: v for k, v in connected.items() if v is not None}
     mentioned = set(PLACEHOLDER_RE.findall(text))
     missing = sorted(mentioned - set(connected))
@@ -63,7 +65,7 @@ def build_request_text(text: str, connected: dict) -> tuple[str, dict[str, Media
     refs: dict[str, MediaRef] = {}
     for slot in SLOTS:
         if slot in connected:
-            path, kind, is_mask = _write(slot, connected[slot])
+            path, kind, is_mask = _write(slot, connected[slot], video_fps if slot == "video1" else None)
             refs[slot] = MediaRef(path=str(path), kind=kind, name=slot, tensor=connected[slot], is_mask=is_mask)
 
     def marker(slot: str) -> str:

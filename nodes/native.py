@@ -198,3 +198,55 @@ def sample_native(model, vae, clip, bundle, conditioning, *, seed, steps, cfg, s
 NODES = {
     "UnisonNativeConditioning": (UnisonNativeConditioning, "Unison Conditioning (native)"),
 }
+
+
+# -- core VIDEO in and out (issue 16 item 6) ---------------------------------------------------
+VIDEO_INPUT_TIP = ("A core VIDEO (LoadVideo, CreateVideo): its frames at its own frame rate. Stands for {video1} "
+                   "in the request; connect this or video1, not both.")
+VIDEO_OUTPUT_TIP = "The frames as a core VIDEO at 24 fps (the planner's time base), for SaveVideo."
+
+
+def video_frames(video) -> tuple:
+    """(IMAGE frames `[T, H, W, 3]`, frames per second) of a core VIDEO (comfy_api VideoInput)."""
+    if not hasattr(video, "get_components"):
+        raise ValueError(f"expected a core VIDEO (from LoadVideo or CreateVideo), got {type(video).__name__}")
+    components = video.get_components()
+    images = components.images
+    if images.ndim != 4 or images.shape[0] < 1:
+        raise ValueError(f"the VIDEO has no frames (images shape {tuple(images.shape)})")
+    return images[..., :3], float(components.frame_rate)
+
+
+def one_video(video1, video, node: str):
+    """The IMAGE frames and fps for the video slot: `video1` (IMAGE, 24 fps) or `video` (VIDEO)."""
+    if video is None:
+        return video1, None
+    if video1 is not None:
+        raise ValueError(f"{node}: both video1 (IMAGE) and video (VIDEO) are connected; connect one of them")
+    return video_frames(video)
+
+
+def video_output(images, fps: float | None = None):
+    """A core VIDEO of IMAGE frames (comfy_api's VideoFromComponents; a stand-in outside ComfyUI)."""
+    from fractions import Fraction
+
+    from unison_runtime.plan import FPS
+
+    rate = Fraction(fps or FPS).limit_denominator(1001)
+    try:
+        from comfy_api.latest import InputImpl, Types
+    except ImportError:  # outside ComfyUI (tests, CLI): the same get_components() contract
+        return StandInVideo(images, rate)
+    return InputImpl.VideoFromComponents(Types.VideoComponents(images=images, audio=None, frame_rate=rate))
+
+
+class StandInVideo:
+    """comfy_api's VideoInput outside ComfyUI: `get_components()` → images, audio, frame_rate."""
+
+    def __init__(self, images, frame_rate):
+        from types import SimpleNamespace
+
+        self._components = SimpleNamespace(images=images, audio=None, frame_rate=frame_rate, metadata=None)
+
+    def get_components(self):
+        return self._components

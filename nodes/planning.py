@@ -85,6 +85,7 @@ class UnisonPlanner:
                 **{slot: ("IMAGE", {"tooltip": media_tip.format(slot=slot)}) for slot in ("image1", "image2", "image3", "image4")},
                 "video1": ("IMAGE", {"tooltip": media_tip.format(slot="video1") + " A batch of frames."}),
                 "mask1": ("MASK", {"tooltip": media_tip.format(slot="mask1") + " White = regenerate."}),
+                "video": ("VIDEO", {"tooltip": native.VIDEO_INPUT_TIP}),
             },
         }
 
@@ -94,15 +95,16 @@ class UnisonPlanner:
         return glue.request_files_fingerprint(request)
 
     def plan(self, request, max_new_tokens, plan_by, planner=None, image1=None, image2=None, image3=None,
-             image4=None, video1=None, mask1=None):
+             image4=None, video1=None, mask1=None, video=None):
         glue.on_first_run()
         from unison_runtime.request import parse_request
 
         if not request or not request.strip():
             raise ValueError("UnisonPlanner: the request is empty; describe what you want in plain words")
+        video1, video_fps = native.one_video(video1, video, "UnisonPlanner")
         connected = {"image1": image1, "image2": image2, "image3": image3, "image4": image4,
                      "video1": video1, "mask1": mask1}
-        text, refs = media_inputs.build_request_text(request, connected)
+        text, refs = media_inputs.build_request_text(request, connected, video_fps)
         parsed = parse_request(text, media_inputs.allowed_roots())
         plan, answer, mode = _plan_request(planner, parsed, max_new_tokens, plan_by)
         bundle = PlanBundle(plan=plan, request=parsed, media=media_inputs.media_refs(parsed, refs),
@@ -162,6 +164,7 @@ class UnisonTaskRouter:
                 "source_override": ("IMAGE", {"tooltip": "Use these frames as the source/control input instead of the request's."}),
                 "mask_override": ("MASK", {"tooltip": "Use this mask instead of the request's (white = regenerate)."}),
                 "reference_override": ("IMAGE", {"tooltip": "Use these reference images instead of the request's."}),
+                "source_override_video": ("VIDEO", {"tooltip": "A core VIDEO to use as source_override (its frames)."}),
             },
         }
 
@@ -182,8 +185,12 @@ class UnisonTaskRouter:
 
     def route(self, plan, task, width, height, num_frames, frame_ref, mask_index, source_index,
               reference, control, annotators=None, source_override=None, mask_override=None,
-              reference_override=None):
+              reference_override=None, source_override_video=None):
         glue.on_first_run()
+        if source_override_video is not None:
+            if source_override is not None:
+                raise ValueError("UnisonTaskRouter: connect source_override or source_override_video, not both")
+            source_override = native.video_frames(source_override_video)[0]
         from . import stage_two
 
         overrides = self.overrides(task, width, height, num_frames, frame_ref, mask_index,

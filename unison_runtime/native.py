@@ -5,7 +5,7 @@ same prepared stage-two inputs our own sampler uses, so a native graph fed by th
 router sees what our generator sees:
 
 - `control_video` IMAGE `[T, H, W, 3]` in 0..1 (mid-gray = VACE's zeros); `control_masks` MASK
-  `[T, H, W]`, 1 = regenerate. Both are None (left unconnected) when the task has no source:
+  `[T, H, W]` in {0, 1}, 1 = regenerate. Both are None (left unconnected) when the task has no source:
   `WanVaceToVideo` then uses mid-gray frames and an all-ones mask of the target size and length,
   which is what our generator uses too.
 - `reference_image` IMAGE `[N, H, W, 3]`, letterboxed onto white at the target size; None when the
@@ -66,7 +66,8 @@ def vace_inputs(stage: "StageTwoInputs") -> VaceInputs:
         if source.shape[1] != length:
             raise GenerationError(f"the prepared source has {source.shape[1]} frames but Wan needs {length} (4k+1)")
         out.control_video = frames_to_comfy(source)
-        out.control_masks = masks[0].float().contiguous()
+        # Our generator regenerates a pixel or keeps it (mask > 0.5); WanVaceToVideo would blend soft values.
+        out.control_masks = (masks[0] > 0.5).float().contiguous()
     if references:
         out.reference_image = torch.stack([frames_to_comfy(ref[:, None])[0] for ref in references])
     return out

@@ -47,8 +47,8 @@ def test_video_edit_gives_the_frames_and_masks_our_sampler_encodes(comfy_env):
     assert video.shape == (9, 48, 64, 3) and mask.shape == (9, 48, 64)
     assert 0.0 <= float(video.min()) and float(video.max()) <= 1.0
     torch.testing.assert_close(video * 2 - 1, source.permute(1, 2, 3, 0), atol=1e-6, rtol=0)
-    torch.testing.assert_close(mask, masks[0])
-    assert 0 < float(mask.mean()) < 1  # a real mask, 1 = regenerate
+    torch.testing.assert_close(mask, (masks[0] > 0.5).float())  # binary, as our generator reads it
+    assert 0 < float(mask.mean()) < 1 and set(mask.unique().tolist()) == {0.0, 1.0}  # 1 = regenerate
     # Regenerated pixels are mid-gray (VACE's zero) in the control video.
     assert torch.allclose(video[mask > 0.5], torch.full_like(video[mask > 0.5], 128 / 255), atol=1 / 255)
     assert router["reference_image"] is None
@@ -203,3 +203,61 @@ def test_sampler_asks_for_all_of_comfys_models():
     assert native.wants_native(None, None, None) is False
     with pytest.raises(ValueError, match="vae, clip not connected"):
         native.wants_native(object(), None, None)
+
+
+# -- core VIDEO in and out ------------------------------------------------------------------------
+CONTROL_REQUEST = "Generate a video of a robot walking that follows this depth video {video}"
+
+
+def _clip(frames=9, fps=12):
+    import torch
+
+    images = torch.linspace(0, 1, frames)[:, None, None, None].expand(frames, 32, 48, 3).contiguous()
+    return native.StandInVideo(images, fps), images
+
+
+def test_planner_takes_a_core_video_at_its_own_frame_rate(comfy_env):
+    import torch
+
+    from unison_runtime.media import video_fps
+
+    video, images = _clip(fps=12)
+    out = NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan(CONTROL_REQUEST.format(video="{video1}"), 16, "rules", video=video)
+    bundle = out["result"][0]
+    assert bundle.plan.task == "video_control"
+    (ref,) = bundle.media
+    assert ref.kind == "video" and torch.equal(ref.tensor, images)
+    assert video_fps(ref.path) == pytest.approx(12)  # not re-timed to 24 fps
+    router = NODE_CLASS_MAPPINGS["UnisonTaskRouter"]().route(bundle, **{**ROUTER_DEFAULTS, "num_frames": 5})["result"]
+    assert router[ROUTER_NAMES.index("control_video")].shape == (5, 32, 48, 3)
+
+
+def test_one_video_slot_takes_one_connection(comfy_env):
+    video, images = _clip()
+    with pytest.raises(ValueError, match="both video1 .* and video"):
+        NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan("edit {video1}", 16, "rules", video1=images, video=video)
+    with pytest.raises(ValueError, match="core VIDEO"):
+        native.video_frames(images)
+
+
+def test_router_takes_a_core_video_as_source_override(comfy_env):
+    import torch
+
+    video, images = _clip(frames=5)
+    request = CONTROL_REQUEST.format(video="###unison_depth.mp4###")
+    _, plain = plan_and_route(request, num_frames=5, width=48, height=32)
+    bundle = NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan(request, 16, "rules")["result"][0]
+    routed = NODE_CLASS_MAPPINGS["UnisonTaskRouter"]().route(
+        bundle, **{**ROUTER_DEFAULTS, "num_frames": 5, "width": 48, "height": 32}, source_override_video=video)["result"]
+    frames = routed[ROUTER_NAMES.index("frames")]
+    assert torch.allclose(frames, images, atol=1 / 255) and not torch.allclose(frames, plain["frames"], atol=0.1)
+
+
+def test_sampler_offers_a_core_video_at_24_fps():
+    import torch
+
+    frames = torch.rand(5, 16, 16, 3)
+    video = native.video_output(frames)
+    components = video.get_components()
+    assert components.images is frames and components.frame_rate == 24 and components.audio is None
+    assert "video" == NODE_CLASS_MAPPINGS["UnisonVACESampler"].RETURN_NAMES[2]
