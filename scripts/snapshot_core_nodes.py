@@ -18,8 +18,12 @@ from pathlib import Path
 
 PACK = Path(__file__).resolve().parents[1]
 OUT = PACK / "tests" / "nodes" / "core_object_info.json"
-CORE_NODES = ("LoadImage", "LoadImageMask", "SaveImage", "PreviewAny", "CreateVideo", "SaveVideo")
-FILE_LISTS = {("LoadImage", "image"), ("LoadImageMask", "image")}
+CORE_NODES = ("LoadImage", "LoadImageMask", "SaveImage", "PreviewAny", "CreateVideo", "SaveVideo",
+              # the native Wan VACE templates
+              "UNETLoader", "CLIPLoader", "VAELoader", "LoraLoaderModelOnly", "ModelSamplingSD3", "CLIPTextEncode",
+              "WanVaceToVideo", "KSampler", "TrimVideoLatent", "VAEDecode")
+FILE_LISTS = {("LoadImage", "image"), ("LoadImageMask", "image"), ("UNETLoader", "unet_name"),
+              ("CLIPLoader", "clip_name"), ("VAELoader", "vae_name"), ("LoraLoaderModelOnly", "lora_name")}
 KEEP = ("input", "input_order", "output", "output_name", "output_node", "name", "category")
 
 

@@ -83,7 +83,7 @@ def main(comfy_dir: str, pack: str, models: str, shim_parent: str) -> dict:
 
     def diff(a, b):
         assert a.shape == b.shape, (tuple(a.shape), tuple(b.shape))
-        return float((a.float() - b.float()).abs().max())
+        return float((a.detach().float() - b.detach().float()).abs().max())
 
     return {"context_max_diff": diff(native_context, our_context), "vace_max_diff": diff(native_control, our_control),
             "dit_max_diff": diff(native_out, our_out), "dit_scale": float(our_out.abs().max()),
