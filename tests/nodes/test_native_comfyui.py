@@ -129,3 +129,36 @@ def test_native_path_matches_our_diffusers_path(all_models, tmp_path):
     assert report["context_max_diff"] < 1e-4, report
     assert report["vace_max_diff"] < 1e-3, report
     assert report["dit_max_diff"] < 1e-3, report
+
+
+def _sampler_graph(native: bool) -> dict:
+    """LoadVideo → UnisonPlanner (core VIDEO) → router → projector → UnisonVACESampler → its VIDEO
+    output → SaveVideo; with `native`, ComfyUI's loaders feed the sampler's model/vae/clip."""
+    graph = tiny_native("14_native_wan_vace")
+    keep = {"1", "2", "3", "4", "5", "7", "10", "11", "12"}
+    graph = {k: v for k, v in graph.items() if k in keep}
+    graph["10"]["inputs"].update(request="Generate a video of a robot walking that follows this depth video {video1}",
+                                 video=["30", 0])
+    graph["30"] = {"class_type": "LoadVideo", "inputs": {"file": "unison_depth.mp4"}}
+    graph["31"] = {"class_type": "UnisonGeneratorLoader", "inputs": {
+        "diffusers_folder": "none", "transformer": "wan2.1_vace_1.3B_fp16.safetensors",
+        "text_encoder": "umt5_xxl_fp16.safetensors", "vae": "wan_2.1_vae.safetensors", "dtype": "auto",
+        "attention_backend": "native", "offload_policy": "keep"}}
+    sampler = {"seed": 1, "steps": STEPS, "cfg": 5.0, "shift": 5.0, "context_scale": 1.0, "negative_prompt": "",
+               "generator": ["31", 0], "plan": ["11", 0], "conditioning": ["12", 0]}
+    if native:
+        sampler.update(model=["3", 0], vae=["5", 0], clip=["4", 0])
+    graph["32"] = {"class_type": "UnisonVACESampler", "inputs": sampler}
+    graph["33"] = {"class_type": "SaveVideo", "inputs": {"filename_prefix": "unison/sampler", "format": "auto",
+                                                         "codec": "auto", "video": ["32", 2]}}
+    return graph
+
+
+@pytest.mark.parametrize("native", [False, True], ids=["diffusers", "comfy_models"])
+def test_sampler_takes_a_core_video_and_gives_one_to_save_video(server, native):
+    graph = _sampler_graph(native)
+    graph = {k: v for k, v in graph.items() if native or k not in ("3", "4", "5", "7")}
+    entry = _run(server, graph)
+    assert entry["status"]["status_str"] == "success", json.dumps(entry["status"], indent=1)[-3000:]
+    assert "task: video_control" in entry["outputs"]["10"]["text"][0]
+    assert saved_frames(server, entry).shape == (FRAMES, SIZE[1], SIZE[0], 3)
