@@ -59,6 +59,7 @@ CORE_NODES = {
     "PreviewAny": CoreNode((("source", "*", False),), (), (), (), True),
     "CreateVideo": CoreNode((("images", "IMAGE", False), ("audio", "AUDIO", True)), ("fps",), (("VIDEO", "VIDEO"),)),
     "SaveVideo": CoreNode((("video", "VIDEO", False),), ("filename_prefix", "format", "codec"), (), (), True),
+    "LoadVideo": CoreNode((), ("file",), (("VIDEO", "VIDEO"),), ("image",)),
     # The native Wan VACE graph (native_workflows below).
     "UNETLoader": CoreNode((), ("unet_name", "weight_dtype"), (("MODEL", "MODEL"),)),
     "CLIPLoader": CoreNode((), ("clip_name", "type", "device"), (("CLIP", "CLIP"),)),
@@ -138,10 +139,9 @@ def generation(name, title, description, request, media_nodes=(), media_links=No
              {"seed": 42, "steps": 50, "cfg": 5.0, "shift": 5.0, "context_scale": 1.0, "negative_prompt": ""},
              {"generator": (3, 0), "plan": (11, 0), "conditioning": (12, 0)}),
     ]
-    if video:
-        nodes += [Node(14, "CreateVideo", {"fps": 24.0}, {"images": (13, 0)}),
-                  Node(15, "SaveVideo", {"filename_prefix": f"unison/{name}", "format": "auto", "codec": "auto"},
-                       {"video": (14, 0)})]
+    if video:  # the sampler's VIDEO output (24 fps) straight into core SaveVideo
+        nodes.append(Node(15, "SaveVideo", {"filename_prefix": f"unison/{name}", "format": "auto", "codec": "auto"},
+                          {"video": (13, 2)}))
     else:
         nodes.append(Node(14, "SaveImage", {"filename_prefix": f"unison/{name}"}, {"images": (13, 0)}))
     return Workflow(name, title, description, nodes)
@@ -157,6 +157,11 @@ def load_image(i, name):
     return Node(i, "LoadImage", {"image": name})
 
 
+def load_video(i, name):
+    """Core LoadVideo: its VIDEO goes to the planner's `video` input ({video1} in the request)."""
+    return Node(i, "LoadVideo", {"file": name})
+
+
 WORKFLOWS = [
     understanding("01_text_understanding", "Unison: text understanding",
                   "The planner answers a question in words.",
@@ -165,8 +170,8 @@ WORKFLOWS = [
                   "The planner looks at the connected image and answers.",
                   "What sauce is in this bowl? {image1}", [load_image(5, BOWL)], {"image1": (5, 0)}),
     understanding("03_video_understanding", "Unison: video understanding",
-                  "The planner watches a video from the input folder (###file###) and answers.",
-                  f"Describe what happens in this video. ###{CLIP}###"),
+                  "The planner watches the video from core LoadVideo and answers.",
+                  "Describe what happens in this video. {video1}", [load_video(5, CLIP)], {"video": (5, 0)}),
     generation("04_text_to_image", "Unison: text to image", "An image from words alone.",
                "Generate a 768x480 image of a red fox sitting in fresh snow at golden hour."),
     generation("05_image_edit", "Unison: image editing with a mask",
@@ -193,11 +198,13 @@ WORKFLOWS = [
                "Make a 2-second video of this toy robot dancing in a disco. {image1}",
                [load_image(5, SUBJECT)], {"image1": (5, 0)}, video=True),
     generation("11_video_edit", "Unison: video editing",
-               "Edits the salient object of a video from the input folder (no mask: U²-Net finds it).",
-               f"Edit this video: make the ball bright red. ###{CLIP}###", video=True, annotators=True),
+               "Edits the salient object of the video from core LoadVideo (no mask: U²-Net finds it).",
+               "Edit this video: make the ball bright red. {video1}", [load_video(5, CLIP)], {"video": (5, 0)},
+               video=True, annotators=True),
     generation("12_video_control", "Unison: video controllable generation",
-               "A video that follows the depth video from the input folder.",
-               f"Generate a video of a robot walking that follows this depth video. ###{DEPTH_CLIP}###", video=True),
+               "A video that follows the depth video from core LoadVideo.",
+               "Generate a video of a robot walking that follows this depth video. {video1}",
+               [load_video(5, DEPTH_CLIP)], {"video": (5, 0)}, video=True),
 ]
 
 

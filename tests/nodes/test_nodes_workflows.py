@@ -94,7 +94,7 @@ def expected_widgets_values(node_type: str, api_inputs: dict) -> list:
         expected.append(LINKED if isinstance(api_inputs[name], list) else api_inputs[name])
         if options.get("control_after_generate"):
             expected.append(CONTROL)
-        upload = upload or bool(options.get("image_upload"))
+        upload = upload or bool(options.get("image_upload") or options.get("video_upload"))
     if upload:
         expected.append("image")
     return expected
@@ -199,7 +199,7 @@ def test_workflow_runs_on_tiny_models(name, comfy_models_env):
     expected = (TINY_VIDEO_FRAMES if "video" in name else 1, 32, 32, 3)
     assert tuple(frames.shape) == expected
     assert float(frames.min()) >= 0.0 and float(frames.max()) <= 1.0
-    saved = SaveVideo.saved[0].images if "video" in name else SaveImage.saved[0]
+    saved = SaveVideo.saved[0].get_components().images if "video" in name else SaveImage.saved[0]
     assert saved is frames
     # The router's previews are IMAGE/MASK batches at the target size.
     src, masks, refs = router_out[1:4]
@@ -216,7 +216,7 @@ def test_understanding_task_blocks_the_generation_branch(comfy_models_env):
     SaveVideo.saved.clear()
     result = run_graph(graph, CLASSES)
     kinds = {graph[i]["class_type"] for i in result.blocked}
-    assert {"UnisonProjector", "UnisonVACESampler", "CreateVideo", "SaveVideo"} <= kinds
+    assert {"UnisonProjector", "UnisonVACESampler", "SaveVideo"} <= kinds
     assert SaveVideo.saved == [] and isinstance(result.ui["99"]["text"][0], str)
     router_id = next(i for i, n in graph.items() if n["class_type"] == "UnisonTaskRouter")
     assert result.outputs[router_id][7] == "text_understanding"
