@@ -190,8 +190,8 @@ def test_sampler_latent_decodes_to_its_frames(comfy_models_env, all_models):
 
     _, router = plan_and_route("make a video of a cat", width=32, height=32, num_frames=5)
     generator = GeneratorHandle(diffusers_dir=str(all_models / layout.GENERATOR_DIFFUSERS))
-    frames, latent = NODE_CLASS_MAPPINGS["UnisonVACESampler"]().sample(generator, router["plan"], 3, 2, 5.0, 5.0, 1.0, "")
-    assert frames.shape == (5, 32, 32, 3)
+    frames, latent, video = NODE_CLASS_MAPPINGS["UnisonVACESampler"]().sample(generator, router["plan"], 3, 2, 5.0, 5.0, 1.0, "")
+    assert frames.shape == (5, 32, 32, 3) and video.get_components().images is frames
     assert latent["samples"].shape == (1, 16, 2, 4, 4)  # Wan: (T - 1) / 4 + 1 latent frames, 8x smaller
     vae = generator.get().vae
     with torch.no_grad():  # ComfyUI's LATENT is the VAE's own z: decoding it gives the frames
