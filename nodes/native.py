@@ -6,8 +6,8 @@
 - `UnisonNativeConditioning`: ComfyUI's T5 CONDITIONING + the planner's projected hidden states →
   the Unison context (what our own sampler's DiT sees), for `WanVaceToVideo` / `KSampler`.
 - `sample_native`: UnisonVACESampler with ComfyUI's MODEL/VAE/CLIP connected samples through
-  ComfyUI's own graph (CLIPTextEncode → this conditioning → WanVaceToVideo → KSampler →
-  TrimVideoLatent → VAEDecode), so LoRAs, GGUF and ComfyUI's memory manager apply.
+  ComfyUI's own graph (CLIPTextEncode → this conditioning → WanVaceToVideo → SamplerCustom with
+  Wan's sigmas → TrimVideoLatent → VAEDecode), so LoRAs, GGUF and ComfyUI's memory manager apply.
 """
 
 from __future__ import annotations
@@ -131,9 +131,9 @@ def _map_conditioning(conditioning, fn):
     return [[fn(tensor), dict(options)] for tensor, options in conditioning]
 
 
-# ComfyUI's closest match to our sampler (flow-matching UniPC, bh2 as diffusers' default): the
-# remaining differences (ComfyUI's sigma table and noise) are explained in docs/NODES.md.
-NATIVE_SAMPLER, NATIVE_SCHEDULER = "uni_pc_bh2", "simple"
+# ComfyUI's UniPC (bh2, as diffusers' default) on Wan's own sigmas: the closest ComfyUI gets to our
+# sampler (the remaining difference, ComfyUI's UniPC implementation, is measured in docs/NODES.md).
+NATIVE_SAMPLER = "uni_pc_bh2"
 NATIVE_INPUTS = {
     "model": ("MODEL", {"tooltip": "Optional: Wan2.1 VACE as ComfyUI loads it (UNETLoader, LoRAs applied, GGUF...). "
                                    "With vae and clip, sampling runs through ComfyUI's own sampler and memory manager."}),
@@ -164,12 +164,12 @@ def sample_native(model, vae, clip, bundle, conditioning, *, seed, steps, cfg, s
     """(IMAGE frames, LATENT) for the router's stage-two inputs (overrides applied), sampled by
     ComfyUI's core nodes."""
     import comfy.sample
+    import comfy.samplers
     import latent_preview
-    from comfy_extras.nodes_model_advanced import ModelSamplingSD3
     from comfy_extras.nodes_wan import TrimVideoLatent, WanVaceToVideo
 
     from unison_runtime.generator.conditioning import resolve_negative_prompt
-    from unison_runtime.native import comfy_prompt, padded_context, unison_context, vace_inputs
+    from unison_runtime.native import comfy_prompt, padded_context, unison_context, vace_inputs, wan_sigmas
 
     tokens = conditioning.projector_tokens
     positive = _map_conditioning(clip_encode(clip, comfy_prompt(conditioning.prompt)),
@@ -183,11 +183,12 @@ def sample_native(model, vae, clip, bundle, conditioning, *, seed, steps, cfg, s
         positive, negative, vae, vace.width, vace.height, vace.length, 1, context_scale,
         control_video=vace.control_video, control_masks=vace.control_masks,
         reference_image=vace.reference_image).args
-    (patched,) = ModelSamplingSD3().patch(model, shift)
-    empty = comfy.sample.fix_empty_latent_channels(patched, latent["samples"])
-    noise = comfy.sample.prepare_noise(empty, seed)
-    samples = comfy.sample.sample(patched, noise, steps, cfg, NATIVE_SAMPLER, NATIVE_SCHEDULER, positive, negative,
-                                  empty, denoise=1.0, seed=seed, callback=latent_preview.prepare_callback(patched, steps))
+    empty = comfy.sample.fix_empty_latent_channels(model, latent["samples"])
+    noise = comfy.sample.prepare_noise(empty, seed)  # the same draw as our sampler's noise
+    # As core SamplerCustom: explicit sigmas (a flow model's timestep is sigma·1000 whatever its shift).
+    samples = comfy.sample.sample_custom(model, noise, cfg, comfy.samplers.sampler_object(NATIVE_SAMPLER),
+                                         wan_sigmas(steps, shift), positive, negative, empty, seed=seed,
+                                         callback=latent_preview.prepare_callback(model, steps))
     (trimmed,) = TrimVideoLatent.execute({"samples": samples}, trim).args
     images = vae.decode(trimmed["samples"])
     if images.ndim == 5:  # as core VAEDecode: [B, T, H, W, C] → frames

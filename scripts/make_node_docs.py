@@ -66,13 +66,17 @@ rows instead of 2048 − n. An all-zero negative (`ConditioningZeroOut`) stays a
 
 **Native vs our diffusers sampler.** On the same weights the two paths give the same text
 context, the same VACE latents (inactive/reactive halves, folded masks, reference latent with a
-zero reactive half and a zero mask) and the same DiT output for the same input, and both draw the
-same seeded noise (`torch.randn` on the CPU, reference frames included). They differ by design in
-the solver only: our sampler runs diffusers' flow-matching UniPC on Wan's sigmas
-(`linspace(0.999, 0)`, shifted), while `KSampler` (`uni_pc_bh2`, `simple`) takes its sigmas from
-`ModelSamplingSD3(shift)`'s 1000-step table, starting at 1.0, and uses ComfyUI's own UniPC. Frames
-from the two paths are therefore close for the same seed, not identical. `tests/nodes/native_parity.py`
-checks the identical parts in ComfyUI's own Python.
+zero reactive half and a zero mask) and the same DiT output for the same input (differences
+≤ 2e-5), and both draw the same seeded noise (`torch.randn` on the CPU, reference frames
+included). They differ by design in the solver: our sampler runs Wan's flow-matching UniPC
+(order 2, diffusers) on Wan's sigmas (`linspace(0.999, 0)`, shifted); ComfyUI's `uni_pc_bh2` is
+its own UniPC (order up to 3, sigmas converted as a VP schedule). UnisonVACESampler with
+`model`/`vae`/`clip` connected feeds ComfyUI's UniPC Wan's own sigmas (as core `SamplerCustom`
+does); a `KSampler` with the `simple` scheduler (the templates) takes ComfyUI's sigma table,
+which starts at 1.0 instead of 0.999. Measured on the tiny models (4 steps, frames in 0..1):
+our sampler's native path differs from the diffusers path by 0.016 mean absolute (edit with a
+mask and a reference); `KSampler` (`uni_pc_bh2`, `simple`) by about 0.10. `tests/nodes/
+native_parity.py` checks all of this in ComfyUI's own Python.
 
 ComfyUI 0.8.0's `CLIPLoader` recognises UMT5-XXL only at its real size (24 blocks, width 4096, a
 fixed config), and `UNETLoader` assumes a Wan text width of 4096; the tests' tiny stand-ins load

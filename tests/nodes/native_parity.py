@@ -81,13 +81,43 @@ def main(comfy_dir: str, pack: str, models: str, shim_parent: str) -> dict:
                                    control_hidden_states_scale=torch.ones(len(ours.transformer.config.vace_layers)),
                                    return_dict=False)[0]
 
+    # 4. Whole runs: our sampler node's native path (ComfyUI's UniPC on Wan's sigmas) vs our diffusers path.
+    from types import SimpleNamespace
+
+    from unison_runtime.generator.inputs import SamplerSettings
+    from unison_runtime.pipeline.stage_two import generate_frames
+
+    pack_nodes = _load_pack(pack).nodes
+    settings = dict(seed=5, steps=4, cfg=5.0, shift=5.0, context_scale=1.0, negative_prompt="blurry")
+    native_frames, _ = pack_nodes.native.sample_native(
+        unet, vae, clip, SimpleNamespace(stage_two=stage), pack_nodes.values.Conditioning(prompt, tokens), **settings)
+    ours_video = generate_frames(ours, stage, prompt, tokens, SamplerSettings(**{k: v for k, v in settings.items()
+                                                                                 if k != "negative_prompt"}),
+                                 settings["negative_prompt"])
+    our_frames = ((ours_video + 1) / 2).permute(1, 2, 3, 0)
+
     def diff(a, b):
         assert a.shape == b.shape, (tuple(a.shape), tuple(b.shape))
         return float((a.detach().float() - b.detach().float()).abs().max())
 
     return {"context_max_diff": diff(native_context, our_context), "vace_max_diff": diff(native_control, our_control),
             "dit_max_diff": diff(native_out, our_out), "dit_scale": float(our_out.abs().max()),
-            "native_t5_tokens": int(native_t5.shape[1])}
+            "native_t5_tokens": int(native_t5.shape[1]),
+            "frames_mean_diff": float((native_frames.float() - our_frames).abs().mean()),
+            "frames_max_diff": diff(native_frames, our_frames)}
+
+
+def _load_pack(pack: str):
+    """The pack as ComfyUI imports it: a package named after its folder (here `unison_pack`), so
+    its `nodes` subpackage does not clash with ComfyUI's own `nodes` module."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("unison_pack", Path(pack) / "__init__.py",
+                                                  submodule_search_locations=[pack])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["unison_pack"] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 if __name__ == "__main__":

@@ -129,6 +129,8 @@ def test_native_path_matches_our_diffusers_path(all_models, tmp_path):
     assert report["context_max_diff"] < 1e-4, report
     assert report["vace_max_diff"] < 1e-3, report
     assert report["dit_max_diff"] < 1e-3, report
+    # Whole runs differ only by the UniPC implementation (same sigmas, noise, inputs): measured ~0.01.
+    assert report["frames_mean_diff"] < 0.05, report
 
 
 def _sampler_graph(native: bool) -> dict:
