@@ -96,12 +96,13 @@ def test_the_lora_changes_the_native_result(server, tiny_lora):
 
 
 @pytest.mark.skipif(not os.environ.get("COMFYUI_HARNESS"), reason="needs COMFYUI_HARNESS (drop_and_run.js)")
-def test_drop_the_native_template_on_the_frontend_and_run_it(server, tiny_lora, tmp_path):
+@pytest.mark.parametrize("name", ["14_native_wan_vace", "15_native_wan_vace_lora"])
+def test_drop_the_native_template_on_the_frontend_and_run_it(server, tiny_lora, tmp_path, name):
     import shutil
 
     if not shutil.which("node"):
         pytest.skip("needs node")
-    ui = json.loads((UI_DIR / "14_native_wan_vace.json").read_text())
+    ui = json.loads((UI_DIR / f"{name}.json").read_text())
     for node in ui["nodes"]:  # the same tiny settings as the API runs (widget positions: see the UI file)
         if node["type"] == "UnisonTaskRouter":
             node["widgets_values"][1:4] = [SIZE[0], SIZE[1], FRAMES]
@@ -109,7 +110,7 @@ def test_drop_the_native_template_on_the_frontend_and_run_it(server, tiny_lora, 
             node["widgets_values"][1:3] = [8, "rules"]
         elif node["type"] == "KSampler":
             node["widgets_values"][2] = STEPS  # steps, after seed and its control value
-    workflow = tmp_path / "14_native_wan_vace.json"
+    workflow = tmp_path / f"{name}.json"
     workflow.write_text(json.dumps(ui))
     harness = Path(os.environ["COMFYUI_HARNESS"])
     result = subprocess.run(["node", str(harness / "drop_and_run.js")], capture_output=True, text=True, timeout=300,
