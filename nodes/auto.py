@@ -7,7 +7,7 @@ from pathlib import Path
 from unison_runtime.facts import MAX_FRAMES, MAX_SIDE, PLAN_BY_CHOICES
 
 from . import comfy_glue as glue
-from . import convert
+from . import convert, native
 from .values import ANNOTATORS, GENERATOR, PLANNER, PROJECTOR
 
 CATEGORY = "Unison"
@@ -67,6 +67,7 @@ class UnisonAuto:
                 **{slot: ("IMAGE", {"tooltip": f"Media referred to as {{{slot}}} in the request."})
                    for slot in ("image1", "image2", "image3", "image4", "video1")},
                 "mask1": ("MASK", {"tooltip": "Mask referred to as {mask1} (white = regenerate)."}),
+                "video": ("VIDEO", {"tooltip": native.VIDEO_INPUT_TIP}),
             },
         }
 
@@ -77,7 +78,7 @@ class UnisonAuto:
 
     def run(self, request, models_dir, width, height, num_frames, seed, steps, cfg, use_projector, plan_by,
             planner=None, generator=None, projector=None, annotators=None, image1=None, image2=None, image3=None, image4=None,
-            video1=None, mask1=None):
+            video1=None, mask1=None, video=None):
         glue.on_first_run()
         from unison_runtime.pipeline import run as run_pipeline
         from unison_runtime.pipeline.options import ModelOptions, RunOptions, SamplingOptions
@@ -93,8 +94,9 @@ class UnisonAuto:
         options = RunOptions(models=models, sampling=SamplingOptions(seed=seed, steps=steps, cfg=cfg),
                              media_roots=tuple(glue.allowed_roots()), hooks=glue.run_hooks(steps))
         overrides = Overrides(width=width or None, height=height or None, num_frames=num_frames or None)
+        video1, video_fps = native.one_video(video1, video, "UnisonAuto")
         given = convert.given_media({"image1": image1, "image2": image2, "image3": image3, "image4": image4,
-                                     "video1": video1, "mask1": mask1}, request)
+                                     "video1": video1, "mask1": mask1}, request, video_fps)
         result = run_pipeline(request, overrides, options, given)
         text = "\n".join([f"task: {result.route.task}", f"route: {result.route.describe()}",
                           *(f"note: {n}" for n in (*result.route.notes, *result.notes))])

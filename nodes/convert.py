@@ -22,9 +22,10 @@ MEDIA_SLOTS = {"image1": "image", "image2": "image", "image3": "image", "image4"
                "video1": "video", "mask1": "mask"}
 
 
-def given_media(connected: dict, text: str = "") -> dict[str, "GivenMedia"]:
+def given_media(connected: dict, text: str = "", video_fps: float | None = None) -> dict[str, "GivenMedia"]:
     """Connected sockets (slot -> IMAGE/MASK tensor or None) as the runtime's given media; a
-    `{slot}` the text mentions with nothing connected to it is an error naming the socket."""
+    `{slot}` the text mentions with nothing connected to it is an error naming the socket.
+    `video_fps`: the real rate of video1 (a core VIDEO's), else the planner's 24 fps."""
     from unison_runtime.request import GivenMedia
 
     missing = [slot for slot in MEDIA_SLOTS if connected.get(slot) is None and "{" + slot + "}" in (text or "")]
@@ -41,7 +42,8 @@ def given_media(connected: dict, text: str = "") -> dict[str, "GivenMedia"]:
         else:
             frames = image_to_uint8(tensor)
             # A one-frame "video" is a still: the planner sees it as an image.
-            given[slot] = GivenMedia("video" if role == "video" and len(frames) > 1 else "image", frames)
+            is_video = role == "video" and len(frames) > 1
+            given[slot] = GivenMedia("video" if is_video else "image", frames, video_fps if is_video else None)
     return given
 
 

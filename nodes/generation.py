@@ -6,7 +6,7 @@ from __future__ import annotations
 from unison_runtime.facts import ANNOTATOR_MODES, MAX_FRAMES, MAX_SIDE
 
 from . import comfy_glue as glue
-from . import convert
+from . import convert, native
 from .values import ANNOTATORS, CONDITIONING, GENERATOR, PLAN, PLANNER, PROJECTOR, expect
 
 CATEGORY = "Unison"
@@ -144,9 +144,11 @@ class UnisonVACESampler:
         "and a latent preview, and stops promptly on Cancel."
     )
     CATEGORY = CATEGORY
-    RETURN_TYPES = ("IMAGE",)
-    RETURN_NAMES = ("frames",)
-    OUTPUT_TOOLTIPS = ("The generated image (1 frame) or video frames; save with SaveImage or CreateVideo + SaveVideo.",)
+    RETURN_TYPES = ("IMAGE", "LATENT", "VIDEO")
+    RETURN_NAMES = ("frames", "latent", "video")
+    OUTPUT_TOOLTIPS = ("The generated image (1 frame) or video frames; save with SaveImage or CreateVideo + SaveVideo.",
+                       "The generated latents (ComfyUI's Wan 2.1 LATENT), e.g. for VAEDecode or further sampling.",
+                       native.VIDEO_OUTPUT_TIP)
     FUNCTION = "sample"
 
     @classmethod
@@ -172,11 +174,12 @@ class UnisonVACESampler:
                 "frames": ("IMAGE", {"tooltip": "Source frames (from the router or an annotator); default: the router's."}),
                 "masks": ("MASK", {"tooltip": "Masks, white = regenerate; default: the router's."}),
                 "references": ("IMAGE", {"tooltip": "Reference images; default: the router's."}),
+                **native.NATIVE_INPUTS,
             },
         }
 
     def sample(self, generator, plan, seed, steps, cfg, shift, context_scale, negative_prompt,
-               conditioning=None, frames=None, masks=None, references=None):
+               conditioning=None, frames=None, masks=None, references=None, model=None, vae=None, clip=None):
         glue.on_first_run()
         from unison_runtime.pipeline import stages
         from unison_runtime.pipeline.options import SamplingOptions
@@ -186,8 +189,13 @@ class UnisonVACESampler:
         sampling = SamplingOptions(seed=seed, steps=steps, cfg=cfg, shift=shift, context_scale=context_scale,
                                    negative_prompt=negative_prompt)
         conditioning = conditioning if conditioning is not None else stages.Conditioning(planned.prompt)
-        video = stages.generate_video(generator.load(), inputs, conditioning, sampling, glue.run_hooks(steps))
-        return (convert.video_to_image(video),)
+        if native.wants_native(model, vae, clip):  # ComfyUI's models: its own sampler and memory manager
+            images, latent = native.sample_native(model, vae, clip, inputs, conditioning, sampling)
+        else:
+            models, hooks = generator.load(), glue.run_hooks(steps)
+            images = convert.video_to_image(stages.generate_video(models, inputs, conditioning, sampling, hooks))
+            latent = native.our_latent(models, hooks.last_latents)
+        return (images, latent, native.video_output(images))
 
 
 NODES = {

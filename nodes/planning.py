@@ -7,7 +7,7 @@ from dataclasses import replace
 from unison_runtime.facts import FRAME_REFS, MAX_FRAMES, MAX_SIDE, PLAN_BY_CHOICES, TASKS
 
 from . import comfy_glue as glue
-from . import convert
+from . import convert, native
 from .values import ANNOTATORS, PLAN, PLANNER, expect
 
 CATEGORY = "Unison"
@@ -31,12 +31,13 @@ class UnisonPlanner:
         "Without a planner it plans with the model-free rules planner."
     )
     CATEGORY = CATEGORY
-    RETURN_TYPES = (PLAN, "STRING", "STRING")
-    RETURN_NAMES = ("plan", "plan_text", "answer")
+    RETURN_TYPES = (PLAN, "STRING", "STRING", *(t for t, _, _ in native.PLANNER_OUTPUTS))
+    RETURN_NAMES = ("plan", "plan_text", "answer", *(n for _, n, _ in native.PLANNER_OUTPUTS))
     OUTPUT_TOOLTIPS = (
         "The plan with its request and media; all the router needs.",
         "The plan as readable text.",
         "The answer to an understanding request (blocked for generation tasks).",
+        *(tip for _, _, tip in native.PLANNER_OUTPUTS),
     )
     FUNCTION = "plan"
     OUTPUT_NODE = True
@@ -64,6 +65,7 @@ class UnisonPlanner:
                 **{slot: ("IMAGE", {"tooltip": media_tip.format(slot=slot)}) for slot in ("image1", "image2", "image3", "image4")},
                 "video1": ("IMAGE", {"tooltip": media_tip.format(slot="video1") + " A batch of frames."}),
                 "mask1": ("MASK", {"tooltip": media_tip.format(slot="mask1") + " White = regenerate."}),
+                "video": ("VIDEO", {"tooltip": native.VIDEO_INPUT_TIP}),
             },
         }
 
@@ -73,12 +75,13 @@ class UnisonPlanner:
         return glue.request_files_fingerprint(request)
 
     def plan(self, request, max_new_tokens, plan_by, planner=None, image1=None, image2=None, image3=None,
-             image4=None, video1=None, mask1=None):
+             image4=None, video1=None, mask1=None, video=None):
         glue.on_first_run()
         from unison_runtime.pipeline import stages
 
+        video1, video_fps = native.one_video(video1, video, "UnisonPlanner")
         given = convert.given_media({"image1": image1, "image2": image2, "image3": image3, "image4": image4,
-                                     "video1": video1, "mask1": mask1}, request)
+                                     "video1": video1, "mask1": mask1}, request, video_fps)
         parsed = stages.read_request(request, glue.allowed_roots(), given)
         model = planner.load() if planner is not None else None
         planned = stages.plan_request(parsed, model, plan_by)
@@ -86,7 +89,8 @@ class UnisonPlanner:
             planned = stages.answer_request(planned, model, max_new_tokens, check_cancel=glue.check_interrupted)
         summary = planned.summary()
         answer = planned.answer if planned.answer is not None else glue.blocked(None)
-        return {"ui": _ui_text(summary, planned.answer or ""), "result": (planned, summary, answer)}
+        return {"ui": _ui_text(summary, planned.answer or ""),
+                "result": (planned, summary, answer, *native.planner_outputs(planned))}
 
 
 class UnisonTaskRouter:
@@ -96,8 +100,9 @@ class UnisonTaskRouter:
         "For understanding tasks the generation outputs are blocked, so one graph serves all 12 tasks."
     )
     CATEGORY = CATEGORY
-    RETURN_TYPES = (PLAN, "IMAGE", "MASK", "IMAGE", "INT", "INT", "INT", "STRING")
-    RETURN_NAMES = ("plan", "frames", "masks", "references", "width", "height", "num_frames", "task")
+    RETURN_TYPES = (PLAN, "IMAGE", "MASK", "IMAGE", "INT", "INT", "INT", "STRING", *(t for t, _, _ in native.ROUTER_OUTPUTS))
+    RETURN_NAMES = ("plan", "frames", "masks", "references", "width", "height", "num_frames", "task",
+                    *(n for _, n, _ in native.ROUTER_OUTPUTS))
     OUTPUT_TOOLTIPS = (
         "The resolved plan (overrides applied, route decided), for UnisonProjector and UnisonVACESampler.",
         "Source frames as VACE sees them, gray where regenerated (one gray frame when the task has no source). For previews; connect to the sampler only to override.",
@@ -107,6 +112,7 @@ class UnisonTaskRouter:
         "Target height in pixels.",
         "Number of frames to generate.",
         "The task that will run (always passes, also for understanding tasks).",
+        *(tip for _, _, tip in native.ROUTER_OUTPUTS),
     )
     FUNCTION = "route"
 
@@ -136,6 +142,7 @@ class UnisonTaskRouter:
                 "source_override": ("IMAGE", {"tooltip": "Use these frames as the source/control input instead of the request's."}),
                 "mask_override": ("MASK", {"tooltip": "Use this mask instead of the request's (white = regenerate)."}),
                 "reference_override": ("IMAGE", {"tooltip": "Use these reference images instead of the request's."}),
+                "source_override_video": ("VIDEO", {"tooltip": "A core VIDEO to use as source_override (its frames)."}),
             },
         }
 
@@ -152,25 +159,27 @@ class UnisonTaskRouter:
 
     def route(self, plan, task, width, height, num_frames, frame_ref, mask_index, source_index,
               reference, control, annotators=None, source_override=None, mask_override=None,
-              reference_override=None):
+              reference_override=None, source_override_video=None):
         glue.on_first_run()
         from unison_runtime.pipeline import stages
 
         planned = expect(plan, stages.Planned, "UnisonTaskRouter", "plan", "UnisonPlanner")
+        source_override = native.one_source(source_override, source_override_video)
         overrides = self.overrides(task, width, height, num_frames, frame_ref, mask_index, source_index,
                                    reference, control)
         planned = stages.route_request(planned, overrides)
         route = planned.route
         if not route.needs_generator:
             block = glue.blocked(None)
-            return {"ui": _ui_text(planned.summary()),
-                    "result": (block, block, block, block, block, block, block, route.task)}
+            return {"ui": _ui_text(planned.summary()), "result": (block, block, block, block, block, block, block,
+                                                                  route.task, *native.router_outputs(planned))}
         planned = stages.prepare_request(planned, annotators)
         planned = replace(planned, inputs=convert.override_inputs(planned.inputs, source_override, mask_override,
                                                                   reference_override))
         frames, masks, refs = convert.router_outputs(planned.inputs)
         return {"ui": _ui_text(planned.summary()),
-                "result": (planned, frames, masks, refs, route.width, route.height, route.num_frames, route.task)}
+                "result": (planned, frames, masks, refs, route.width, route.height, route.num_frames, route.task,
+                           *native.router_outputs(planned))}
 
 
 NODES = {

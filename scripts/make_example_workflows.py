@@ -73,7 +73,27 @@ CORE_NODES = {
     "PreviewAny": CoreNode((("source", "*", False),), (), (), (), True),
     "CreateVideo": CoreNode((("images", "IMAGE", False), ("audio", "AUDIO", True)), ("fps",), (("VIDEO", "VIDEO"),)),
     "SaveVideo": CoreNode((("video", "VIDEO", False),), ("filename_prefix", "format", "codec"), (), (), True),
+    "LoadVideo": CoreNode((), ("file",), (("VIDEO", "VIDEO"),), ("image",)),
+    # The native Wan VACE graph (native_workflows below).
+    "UNETLoader": CoreNode((), ("unet_name", "weight_dtype"), (("MODEL", "MODEL"),)),
+    "CLIPLoader": CoreNode((), ("clip_name", "type", "device"), (("CLIP", "CLIP"),)),
+    "VAELoader": CoreNode((), ("vae_name",), (("VAE", "VAE"),)),
+    "LoraLoaderModelOnly": CoreNode((("model", "MODEL", False),), ("lora_name", "strength_model"), (("MODEL", "MODEL"),)),
+    "ModelSamplingSD3": CoreNode((("model", "MODEL", False),), ("shift",), (("MODEL", "MODEL"),)),
+    "CLIPTextEncode": CoreNode((("clip", "CLIP", False),), ("text",), (("CONDITIONING", "CONDITIONING"),)),
+    "WanVaceToVideo": CoreNode(
+        (("positive", "CONDITIONING", False), ("negative", "CONDITIONING", False), ("vae", "VAE", False),
+         ("control_video", "IMAGE", True), ("control_masks", "MASK", True), ("reference_image", "IMAGE", True)),
+        ("width", "height", "length", "batch_size", "strength"),
+        (("positive", "CONDITIONING"), ("negative", "CONDITIONING"), ("latent", "LATENT"), ("trim_latent", "INT"))),
+    "KSampler": CoreNode(
+        (("model", "MODEL", False), ("positive", "CONDITIONING", False), ("negative", "CONDITIONING", False),
+         ("latent_image", "LATENT", False)),
+        ("seed", "steps", "cfg", "sampler_name", "scheduler", "denoise"), (("LATENT", "LATENT"),)),
+    "TrimVideoLatent": CoreNode((("samples", "LATENT", False),), ("trim_amount",), (("LATENT", "LATENT"),)),
+    "VAEDecode": CoreNode((("samples", "LATENT", False), ("vae", "VAE", False)), (), (("IMAGE", "IMAGE"),)),
 }
+CONTROL_AFTER_GENERATE = {("KSampler", "seed")}
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
 
 
@@ -133,10 +153,9 @@ def generation(name, title, description, request, media_nodes=(), media_links=No
              {"seed": 42, "steps": 50, "cfg": 5.0, "shift": 5.0, "context_scale": 1.0, "negative_prompt": ""},
              {"generator": (3, 0), "plan": (11, 0), "conditioning": (12, 0)}),
     ]
-    if video:
-        nodes += [Node(14, "CreateVideo", {"fps": 24.0}, {"images": (13, 0)}),
-                  Node(15, "SaveVideo", {"filename_prefix": f"unison/{name}", "format": "auto", "codec": "auto"},
-                       {"video": (14, 0)})]
+    if video:  # the sampler's VIDEO output (24 fps) straight into core SaveVideo
+        nodes.append(Node(15, "SaveVideo", {"filename_prefix": f"unison/{name}", "format": "auto", "codec": "auto"},
+                          {"video": (13, 2)}))
     else:
         nodes.append(Node(14, "SaveImage", {"filename_prefix": f"unison/{name}"}, {"images": (13, 0)}))
     return Workflow(name, title, description, nodes)
@@ -163,6 +182,11 @@ def load_image(i, name):
     return Node(i, "LoadImage", {"image": name})
 
 
+def load_video(i, name):
+    """Core LoadVideo: its VIDEO goes to the planner's `video` input ({video1} in the request)."""
+    return Node(i, "LoadVideo", {"file": name})
+
+
 WORKFLOWS = [
     understanding("01_text_understanding", "Unison: text understanding",
                   "The planner answers a question in words.",
@@ -171,8 +195,8 @@ WORKFLOWS = [
                   "The planner looks at the connected image and answers.",
                   "What sauce is in this bowl? {image1}", [load_image(5, BOWL)], {"image1": (5, 0)}),
     understanding("03_video_understanding", "Unison: video understanding",
-                  "The planner watches a video from the input folder (###file###) and answers.",
-                  f"Describe what happens in this video. ###{CLIP}###"),
+                  "The planner watches the video from core LoadVideo and answers.",
+                  "Describe what happens in this video. {video1}", [load_video(5, CLIP)], {"video": (5, 0)}),
     generation("04_text_to_image", "Unison: text to image", "An image from words alone.",
                "Generate a 768x480 image of a red fox sitting in fresh snow at golden hour."),
     generation("05_image_edit", "Unison: image editing with a mask",
@@ -199,16 +223,79 @@ WORKFLOWS = [
                "Make a 2-second video of this toy robot dancing in a disco. {image1}",
                [load_image(5, SUBJECT)], {"image1": (5, 0)}, video=True),
     generation("11_video_edit", "Unison: video editing",
-               "Edits the salient object of a video from the input folder (no mask: U²-Net finds it).",
-               f"Edit this video: make the ball bright red. ###{CLIP}###", video=True, annotators=True),
+               "Edits the salient object of the video from core LoadVideo (no mask: U²-Net finds it).",
+               "Edit this video: make the ball bright red. {video1}", [load_video(5, CLIP)], {"video": (5, 0)},
+               video=True, annotators=True),
     generation("12_video_control", "Unison: video controllable generation",
-               "A video that follows the depth video from the input folder.",
-               f"Generate a video of a robot walking that follows this depth video. ###{DEPTH_CLIP}###", video=True),
+               "A video that follows the depth video from core LoadVideo.",
+               "Generate a video of a robot walking that follows this depth video. {video1}",
+               [load_video(5, DEPTH_CLIP)], {"video": (5, 0)}, video=True),
     public_weights("13_public_weights_text_to_image", "Unison: text to image with public weights only",
                    "No Unison LoRA or projector needed: the stock Qwen2.5-VL-3B-Instruct plans (instruct mode) "
                    "and Wan2.1 VACE 1.3B generates from the T5 text alone.",
                    "Generate a 768x480 image of a lighthouse on a rocky coast under a stormy sky."),
 ]
+
+
+# -- the native bridge (issue 17): our planning in front of ComfyUI's own Wan VACE graph ---------
+LORA_FILE = "wan2.1_vace_1.3B_lora.safetensors"  # stands for the user's own Wan 2.1 1.3B LoRA
+# Router outputs (nodes/planning.py + nodes/native.py ROUTER_OUTPUTS), by position.
+ROUTER_WIDTH, ROUTER_HEIGHT, ROUTER_LENGTH, ROUTER_PROMPT = 4, 5, 6, 8
+ROUTER_CONTROL_VIDEO, ROUTER_CONTROL_MASKS, ROUTER_REFERENCE_IMAGE = 9, 10, 11
+
+
+def native_wan_vace(name, title, description, request, lora=False):
+    """Planner → router → (CLIPTextEncode + projector → Unison Conditioning (native)) → core
+    WanVaceToVideo → KSampler → TrimVideoLatent → VAEDecode → CreateVideo → SaveVideo, with
+    ComfyUI's own loaders (and a core LoRA loader when `lora`)."""
+    if str(PACK) not in sys.path:
+        sys.path.insert(0, str(PACK))
+    from unison_runtime.generator.conditioning import DEFAULT_NEGATIVE_PROMPT
+    from unison_runtime.native import comfy_prompt
+
+    model = (6, 0) if lora else (3, 0)
+    nodes = [
+        planner_loader(1),
+        Node(2, "UnisonProjectorLoader", {"projector": PROJECTOR_FILE}),
+        Node(3, "UNETLoader", {"unet_name": TRANSFORMER_FILE, "weight_dtype": "default"}),
+        Node(4, "CLIPLoader", {"clip_name": TEXT_ENCODER_FILE, "type": "wan", "device": "default"}),
+        Node(5, "VAELoader", {"vae_name": VAE_FILE}),
+        *([Node(6, "LoraLoaderModelOnly", {"lora_name": LORA_FILE, "strength_model": 1.0}, {"model": (3, 0)})]
+          if lora else []),
+        Node(7, "ModelSamplingSD3", {"shift": 5.0}, {"model": model}),
+        planner(10, request),
+        router(11, 10),
+        Node(12, "UnisonProjector", {"enabled": True}, {"planner": (1, 0), "projector": (2, 0), "plan": (11, 0)}),
+        Node(13, "CLIPTextEncode", {"text": ""}, {"clip": (4, 0), "text": (11, ROUTER_PROMPT)}, title="Prompt (from the router)"),
+        Node(14, "CLIPTextEncode", {"text": comfy_prompt(DEFAULT_NEGATIVE_PROMPT)}, {"clip": (4, 0)}, title="Negative prompt"),
+        Node(15, "UnisonNativeConditioning", {}, {"positive": (13, 0), "negative": (14, 0), "conditioning": (12, 0)}),
+        Node(16, "WanVaceToVideo", {"width": 832, "height": 480, "length": 81, "batch_size": 1, "strength": 1.0},
+             {"positive": (15, 0), "negative": (15, 1), "vae": (5, 0), "width": (11, ROUTER_WIDTH),
+              "height": (11, ROUTER_HEIGHT), "length": (11, ROUTER_LENGTH), "control_video": (11, ROUTER_CONTROL_VIDEO),
+              "control_masks": (11, ROUTER_CONTROL_MASKS), "reference_image": (11, ROUTER_REFERENCE_IMAGE)}),
+        Node(17, "KSampler", {"seed": 42, "steps": 50, "cfg": 5.0, "sampler_name": "uni_pc_bh2", "scheduler": "simple",
+                              "denoise": 1.0},
+             {"model": (7, 0), "positive": (16, 0), "negative": (16, 1), "latent_image": (16, 2)}),
+        Node(18, "TrimVideoLatent", {"trim_amount": 0}, {"samples": (17, 0), "trim_amount": (16, 3)}),
+        Node(19, "VAEDecode", {}, {"samples": (18, 0), "vae": (5, 0)}),
+        Node(20, "CreateVideo", {"fps": 24.0}, {"images": (19, 0)}),
+        Node(21, "SaveVideo", {"filename_prefix": f"unison/{name}", "format": "auto", "codec": "auto"}, {"video": (20, 0)}),
+    ]
+    return Workflow(name, title, description, nodes)
+
+
+NATIVE_WORKFLOWS = [
+    native_wan_vace("14_native_wan_vace", "Unison planning → native Wan VACE",
+                    "Unison plans the request; ComfyUI's own Wan VACE nodes generate it (UNETLoader, CLIPLoader "
+                    "type wan, VAELoader, WanVaceToVideo, KSampler). The same graph serves text-to-video and "
+                    "video edits: the router leaves the VACE inputs a task has not unconnected.",
+                    "Make a 2-second 768x480 video of a lion walking through tall grass."),
+    native_wan_vace("15_native_wan_vace_lora", "Unison planning → native Wan VACE with a LoRA",
+                    "The native Wan VACE graph with a core LoRA loader (pick your own Wan 2.1 1.3B LoRA). "
+                    "Here a video edit with a mask from the input folder.",
+                    f"Edit this video: make the masked area bright red. ###{CLIP}### ###{PHOTO_MASK}###", lora=True),
+]
+WORKFLOWS += NATIVE_WORKFLOWS
 
 
 # -- writers ---------------------------------------------------------------------------------
@@ -223,7 +310,8 @@ def layout_of(node_type: str, classes: dict) -> tuple[list, list, list, tuple]:
     """(sockets [(name, type, optional)], widgets [(name, extra values)], outputs, trailing)."""
     if node_type in CORE_NODES:
         core = CORE_NODES[node_type]
-        return list(core.sockets), [(w, ()) for w in core.widgets], list(core.outputs), core.trailing_widget_values
+        widgets = [(w, ("fixed",) if (node_type, w) in CONTROL_AFTER_GENERATE else ()) for w in core.widgets]
+        return list(core.sockets), widgets, list(core.outputs), core.trailing_widget_values
     cls = classes[node_type]
     declared = cls.INPUT_TYPES()
     sockets, widgets = [], []
@@ -281,8 +369,7 @@ def to_ui(workflow: Workflow, classes: dict) -> dict:
     out_links: dict[tuple[int, int], list[int]] = {}
     in_link: dict[tuple[int, str], int] = {}
     for node in order:  # links in a stable order: by target node, then input name order
-        sockets, _, _, _ = layout_of(node.type, classes)
-        socket_names = [s[0] for s in sockets]
+        socket_names = [s[0] for s in ui_inputs(node, classes)]
         for name in sorted(node.links, key=socket_names.index):
             source, index = node.links[name]
             source_type = layout_of(by_type(workflow, source).type, classes)[2][index][1]
@@ -312,8 +399,9 @@ def to_ui(workflow: Workflow, classes: dict) -> dict:
             "flags": {},
             "order": position,
             "mode": 0,
-            "inputs": [{"name": name, "type": kind, "link": in_link.get((node.id, name))}
-                       for name, kind, _optional in sockets],
+            "inputs": [{"name": name, "type": kind, **({"widget": {"name": name}} if widget else {}),
+                        "link": in_link.get((node.id, name))}
+                       for name, kind, widget in ui_inputs(node, classes)],
             "outputs": [{"name": name, "type": kind, "links": out_links.get((node.id, i), []), "slot_index": i}
                         for i, (name, kind) in enumerate(outputs)],
             "properties": {"Node name for S&R": node.type, **_models_property(node)},
@@ -342,6 +430,22 @@ def _models_property(node: Node) -> dict:
     models = [{"name": value, "url": MODEL_DOWNLOADS[value][0], "directory": MODEL_DOWNLOADS[value][1]}
               for value in node.widgets.values() if isinstance(value, str) and value in MODEL_DOWNLOADS]
     return {"models": models} if models else {}
+
+
+def ui_inputs(node: Node, classes: dict) -> list[tuple[str, str, bool]]:
+    """(name, type, is a widget) of the node's input slots in the UI format: its sockets, then the
+    widgets fed by a link (e.g. CLIPTextEncode's text from the router's prompt)."""
+    sockets, widgets, _, _ = layout_of(node.type, classes)
+    linked = [(name, _widget_type(node.type, name, classes), True) for name, _ in widgets if name in node.links]
+    return [(name, kind, False) for name, kind, _optional in sockets] + linked
+
+
+def _widget_type(node_type: str, name: str, classes: dict) -> str:
+    if node_type in CORE_NODES:
+        return {"text": "STRING", "width": "INT", "height": "INT", "length": "INT", "trim_amount": "INT"}[name]
+    kind = {**classes[node_type].INPUT_TYPES().get("required", {}),
+            **classes[node_type].INPUT_TYPES().get("optional", {})}[name][0]
+    return "COMBO" if isinstance(kind, list) else kind
 
 
 def by_type(workflow: Workflow, node_id: int) -> Node:

@@ -63,6 +63,8 @@ def _media_of(workflow) -> list[Path]:
     for node in workflow.nodes:
         if node.type in ("LoadImage", "LoadImageMask"):
             names.append(node.widgets["image"])
+        if node.type == "LoadVideo":
+            names.append(node.widgets["file"])
         if node.type == "UnisonPlanner":
             names.extend(re.findall(r"###(.+?)###", node.widgets.get("request", "")))
     return [MEDIA / n for n in names if (MEDIA / n).is_file()]

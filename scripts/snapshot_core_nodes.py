@@ -18,8 +18,12 @@ from pathlib import Path
 
 PACK = Path(__file__).resolve().parents[1]
 OUT = PACK / "tests" / "nodes" / "core_object_info.json"
-CORE_NODES = ("LoadImage", "LoadImageMask", "SaveImage", "PreviewAny", "CreateVideo", "SaveVideo")
-FILE_LISTS = {("LoadImage", "image"), ("LoadImageMask", "image")}
+CORE_NODES = ("LoadImage", "LoadImageMask", "SaveImage", "PreviewAny", "CreateVideo", "SaveVideo", "LoadVideo",
+              # the native Wan VACE templates
+              "UNETLoader", "CLIPLoader", "VAELoader", "LoraLoaderModelOnly", "ModelSamplingSD3", "CLIPTextEncode",
+              "WanVaceToVideo", "KSampler", "TrimVideoLatent", "VAEDecode")
+FILE_LISTS = {("LoadImage", "image"), ("LoadImageMask", "image"), ("LoadVideo", "file"), ("UNETLoader", "unet_name"),
+              ("CLIPLoader", "clip_name"), ("VAELoader", "vae_name"), ("LoraLoaderModelOnly", "lora_name")}
 KEEP = ("input", "input_order", "output", "output_name", "output_node", "name", "category")
 
 
@@ -36,6 +40,8 @@ def main(argv: list[str]) -> int:
             for input_name, spec in section.items():
                 if (name, input_name) in FILE_LISTS and isinstance(spec, list) and isinstance(spec[0], list):
                     spec[0] = []
+                elif (name, input_name) in FILE_LISTS and len(spec) > 1 and "options" in spec[1]:  # V3 COMBO
+                    spec[1]["options"] = []
         snapshot["nodes"][name] = entry
     OUT.write_text(json.dumps(snapshot, indent=1, sort_keys=False) + "\n")
     print(f"wrote {OUT.relative_to(PACK)} (ComfyUI {snapshot['comfyui_version']})")

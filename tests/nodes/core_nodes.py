@@ -1,6 +1,6 @@
 """Stand-ins for the few core ComfyUI nodes the example workflows use, with the same node IDs,
 input names, widget order and output types as ComfyUI 0.8.0 (LoadImage, LoadImageMask,
-SaveImage, PreviewAny, CreateVideo, SaveVideo). They let the test executor run the shipped
+SaveImage, PreviewAny, CreateVideo, SaveVideo, LoadVideo). They let the test executor run the shipped
 API workflows without ComfyUI; the real nodes are exercised by the COMFYUI_DIR tests."""
 
 from __future__ import annotations
@@ -121,4 +121,26 @@ class SaveVideo:
         return {"ui": {"images": [{"filename": f"{filename_prefix}_00001.mp4"}], "animated": (True,)}}
 
 
-CORE_NODE_CLASSES = {cls.__name__: cls for cls in (LoadImage, LoadImageMask, SaveImage, PreviewAny, CreateVideo, SaveVideo)}
+class LoadVideo:
+    """A file of the input folder as a VIDEO whose get_components() gives its frames and frame rate."""
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"file": (_input_files(), {"video_upload": True})}}
+
+    RETURN_TYPES = ("VIDEO",)
+    FUNCTION = "execute"
+
+    def execute(self, file):
+        import torch
+
+        from nodes import comfy_glue
+        from nodes.native import StandInVideo
+        from unison_runtime.media import load_video, video_fps
+
+        path = comfy_glue.input_dir() / file
+        return (StandInVideo(torch.from_numpy(load_video(path)).float() / 255.0, video_fps(path)),)
+
+
+CORE_NODE_CLASSES = {cls.__name__: cls for cls in (LoadImage, LoadImageMask, SaveImage, PreviewAny, CreateVideo, SaveVideo,
+                                                   LoadVideo)}

@@ -17,13 +17,16 @@ from nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, comfy_glue
 
 PACK = Path(__file__).resolve().parents[2]
 SCHEMA_FILE = Path(__file__).with_name("node_schema.json")
+RELEASE1_SCHEMA_FILE = Path(__file__).with_name("node_schema_release1.json")  # never regenerate
 UPDATE_ENV = "UNISON_UPDATE_NODE_SCHEMA"
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
 KNOWN_TYPES = {"IMAGE", "MASK", "STRING", "INT", "FLOAT", "BOOLEAN", "UNISON_PLANNER", "UNISON_GENERATOR",
-               "UNISON_PROJECTOR", "UNISON_ANNOTATORS", "UNISON_PLAN", "UNISON_CONDITIONING"}
+               "UNISON_PROJECTOR", "UNISON_ANNOTATORS", "UNISON_PLAN", "UNISON_CONDITIONING",
+               "CONDITIONING", "LATENT", "MODEL", "VAE", "CLIP", "VIDEO"}
 EXPECTED_NODES = {
     "UnisonPlannerLoader", "UnisonGeneratorLoader", "UnisonProjectorLoader", "UnisonAnnotatorLoader",
     "UnisonPlanner", "UnisonTaskRouter", "UnisonProjector", "UnisonAnnotator", "UnisonVACESampler", "UnisonAuto",
+    "UnisonNativeConditioning",
 }
 
 
@@ -140,6 +143,23 @@ def test_schema_is_frozen(comfy_env):
         SCHEMA_FILE.write_text(json.dumps(current, indent=1) + "\n")
     frozen = json.loads(SCHEMA_FILE.read_text())
     assert current == frozen, f"node schema changed; if deliberate, rerun with {UPDATE_ENV}=1"
+
+
+def test_schema_only_appends_to_the_first_release():
+    """Workflows saved with the first release keep loading: every node it had is still there, its
+    inputs and outputs come first in the same order, and anything added is an optional input or an
+    output appended after the old ones (links are stored by output position)."""
+    current = schema()
+    for node_id, old in json.loads(RELEASE1_SCHEMA_FILE.read_text()).items():
+        new = current[node_id]
+        changed = {name for node, name in SCHEMA_CHANGES if node == node_id}  # listed above, with reasons
+        same = [(a, b) for a, b in zip(new["inputs"], old["inputs"]) if b["name"] not in changed]
+        assert [n["name"] for n in new["inputs"][: len(old["inputs"])]] == [o["name"] for o in old["inputs"]], node_id
+        assert all(a == b for a, b in same), node_id
+        assert all(not entry["required"] for entry in new["inputs"][len(old["inputs"]):]), node_id
+        n = len(old["outputs"])
+        assert (new["outputs"][:n], new["output_names"][:n]) == (old["outputs"], old["output_names"]), node_id
+        assert new["output_node"] == old["output_node"], node_id
 
 
 def _combo_choices() -> dict:

@@ -4,7 +4,6 @@ annotator lists, and the template thumbnails / icon."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -86,9 +85,8 @@ def _touch_later(path: Path) -> None:
 @pytest.mark.parametrize("node_id", ["UnisonPlanner", "UnisonAuto"])
 def test_is_changed_follows_files_named_in_the_request(node_id, comfy_env):
     cls = NODE_CLASS_MAPPINGS[node_id]
-    api = json.loads((PACK / "example_workflows" / "api" / "03_video_understanding.json").read_text())
-    widgets = {k: v for k, v in next(n for n in api.values() if n["class_type"] == "UnisonPlanner")["inputs"].items()
-               if not isinstance(v, list)}
+    widgets = {"request": "Describe what happens in this video. ###unison_clip.mp4###", "max_new_tokens": 256,
+               "plan_by": "auto"}
     if node_id == "UnisonAuto":  # ComfyUI passes the constant (widget) inputs only
         widgets = {"request": widgets["request"], "models_dir": "", "width": 0, "height": 0, "num_frames": 0,
                    "seed": 0, "steps": 50, "cfg": 5.0, "use_projector": True, "plan_by": "auto"}

@@ -18,7 +18,10 @@ from nodes import NODE_CLASS_MAPPINGS
 PACK = Path(__file__).resolve().parents[2]
 UI_DIR = PACK / "example_workflows"
 API_DIR = UI_DIR / "api"
-NAMES = sorted(p.stem for p in API_DIR.glob("*.json"))
+# The native-bridge templates run ComfyUI's own Wan VACE nodes: checked here for form, run only in
+# real ComfyUI (tests/nodes/test_native_comfyui.py).
+NATIVE_NAMES = sorted(p.stem for p in API_DIR.glob("*_native_*.json"))
+NAMES = sorted(p.stem for p in API_DIR.glob("*.json") if p.stem not in NATIVE_NAMES)
 CLASSES = {**NODE_CLASS_MAPPINGS, **CORE_NODE_CLASSES}
 EXPECTED_TASK = {
     "01_text_understanding": "text_understanding", "02_image_understanding": "image_understanding",
@@ -43,7 +46,8 @@ def _script():
 
 def test_there_is_one_workflow_per_task_in_both_formats():
     assert NAMES == sorted(EXPECTED_TASK)
-    assert sorted(p.stem for p in UI_DIR.glob("*.json")) == NAMES
+    assert sorted(p.stem for p in UI_DIR.glob("*.json")) == sorted(NAMES + NATIVE_NAMES)
+    assert len(NATIVE_NAMES) == 2
 
 
 def test_files_match_their_description():
@@ -56,6 +60,7 @@ def test_files_match_their_description():
 
 CORE_OBJECT_INFO = json.loads((Path(__file__).with_name("core_object_info.json")).read_text())
 CONTROL = object()  # stands for the seed's control_after_generate value
+LINKED = object()  # stands for the value of a widget fed by a link (kept by the frontend, unused)
 CONTROL_VALUES = ("fixed", "increment", "decrement", "randomize")
 WIDGET_KINDS = ("INT", "FLOAT", "STRING", "BOOLEAN", "COMBO")
 
@@ -87,10 +92,10 @@ def expected_widgets_values(node_type: str, api_inputs: dict) -> list:
         if not (isinstance(kind, list) or kind in WIDGET_KINDS):
             continue  # a socket
         assert name in api_inputs, f"{node_type}: widget {name} missing from the API workflow"
-        expected.append(api_inputs[name])
+        expected.append(LINKED if isinstance(api_inputs[name], list) else api_inputs[name])
         if options.get("control_after_generate"):
             expected.append(CONTROL)
-        upload = upload or bool(options.get("image_upload"))
+        upload = upload or bool(options.get("image_upload") or options.get("video_upload"))
     if upload:
         expected.append("image")
     return expected
@@ -102,6 +107,8 @@ def widgets_mismatch(values: list, expected: list) -> str | None:
     if len(values) != len(expected):
         return f"widgets_values {values} vs layout {expected}"
     for position, (value, want) in enumerate(zip(values, expected)):
+        if want is LINKED:
+            continue
         if want is CONTROL:
             if value not in CONTROL_VALUES or isinstance(value, bool):
                 return f"widgets_values[{position}] = {value!r} is no seed control value"
@@ -126,7 +133,7 @@ def test_widget_layout_check_catches_swaps_and_lookalikes():
     assert widgets_mismatch([0], router) and widgets_mismatch([False], router) is None  # 0 vs False
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", NAMES + NATIVE_NAMES)
 def test_ui_workflow_is_well_formed(name, comfy_env):
     ui = json.loads((UI_DIR / f"{name}.json").read_text())
     api = json.loads((API_DIR / f"{name}.json").read_text())
@@ -193,7 +200,7 @@ def test_workflow_runs_on_tiny_models(name, comfy_models_env):
     expected = (TINY_VIDEO_FRAMES if "video" in name else 1, 32, 32, 3)
     assert tuple(frames.shape) == expected
     assert float(frames.min()) >= 0.0 and float(frames.max()) <= 1.0
-    saved = SaveVideo.saved[0].images if "video" in name else SaveImage.saved[0]
+    saved = SaveVideo.saved[0].get_components().images if "video" in name else SaveImage.saved[0]
     assert saved is frames
     # The router's previews are IMAGE/MASK batches at the target size.
     src, masks, refs = router_out[1:4]
@@ -238,7 +245,7 @@ def test_understanding_task_blocks_the_generation_branch(comfy_models_env):
     SaveVideo.saved.clear()
     result = run_graph(graph, CLASSES)
     kinds = {graph[i]["class_type"] for i in result.blocked}
-    assert {"UnisonProjector", "UnisonVACESampler", "CreateVideo", "SaveVideo"} <= kinds
+    assert {"UnisonProjector", "UnisonVACESampler", "SaveVideo"} <= kinds
     assert SaveVideo.saved == [] and isinstance(result.ui["99"]["text"][0], str)
     router_id = next(i for i, n in graph.items() if n["class_type"] == "UnisonTaskRouter")
     assert result.outputs[router_id][7] == "text_understanding"
@@ -268,7 +275,7 @@ def test_free_then_rerun_reloads_through_the_same_handles(comfy_models_env):
     assert get_manager().cached_keys() == []
     sampler = NODE_CLASS_MAPPINGS["UnisonVACESampler"]()
     plan = first.outputs["11"][0]
-    (frames,) = sampler.sample(handles["3"], plan, 1, 1, 5.0, 5.0, 1.0, "")
+    frames = sampler.sample(handles["3"], plan, 1, 1, 5.0, 5.0, 1.0, "")[0]
     assert tuple(frames.shape) == (1, 32, 32, 3)
 
 

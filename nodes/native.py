@@ -1,0 +1,270 @@
+"""The native bridge: our planning in front of ComfyUI's own Wan VACE graph (issue 17).
+
+- `planner_outputs` / `router_outputs`: the values the Planner and the Task Router append as
+  native sockets (prompt for `CLIPTextEncode`, size and length, `WanVaceToVideo`'s VACE inputs).
+  The computation is `unison_runtime.native`; here only blocking for understanding tasks.
+- `UnisonNativeConditioning`: ComfyUI's T5 CONDITIONING + the planner's projected hidden states →
+  the Unison context (what our own sampler's DiT sees), for `WanVaceToVideo` / `KSampler`.
+- `sample_native`: UnisonVACESampler with ComfyUI's MODEL/VAE/CLIP connected samples through
+  ComfyUI's own graph (CLIPTextEncode → this conditioning → WanVaceToVideo → SamplerCustom with
+  Wan's sigmas → TrimVideoLatent → VAEDecode), so LoRAs, GGUF and ComfyUI's memory manager apply.
+"""
+
+from __future__ import annotations
+
+from . import comfy_glue as glue
+from .values import CONDITIONING, PLAN, PLANNER, PROJECTOR
+
+CATEGORY = "Unison"
+
+# Sockets appended to UnisonPlanner and UnisonTaskRouter (after their original outputs, so saved
+# workflows keep their links): (type, name, tooltip).
+PLANNER_OUTPUTS = (
+    ("STRING", "prompt", "The request as the generator's T5 reads it, for CLIPTextEncode (parentheses escaped)."),
+    ("INT", "width", "Planned width, for WanVaceToVideo (an edit keeps its source's size)."),
+    ("INT", "height", "Planned height, for WanVaceToVideo."),
+    ("INT", "length", "Planned frame count (Wan's 4k+1), for WanVaceToVideo's length."),
+)
+ROUTER_OUTPUTS = (
+    ("STRING", "prompt", "The request as the generator's T5 reads it, for CLIPTextEncode (parentheses escaped)."),
+    ("IMAGE", "control_video", "For WanVaceToVideo's control_video: source frames 0..1, gray where regenerated; "
+                               "absent when the task has no source (WanVaceToVideo then uses gray)."),
+    ("MASK", "control_masks", "For WanVaceToVideo's control_masks: 1 = regenerate; absent when the task has no source."),
+    ("IMAGE", "reference_image", "For WanVaceToVideo's reference_image: the reference letterboxed to the target "
+                                 "size; absent when the plan has none."),
+    ("BOOLEAN", "needs_generator", "False for understanding tasks (answered by the planner), else True."),
+)
+
+
+def planner_outputs(planned) -> tuple:
+    """(prompt, width, height, length) for a planned request; blocked for understanding tasks.
+
+    The size comes from routing the plan with its media (no overrides; headers only), as the
+    router does."""
+    if planned.plan.is_understanding:
+        return (glue.blocked(None),) * len(PLANNER_OUTPUTS)
+    from unison_runtime.native import comfy_prompt, wan_length
+    from unison_runtime.pipeline import stages
+
+    route = stages.route_request(planned).route
+    return comfy_prompt(planned.prompt), route.width, route.height, wan_length(route.num_frames)
+
+
+def router_outputs(planned) -> tuple:
+    """(prompt, control_video, control_masks, reference_image, needs_generator) for a routed plan."""
+    if planned.route is None or not planned.route.needs_generator:
+        block = glue.blocked(None)
+        return block, block, block, block, False
+    from unison_runtime.native import comfy_prompt, vace_inputs
+
+    vace = vace_inputs(planned.inputs)
+    return comfy_prompt(planned.prompt), vace.control_video, vace.control_masks, vace.reference_image, True
+
+
+class UnisonNativeConditioning:
+    DESCRIPTION = (
+        "Unison's conditioning for ComfyUI's own Wan VACE sampler: the prompt's T5 tokens from CLIPTextEncode "
+        "(CLIPLoader type wan) without their padding, the projector's 4 tokens from the planner's hidden states, "
+        "zeros up to the 2048 tokens Unison's DiT reads. The negative keeps its tokens and is zero-padded to the "
+        "same length. Connect either UnisonProjector's conditioning, or the planner, projector and plan."
+    )
+    CATEGORY = CATEGORY
+    RETURN_TYPES = ("CONDITIONING", "CONDITIONING")
+    RETURN_NAMES = ("positive", "negative")
+    OUTPUT_TOOLTIPS = ("The Unison context, for WanVaceToVideo's positive.",
+                       "The negative, zero-padded to the same length, for WanVaceToVideo's negative.")
+    FUNCTION = "condition"
+
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {
+            "required": {
+                "positive": ("CONDITIONING", {"tooltip": "CLIPTextEncode of the router's prompt (UMT5-XXL, CLIPLoader type wan)."}),
+                "negative": ("CONDITIONING", {"tooltip": "CLIPTextEncode of the negative prompt."}),
+            },
+            "optional": {
+                "conditioning": (CONDITIONING, {"tooltip": "From UnisonProjector (its projector tokens are used; "
+                                                           "projector off = T5 alone)."}),
+                "planner": (PLANNER, {"tooltip": "With projector and plan, instead of conditioning: the planner whose "
+                                                 "hidden states are projected."}),
+                "projector": (PROJECTOR, {"tooltip": "The Unison projector (with planner and plan)."}),
+                "plan": (PLAN, {"tooltip": "The plan from the planner or router (with planner and projector)."}),
+            },
+        }
+
+    def condition(self, positive, negative, conditioning=None, planner=None, projector=None, plan=None):
+        glue.on_first_run()
+        from unison_runtime.native import padded_context, unison_context
+
+        tokens = projector_tokens(conditioning, planner, projector, plan)
+        return (_map_conditioning(positive, lambda t: unison_context(t, tokens)),
+                _map_conditioning(negative, padded_context))
+
+
+def projector_tokens(conditioning, planner, projector, plan):
+    """`[1, 4, W]` from UnisonProjector's conditioning, or computed from planner + projector + plan."""
+    from unison_runtime.pipeline import stages
+
+    if conditioning is not None:
+        if not isinstance(conditioning, stages.Conditioning):
+            raise ValueError(f"conditioning must come from UnisonProjector, got {type(conditioning).__name__}")
+        return conditioning.projector_tokens
+    given = {"planner": planner, "projector": projector, "plan": plan}
+    if all(v is None for v in given.values()):
+        raise ValueError("UnisonNativeConditioning: connect UnisonProjector's conditioning, or the planner, "
+                         "projector and plan (without them this would be plain T5 conditioning)")
+    missing = [name for name, value in given.items() if value is None]
+    if missing:
+        raise ValueError(f"UnisonNativeConditioning: {', '.join(missing)} not connected; the projector needs "
+                         "the planner, the projector and the plan together")
+    if not isinstance(plan, stages.Planned):
+        raise ValueError(f"UnisonNativeConditioning: the plan must come from UnisonPlanner or UnisonTaskRouter, "
+                         f"got {type(plan).__name__}")
+    return stages.condition(plan, planner.load(), projector, True, check_cancel=glue.check_interrupted).projector_tokens
+
+
+def _map_conditioning(conditioning, fn):
+    """ComfyUI CONDITIONING (a list of [tensor, options]) with `fn` applied to each tensor."""
+    if not isinstance(conditioning, list) or not all(isinstance(c, (list, tuple)) and len(c) == 2 for c in conditioning):
+        raise ValueError("expected ComfyUI CONDITIONING (from CLIPTextEncode), got "
+                         f"{type(conditioning).__name__}")
+    return [[fn(tensor), dict(options)] for tensor, options in conditioning]
+
+
+# ComfyUI's UniPC (bh2, as diffusers' default) on Wan's own sigmas: the closest ComfyUI gets to our
+# sampler (the remaining difference, ComfyUI's UniPC implementation, is measured in docs/NODES.md).
+NATIVE_SAMPLER = "uni_pc_bh2"
+NATIVE_INPUTS = {
+    "model": ("MODEL", {"tooltip": "Optional: Wan2.1 VACE as ComfyUI loads it (UNETLoader, LoRAs applied, GGUF...). "
+                                   "With vae and clip, sampling runs through ComfyUI's own sampler and memory manager."}),
+    "vae": ("VAE", {"tooltip": "Optional: the Wan 2.1 VAE from VAELoader (with model and clip)."}),
+    "clip": ("CLIP", {"tooltip": "Optional: UMT5-XXL from CLIPLoader (type wan), with model and vae."}),
+}
+
+
+def wants_native(model, vae, clip) -> bool:
+    """True when ComfyUI's models are connected (all three are needed; a partial set is an error)."""
+    given = {"model": model, "vae": vae, "clip": clip}
+    if all(v is None for v in given.values()):
+        return False
+    missing = [name for name, value in given.items() if value is None]
+    if missing:
+        raise ValueError(f"UnisonVACESampler: {', '.join(missing)} not connected; ComfyUI's sampling needs "
+                         "model (UNETLoader), vae (VAELoader) and clip (CLIPLoader, type wan) together")
+    return True
+
+
+def clip_encode(clip, text: str):
+    """What core CLIPTextEncode does with `text`."""
+    return clip.encode_from_tokens_scheduled(clip.tokenize(text))
+
+
+def sample_native(model, vae, clip, inputs, conditioning, sampling):
+    """(IMAGE frames, LATENT) for prepared stage-two inputs (overrides applied), sampled by
+    ComfyUI's core nodes with `sampling` (the runtime's SamplingOptions)."""
+    import comfy.sample
+    import comfy.samplers
+    import latent_preview
+    from comfy_extras.nodes_wan import TrimVideoLatent, WanVaceToVideo
+
+    from unison_runtime.generator.conditioning import resolve_negative_prompt
+    from unison_runtime.native import comfy_prompt, padded_context, unison_context, vace_inputs, wan_sigmas
+
+    seed, steps, cfg, shift = sampling.seed, sampling.steps, sampling.cfg, sampling.shift
+    tokens = conditioning.projector_tokens
+    positive = _map_conditioning(clip_encode(clip, comfy_prompt(conditioning.prompt)),
+                                 lambda t: unison_context(t, tokens))
+    negative = _map_conditioning(clip_encode(clip, comfy_prompt(resolve_negative_prompt(sampling.negative_prompt))),
+                                 padded_context)
+    vace = vace_inputs(inputs)
+    positive, negative, latent, trim = WanVaceToVideo.execute(
+        positive, negative, vae, vace.width, vace.height, vace.length, 1, sampling.context_scale,
+        control_video=vace.control_video, control_masks=vace.control_masks,
+        reference_image=vace.reference_image).args
+    empty = comfy.sample.fix_empty_latent_channels(model, latent["samples"])
+    noise = comfy.sample.prepare_noise(empty, seed)  # the same draw as our sampler's noise
+    # As core SamplerCustom: explicit sigmas (a flow model's timestep is sigma·1000 whatever its shift).
+    samples = comfy.sample.sample_custom(model, noise, cfg, comfy.samplers.sampler_object(NATIVE_SAMPLER),
+                                         wan_sigmas(steps, shift), positive, negative, empty, seed=seed,
+                                         callback=latent_preview.prepare_callback(model, steps))
+    (trimmed,) = TrimVideoLatent.execute({"samples": samples}, trim).args
+    images = vae.decode(trimmed["samples"])
+    if images.ndim == 5:  # as core VAEDecode: [B, T, H, W, C] → frames
+        images = images.reshape(-1, *images.shape[-3:])
+    return images, trimmed
+
+
+NODES = {
+    "UnisonNativeConditioning": (UnisonNativeConditioning, "Unison Conditioning (native)"),
+}
+
+
+# -- core VIDEO in and out (issue 16 item 6) ---------------------------------------------------
+VIDEO_INPUT_TIP = ("A core VIDEO (LoadVideo, CreateVideo): its frames at its own frame rate. Stands for {video1} "
+                   "in the request; connect this or video1, not both.")
+VIDEO_OUTPUT_TIP = "The frames as a core VIDEO at 24 fps (the planner's time base), for SaveVideo."
+
+
+def our_latent(models, latents) -> dict | None:
+    """Our sampler's last-step latents as ComfyUI's LATENT (None when the sampler gave none)."""
+    from unison_runtime.native import comfy_latent
+
+    if latents is None:
+        return None
+    config = models.vae.config
+    return {"samples": comfy_latent(latents, config.latents_mean, config.latents_std)}
+
+
+def video_frames(video) -> tuple:
+    """(IMAGE frames `[T, H, W, 3]`, frames per second) of a core VIDEO (comfy_api VideoInput)."""
+    if not hasattr(video, "get_components"):
+        raise ValueError(f"expected a core VIDEO (from LoadVideo or CreateVideo), got {type(video).__name__}")
+    components = video.get_components()
+    images = components.images
+    if images.ndim != 4 or images.shape[0] < 1:
+        raise ValueError(f"the VIDEO has no frames (images shape {tuple(images.shape)})")
+    return images[..., :3], float(components.frame_rate)
+
+
+def one_video(video1, video, node: str):
+    """The IMAGE frames and fps for the video slot: `video1` (IMAGE, 24 fps) or `video` (VIDEO)."""
+    if video is None:
+        return video1, None
+    if video1 is not None:
+        raise ValueError(f"{node}: both video1 (IMAGE) and video (VIDEO) are connected; connect one of them")
+    return video_frames(video)
+
+
+def one_source(source_override, source_override_video):
+    """The router's source override: the IMAGE frames, or a core VIDEO's frames (not both)."""
+    if source_override_video is None:
+        return source_override
+    if source_override is not None:
+        raise ValueError("UnisonTaskRouter: connect source_override or source_override_video, not both")
+    return video_frames(source_override_video)[0]
+
+
+def video_output(images, fps: float | None = None):
+    """A core VIDEO of IMAGE frames (comfy_api's VideoFromComponents; a stand-in outside ComfyUI)."""
+    from fractions import Fraction
+
+    from unison_runtime.plan import FPS
+
+    rate = Fraction(fps or FPS).limit_denominator(1001)
+    try:
+        from comfy_api.latest import InputImpl, Types
+    except ImportError:  # outside ComfyUI (tests, CLI): the same get_components() contract
+        return StandInVideo(images, rate)
+    return InputImpl.VideoFromComponents(Types.VideoComponents(images=images, audio=None, frame_rate=rate))
+
+
+class StandInVideo:
+    """comfy_api's VideoInput outside ComfyUI: `get_components()` → images, audio, frame_rate."""
+
+    def __init__(self, images, frame_rate):
+        from types import SimpleNamespace
+
+        self._components = SimpleNamespace(images=images, audio=None, frame_rate=frame_rate, metadata=None)
+
+    def get_components(self):
+        return self._components
