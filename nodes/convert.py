@@ -109,7 +109,9 @@ def router_outputs(inputs: "StageTwoInputs") -> tuple:
         frames = torch.full((1, inputs.height, inputs.width, 3), 0.5)
         masks = torch.ones(1, inputs.height, inputs.width)
     if inputs.references:
-        refs = _stack([uint8_to_image(r) for r in inputs.references])
+        from unison_runtime.native import placed_references
+
+        refs = placed_references(inputs)
     else:
         refs = torch.ones(1, inputs.height, inputs.width, 3)
     return frames, masks, refs
@@ -132,14 +134,3 @@ def annotator_outputs(result: "AnnotatorResult") -> tuple:
     frames = uint8_to_image(result.frames)
     masks = torch.ones(frames.shape[:3]) if result.masks is None else masks_to_mask(result.masks)
     return frames, masks
-
-
-def _stack(images: list) -> "torch.Tensor":
-    import torch
-
-    height = max(i.shape[0] for i in images)
-    width = max(i.shape[1] for i in images)
-    out = torch.ones(len(images), height, width, 3)
-    for n, image in enumerate(images):  # differently sized references: top-left on white
-        out[n, : image.shape[0], : image.shape[1]] = image
-    return out

@@ -8,7 +8,7 @@ router sees what our generator sees:
   `[T, H, W]` in {0, 1}, 1 = regenerate. Both are None (left unconnected) when the task has no source:
   `WanVaceToVideo` then uses mid-gray frames and an all-ones mask of the target size and length,
   which is what our generator uses too.
-- `reference_image` IMAGE `[N, H, W, 3]`, letterboxed onto white at the target size; None when the
+- `reference_image` IMAGE `[N, H, W, 3]`, placed onto white at the target size; None when the
   plan has no reference (a placeholder image would add a spurious reference). `WanVaceToVideo`
   reads only the first image of the batch.
 - `prompt`: the text our generator's T5 encodes, made literal for `CLIPTextEncode` (ComfyUI reads
@@ -69,8 +69,22 @@ def vace_inputs(stage: "StageTwoInputs") -> VaceInputs:
         # Our generator regenerates a pixel or keeps it (mask > 0.5); WanVaceToVideo would blend soft values.
         out.control_masks = (masks[0] > 0.5).float().contiguous()
     if references:
-        out.reference_image = torch.stack([frames_to_comfy(ref[:, None])[0] for ref in references])
+        out.reference_image = placed_references(stage)
     return out
+
+
+def placed_references(stage: "StageTwoInputs") -> "torch.Tensor":
+    """The reference images as our generator places them (scaled to fit, centred on white at the
+    target size; `generator.sampling.prepare_reference`), as an IMAGE `[N, H, W, 3]` 0..1.
+    (WanVaceToVideo would cover-crop a reference of another size instead.)"""
+    import torch
+
+    from .generator.sampling import prepare_reference
+    from .media import frames_from_uint8
+
+    placed = [prepare_reference(frames_from_uint8(r[None])[:, 0], stage.height, stage.width)
+              for r in stage.references]
+    return torch.stack([p.permute(1, 2, 0).add(1).div(2).clamp(0, 1) for p in placed])
 
 
 def comfy_prompt(prompt: str) -> str:

@@ -89,8 +89,11 @@ def main(comfy_dir: str, pack: str, models: str, shim_parent: str) -> dict:
 
     pack_nodes = _load_pack(pack).nodes
     settings = dict(seed=5, steps=4, cfg=5.0, shift=5.0, context_scale=1.0, negative_prompt="blurry")
-    native_frames, _ = pack_nodes.native.sample_native(
-        unet, vae, clip, SimpleNamespace(stage_two=stage), pack_nodes.values.Conditioning(prompt, tokens), **settings)
+    from unison_runtime.pipeline.options import SamplingOptions
+    from unison_runtime.pipeline.stages import Conditioning
+
+    native_frames, _ = pack_nodes.native.sample_native(unet, vae, clip, stage, Conditioning(prompt, tokens),
+                                                       SamplingOptions(**settings))
     ours_video = generate_frames(ours, stage, prompt, tokens, SamplerSettings(**{k: v for k, v in settings.items()
                                                                                  if k != "negative_prompt"}),
                                  settings["negative_prompt"])
