@@ -38,18 +38,22 @@ def media_turn(request) -> list[dict]:
     video (the reference cannot answer about videos): each item in place of its marker. Pad
     tokens the user typed as text stay text either way.
     """
-    from ..request import MARKER
+    from ..request import escape_placeholders
 
     kinds = request.media_kinds
     if "video" not in kinds:
         return [{"role": "user", "content": [{"type": "text", "text": request.prompt}]
                  + [{"type": "image"} for _ in kinds]}]
     parts: list[dict] = []
-    for index, piece in enumerate(request.text.split(MARKER)):
-        if index % 2:
-            parts.append({"type": kinds[index // 2]})
-        elif piece:
-            parts.append({"type": "text", "text": piece})
+    position = 0
+    for item in request.media:  # `###file###` or a node's `{name}`, in order
+        at = request.text.index(item.marker, position)
+        if request.text[position:at]:
+            parts.append({"type": "text", "text": escape_placeholders(request.text[position:at])})
+        parts.append({"type": item.kind})
+        position = at + len(item.marker)
+    if request.text[position:]:
+        parts.append({"type": "text", "text": escape_placeholders(request.text[position:])})
     return [{"role": "user", "content": parts}]
 
 
