@@ -353,8 +353,8 @@ def test_image_answers_put_the_text_first_with_its_pad_token(media_dir):
     assert content == [{"type": "text", "text": "Compare <IMGPAD> and <IMGPAD>"}, {"type": "image"}, {"type": "image"}]
     video = _request("Here is the mask <VIDPAD>. Make the bird in this video ###v.mp4### white", media_dir)
     parts = prompting.media_turn(video)[0]["content"]
-    assert [p["type"] for p in parts] == ["text", "video", "text"]  # the typed pad stays text
-    assert "<VIDPAD>" in parts[0]["text"]
+    assert [p["type"] for p in parts] == ["text", "video", "text"]  # the typed pad stays text...
+    assert "<\u2060VIDPAD>" in parts[0]["text"]  # ...escaped, so no tokenizer reads it as the pad token
 
 
 def test_a_typed_pad_token_plans_and_answers(merged, media_dir):
