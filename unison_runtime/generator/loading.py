@@ -32,7 +32,7 @@ from typing import Any
 from ..errors import ModelLoadError
 from ..file_memo import memo_on_files
 from ..state_dicts import read_state_dict
-from ..models import get_manager, torch_dtype
+from ..models import DEFAULT_OFFLOAD_POLICY, default_device, get_manager, resolve_dtype, torch_dtype
 from .checkpoints import (
     describe_kind,
     identify_checkpoint,
@@ -48,8 +48,11 @@ NATIVE_FILES = {
     "text_encoder": "models_t5_umt5-xxl-enc-bf16.pth",
     "tokenizer": "google/umt5-xxl",
 }
-# Our names → diffusers' attention backend names.
+# Our names → diffusers' attention backend names (the choice list for nodes and CLI: its keys).
 ATTENTION_BACKENDS = {"native": "native", "flash": "flash", "flash3": "_flash_3", "sage": "sage"}
+# The package each non-native backend imports (diffusers falls back or fails only mid-generation).
+_BACKEND_PACKAGES = {"flash": ("flash_attn", "flash-attn"), "flash3": ("flash_attn_interface", "flash-attn 3 (Hopper build)"),
+                     "sage": ("sageattention", "sageattention")}
 _LABELS = {"transformer": "transformer", "vae": "VAE", "text_encoder": "text encoder"}
 _EXPECTED = {
     "transformer": ("wan_vace_transformer", "a Wan VACE transformer (e.g. wan2.1_vace_1.3B_fp16.safetensors)"),
@@ -72,6 +75,8 @@ class GeneratorModels:
     scheduler_config: dict
     attention_backend: str = "native"
     sources: dict = field(default_factory=dict)
+    # T5 tokens of negative prompts and VAE latents of all-zero videos: the same every run.
+    reuse: dict = field(default_factory=dict, repr=False)
 
     # Low-VRAM ("sequential") mode: UMT5-XXL (11 GB in bf16) encodes on the CPU; only the
     # transformer and the VAE visit the GPU, one at a time.
@@ -79,6 +84,12 @@ class GeneratorModels:
 
     def torch_modules(self) -> dict:
         return {"transformer": self.transformer, "vae": self.vae, "text_encoder": self.text_encoder}
+
+    def working_bytes(self) -> dict:
+        """Working memory per module for the default 832×480×81 job (the `auto` policy's sizing)."""
+        from .memory import working_bytes
+
+        return working_bytes(self)
 
     @property
     def text_width(self) -> int:
@@ -100,20 +111,26 @@ def load_generator(
     tokenizer_dir: str | Path | None = None,
     dtype: str = "auto",
     device: str = "auto",
-    offload_policy: str = "keep",
+    offload_policy: str = DEFAULT_OFFLOAD_POLICY,
     attention_backend: str = "native",
+    compile: bool = False,
 ) -> GeneratorModels:
     """Load (or fetch from the cache) the generator; a repeated identical call loads nothing.
 
     `dtype` applies to the transformer and text encoder; the VAE always runs in float32.
-    `attention_backend` is applied around each `generate` call ("native" = PyTorch SDPA,
-    "flash" needs flash-attn installed).
+    `attention_backend` is applied around each `generate` call ("native" = PyTorch SDPA; "flash",
+    "flash3", "sage" need their package, a GPU and a half dtype: checked here, not mid-run).
+    `compile` wraps the DiT's repeated blocks in `torch.compile` (the first run pays the compile).
     """
     sources = _resolve_sources(diffusers_dir, native_dir, transformer_file, text_encoder_file, vae_file, tokenizer_dir)
-    backend = _check_attention_backend(attention_backend)
+    resolved = default_device() if device == "auto" else device
+    backend = _check_attention_backend(attention_backend, resolved, resolve_dtype(dtype, resolved))
 
     def loader(load_device: str, dtype_name: str) -> GeneratorModels:
-        return _load_all(sources, load_device, dtype_name, attention_backend)
+        models = _load_all(sources, load_device, dtype_name, attention_backend)
+        if compile:
+            compile_blocks(models.transformer)
+        return models
 
     source_key = tuple(f"{role}={kind}:{path}" for role, (kind, path) in sorted(sources.items()))
     return get_manager().get(
@@ -123,8 +140,14 @@ def load_generator(
         dtype=dtype,
         device=device,
         offload_policy=offload_policy,
-        options={"attention_backend": backend},
+        options={"attention_backend": backend, "compile": bool(compile)},
     )
+
+
+def compile_blocks(transformer) -> None:
+    """`torch.compile` each repeated DiT block in place (diffusers' `compile_repeated_blocks`):
+    the blocks share one compiled graph, so compiling costs one block, not thirty."""
+    transformer.compile_repeated_blocks(dynamic=False)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -179,14 +202,22 @@ def _existing(path, what: str) -> Path:
     return p.resolve()
 
 
-def _check_attention_backend(name: str) -> str:
+def _check_attention_backend(name: str, device: str = "cuda", dtype: str = "bfloat16") -> str:
+    """diffusers' name for backend `name`, after checking it can run here (package, GPU, dtype)."""
     if name not in ATTENTION_BACKENDS:
         raise ModelLoadError(f"unknown attention backend {name!r}; allowed: {', '.join(ATTENTION_BACKENDS)}")
-    if name == "flash":
+    if name in _BACKEND_PACKAGES:
         import importlib.util
 
-        if importlib.util.find_spec("flash_attn") is None:
-            raise ModelLoadError("attention backend 'flash' needs the flash-attn package; it is not installed")
+        module, package = _BACKEND_PACKAGES[name]
+        if importlib.util.find_spec(module) is None:
+            raise ModelLoadError(f"attention backend {name!r} needs the {package} package; it is not installed "
+                                 "(use 'native')")
+        if not device.startswith("cuda"):
+            raise ModelLoadError(f"attention backend {name!r} runs on a CUDA GPU only, not on {device!r} (use 'native')")
+        if dtype not in ("float16", "bfloat16"):
+            raise ModelLoadError(f"attention backend {name!r} needs dtype float16 or bfloat16, not {dtype} "
+                                 "(use 'native' for float32)")
     return ATTENTION_BACKENDS[name]
 
 
