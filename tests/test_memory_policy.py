@@ -156,3 +156,19 @@ def test_module_bytes_counts_tied_weights_once():
 
 def test_auto_is_the_default_policy():
     assert models_module.DEFAULT_OFFLOAD_POLICY == "auto" == models_module.OFFLOAD_POLICIES[0]
+
+
+def test_the_cli_defaults_to_auto_and_takes_vae_tiling():
+    import argparse
+
+    from unison_runtime.pipeline import cli
+
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    options = cli.options_from_args(parser.parse_args(["a cat", "--out", "o"]))
+    assert options.offload_policy == "auto" and options.vae_tiling == "auto"
+    options = cli.options_from_args(parser.parse_args(["a cat", "--out", "o", "--vae-tiling", "on",
+                                                       "--offload", "sequential"]))
+    assert options.vae_tiling == "on" and options.offload_policy == "sequential"
+    with pytest.raises(SystemExit):
+        parser.parse_args(["a cat", "--out", "o", "--vae-tiling", "maybe"])

@@ -27,8 +27,11 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     models.add_argument("--no-projector", action="store_true", help="T5 context only (the no-alignment ablation)")
     models.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default auto)")
     models.add_argument("--dtype", default="auto", choices=("auto", "float32", "float16", "bfloat16"))
-    models.add_argument("--offload", default="keep", choices=("keep", "offload", "sequential"),
-                        help="where weights wait between uses (default keep on the device)")
+    from ..models import DEFAULT_OFFLOAD_POLICY, OFFLOAD_POLICIES
+
+    models.add_argument("--offload", default=DEFAULT_OFFLOAD_POLICY, choices=OFFLOAD_POLICIES,
+                        help="where weights wait between uses: auto (default) picks keep, offload or "
+                             "sequential per model from the free device memory")
 
 
 def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,6 +42,8 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
     sampler.add_argument("--shift", type=float, default=5.0)
     sampler.add_argument("--context-scale", type=float, default=1.0)
     sampler.add_argument("--negative-prompt", default="", help="empty: Wan 2.1's default negative prompt")
+    sampler.add_argument("--vae-tiling", default="auto", choices=("auto", "on", "off"),
+                         help="tiled VAE encode/decode (auto: on when the device lacks room for untiled)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +72,7 @@ def options_from_args(args: argparse.Namespace, **extra):
         use_projector=not args.no_projector, device=args.device, dtype=args.dtype,
         offload_policy=args.offload, seed=args.seed, steps=args.steps, cfg=args.cfg,
         shift=args.shift, context_scale=args.context_scale, negative_prompt=args.negative_prompt,
-        **extra,
+        vae_tiling=args.vae_tiling, **extra,
     )
 
 

@@ -112,7 +112,8 @@ def generate(generator, request, tokens, inputs, options: "RunOptions") -> "np.n
     from .stage_two import generate_frames
 
     settings = SamplerSettings(steps=options.steps, cfg=options.cfg, shift=options.shift,
-                               context_scale=options.context_scale, seed=options.seed)
+                               context_scale=options.context_scale, seed=options.seed,
+                               vae_tiling=options.vae_tiling)
 
     def on_step(step: int, total: int, latents: Any = None) -> None:
         check_cancel(options)

@@ -46,7 +46,8 @@ class RunOptions:
     use_projector: bool = True
     device: str = "auto"
     dtype: str = "auto"
-    offload_policy: str = "keep"
+    offload_policy: str = "auto"  # models.OFFLOAD_POLICIES; auto: chosen from free device memory
+    vae_tiling: str = "auto"  # generator.inputs.SWITCHES; auto: tiled when untiled does not fit
     max_new_tokens: int = 256
     progress: Callable[[int, int], None] | None = None  # (step, total) per sampling step
     cancel: threading.Event | None = None
