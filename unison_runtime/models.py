@@ -208,6 +208,7 @@ class ModelManager:
         # What we placed on an accounted execution device: module id -> (module, bytes, device).
         self._resident: dict[int, tuple[Any, int, str]] = {}
         self._kept: dict[int, _Entry] = {}  # module id -> the entry that keeps it on the device
+        self._sizes: dict[int, int] = {}  # module id -> weight bytes (cached values never resize)
         self.peak_resident_bytes = 0
         self._notes: list[str] = []
         self._load_counts: dict[str, int] = {}
@@ -268,7 +269,7 @@ class ModelManager:
                     for module in modules_of(value).values():
                         self._kept[id(module)] = entry
                         if device != self.offload_device:
-                            self._resident[id(module)] = (module, module_bytes(module), device)
+                            self._resident[id(module)] = (module, self._size(module), device)
             else:
                 self._place(entry)
             return value
@@ -326,7 +327,7 @@ class ModelManager:
             if free is None:  # nothing to measure against (the CPU): as before, keep
                 policy = "keep"
             else:
-                sizes = {n: module_bytes(m) for n, m in modules.items()}
+                sizes = {n: self._size(m) for n, m in modules.items()}
                 available = free + self._idle_resident_bytes(device, exclude=set(map(id, modules.values())))
                 policy = choose_placement(sizes, _work_of(value), available,
                                           tuple(getattr(value, "cpu_modules_when_sequential", ())))
@@ -365,12 +366,18 @@ class ModelManager:
             self._resident.pop(id(module), None)
             raise
         if device != self.offload_device:
-            self._resident[id(module)] = (module, module_bytes(module), device)
+            self._resident[id(module)] = (module, self._size(module), device)
             self.peak_resident_bytes = max(self.peak_resident_bytes, self.resident_bytes(device))
 
     def _park(self, module: Any) -> None:
         if self._resident.pop(id(module), None) is not None:
             self._mover(module, self.offload_device)
+
+    def _size(self, module: Any) -> int:
+        size = self._sizes.get(id(module))
+        if size is None:
+            size = self._sizes[id(module)] = module_bytes(module)
+        return size
 
     def resident_bytes(self, device: str | None = None) -> int:
         """Bytes of weights this manager placed on execution devices (or on one of them)."""
@@ -386,7 +393,7 @@ class ModelManager:
         free = self._free(device)
         if free is None or not modules:
             return
-        need = sum(module_bytes(m) for m in modules) + max(work.values(), default=0) + MARGIN_BYTES
+        need = sum(self._size(m) for m in modules) + max(work.values(), default=0) + MARGIN_BYTES
         if free < need:
             request_free(need, device)
             free = self._free(device) or 0
@@ -491,6 +498,7 @@ class ModelManager:
         with self._placement_lock:
             for module in modules_of(entry.value).values():
                 self._kept.pop(id(module), None)
+                self._sizes.pop(id(module), None)
                 if id(module) not in self._in_use:
                     self._resident.pop(id(module), None)
 

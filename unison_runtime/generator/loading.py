@@ -89,7 +89,9 @@ class GeneratorModels:
         """Working memory per module for the default 832×480×81 job (the `auto` policy's sizing)."""
         from .memory import working_bytes
 
-        return working_bytes(self)
+        if ("working_bytes",) not in self.reuse:
+            self.reuse[("working_bytes",)] = working_bytes(self)
+        return dict(self.reuse[("working_bytes",)])
 
     @property
     def text_width(self) -> int:

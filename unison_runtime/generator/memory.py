@@ -104,7 +104,9 @@ def working_bytes(models, width: int | None = None, height: int | None = None, n
 
 
 def _dtype_bytes(module) -> int:
-    try:
-        return next(module.parameters()).element_size()
-    except (StopIteration, AttributeError):
-        return 2
+    """Bytes per element of the dtype holding most of a module's weights (activations follow it;
+    diffusers keeps a few small modules in fp32 under a half dtype)."""
+    counts: dict[int, int] = {}
+    for tensor in module.parameters():
+        counts[tensor.element_size()] = counts.get(tensor.element_size(), 0) + tensor.numel()
+    return max(counts, key=counts.get) if counts else 2
