@@ -32,6 +32,7 @@ from typing import Any
 from ..errors import ModelLoadError
 from ..file_memo import memo_on_files
 from ..state_dicts import read_state_dict
+from .streaming import load_converted
 from ..models import DEFAULT_OFFLOAD_POLICY, default_device, get_manager, resolve_dtype, torch_dtype
 from .checkpoints import (
     describe_kind,
@@ -310,7 +311,7 @@ def _load_transformer(kind: str, path: Path, dtype):
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load the transformer from {path}: {exc}") from exc
         return model
-    state = _dequantize_scaled_fp8({strip_prefix(k): v for k, v in read_state_dict(path, mmap=True).items()})
+    state = {strip_prefix(k): v for k, v in load_converted(path, dtype).items()}  # streamed, in `dtype`
     _check_kind("transformer", path, state)
     shipped = _shipped_config("transformer")
     overrides = _transformer_overrides(state, path, shipped)
@@ -399,7 +400,7 @@ def _load_vae(kind: str, path: Path):
             return AutoencoderKLWan.from_pretrained(str(path), torch_dtype=torch.float32, local_files_only=True)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load the VAE from {path}: {exc}") from exc
-    state = {strip_prefix(k): v for k, v in read_state_dict(path, mmap=True).items()}
+    state = {strip_prefix(k): v for k, v in load_converted(path, torch.float32).items()}
     _check_kind("vae", path, state)
     shipped = _shipped_config("vae")
     if "encoder.conv1.weight" not in state or "conv2.weight" not in state:
@@ -430,13 +431,12 @@ def _load_text_encoder(kind: str, path: Path, dtype):
             return UMT5EncoderModel.from_pretrained(str(path), dtype=dtype, local_files_only=True)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load the text encoder from {path}: {exc}") from exc
-    state = read_state_dict(path, mmap=True)
+    state = load_converted(path, dtype)  # streamed, scaled fp8 dequantised, in `dtype`
     found = _check_kind("text_encoder", path, state)
     state.pop("spiece_model", None)
     if found == "umt5_encoder_native":
         state, unknown = native_to_hf(state)
     else:
-        state = _dequantize_scaled_fp8(state)
         if "shared.weight" not in state and "encoder.embed_tokens.weight" in state:
             state["shared.weight"] = state["encoder.embed_tokens.weight"]
         if "shared.weight" in state:
@@ -451,28 +451,10 @@ def _load_text_encoder(kind: str, path: Path, dtype):
         model = UMT5EncoderModel(config)
     _check_keys("text_encoder", path, set(state), set(model.state_dict()))
     model.load_state_dict({k: v.to(dtype) for k, v in state.items() if k in model.state_dict()}, assign=True)
+    del state
     if model.encoder.embed_tokens.weight.is_meta:  # tied embedding not materialised by assign
         model.encoder.embed_tokens = model.shared
     return model
-
-
-def _dequantize_scaled_fp8(state: dict) -> dict:
-    """ComfyUI's scaled-fp8 files: weight (fp8) × scale_weight → float32; markers dropped."""
-    import torch
-
-    if "scaled_fp8" not in state and not any(k.endswith(".scale_weight") for k in state):
-        return state
-    out = {}
-    for key, value in state.items():
-        if key == "scaled_fp8" or key.endswith((".scale_weight", ".scale_input")):
-            continue
-        scale = state.get(key[: -len("weight")] + "scale_weight") if key.endswith(".weight") else None
-        if scale is not None:
-            value = value.to(torch.float32) * scale.to(torch.float32)
-        elif value.dtype in (torch.float8_e4m3fn, torch.float8_e5m2):
-            value = value.to(torch.float32)
-        out[key] = value
-    return out
 
 
 # -- tokenizer and scheduler ---------------------------------------------------------------------
