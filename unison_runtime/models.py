@@ -171,8 +171,9 @@ def module_bytes(module: Any) -> int:
     seen: set[int] = set()
     total = 0
     for tensor in list(module.parameters()) + list(module.buffers()):
-        if id(tensor) not in seen:  # tied weights count once
-            seen.add(id(tensor))
+        key = id(tensor) if tensor.is_meta else tensor.data_ptr()
+        if key not in seen:  # tied weights (one tensor, or two sharing memory) count once
+            seen.add(key)
             total += tensor.numel() * tensor.element_size()
     return total
 

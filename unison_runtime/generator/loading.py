@@ -147,10 +147,10 @@ def load_generator(
     )
 
 
-def compile_blocks(transformer) -> None:
+def compile_blocks(transformer, **compile_options) -> None:
     """`torch.compile` each repeated DiT block in place (diffusers' `compile_repeated_blocks`):
     the blocks share one compiled graph, so compiling costs one block, not thirty."""
-    transformer.compile_repeated_blocks(dynamic=False)
+    transformer.compile_repeated_blocks(**{"dynamic": False, **compile_options})
 
 
 # ---------------------------------------------------------------------------------------------

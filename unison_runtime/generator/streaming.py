@@ -29,7 +29,7 @@ _SAFETENSORS_DTYPES = {
     "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool",
     "F8_E4M3": "float8_e4m3fn", "F8_E5M2": "float8_e5m2",
 }
-_CHUNK_ELEMENTS = 16 * 2**20  # float32 working set of a dequantised chunk: 64 MB
+_CHUNK_ELEMENTS = 2**20  # float32 working set of a dequantised chunk: 4 MB (small transients fragment less)
 _MARKERS = ("scaled_fp8",)
 _SCALE_SUFFIXES = (".scale_weight", ".scale_input")
 
@@ -46,18 +46,28 @@ def safetensors_header(path: Path) -> tuple[dict[str, dict], int]:
     return header, 8 + length
 
 
-def iter_safetensors(path: Path, names=None) -> Iterator[tuple[str, "torch.Tensor"]]:
-    """Each tensor (or each of `names`) read on its own, in file order."""
+def iter_safetensors(path: Path, names=None, target=None) -> Iterator[tuple[str, "torch.Tensor"]]:
+    """Each tensor (or each of `names`) read on its own, in file order.
+
+    With `target` (a dtype), a tensor stored in it is read straight into its own new tensor and
+    any other is read into one reused scratch buffer: the yielded view is valid until the next
+    item, so convert it before asking for the next. No per-tensor temporary is allocated."""
     import torch
 
     header, start = safetensors_header(path)
     wanted = sorted((k for k in header if names is None or k in names), key=lambda k: header[k]["data_offsets"][0])
+    scratch = torch.empty(0, dtype=torch.uint8)
     with open(path, "rb") as f:
         for name in wanted:
             info = header[name]
             begin, end = info["data_offsets"]
             dtype = getattr(torch, _SAFETENSORS_DTYPES[info["dtype"]])
-            raw = torch.empty(end - begin, dtype=torch.uint8)
+            if target is None or dtype == target:
+                raw = torch.empty(end - begin, dtype=torch.uint8)
+            else:
+                if scratch.numel() < end - begin:
+                    scratch = torch.empty(end - begin, dtype=torch.uint8)
+                raw = scratch[: end - begin]
             f.seek(start + begin)
             if f.readinto(memoryview(raw.numpy())) != end - begin:
                 raise ModelLoadError(f"{path.name} is truncated: tensor {name} ends past the end of the file")
@@ -75,10 +85,13 @@ def load_converted(path: Path, dtype: "torch.dtype") -> dict[str, "torch.Tensor"
     header, _ = safetensors_header(path)
     scale_names = {k for k in header if k.endswith(".scale_weight")}
     scales = dict(iter_safetensors(path, scale_names)) if scale_names else {}
+    keep = {k for k in header if k not in _MARKERS and not k.endswith(_SCALE_SUFFIXES)}
     out = {}
-    for name, tensor in iter_safetensors(path, {k for k in header if k not in _MARKERS and not k.endswith(_SCALE_SUFFIXES)}):
+    for name, tensor in iter_safetensors(path, keep, target=dtype):
         scale = scales.get(name[: -len("weight")] + "scale_weight") if name.endswith(".weight") else None
-        out[name] = _dequantize(tensor, scale, dtype) if scale is not None else _cast(tensor, dtype)
+        value = _dequantize(tensor, scale, dtype) if scale is not None else _cast(tensor, dtype)
+        # A view of the scratch buffer (a non-float tensor stored as is) must not outlive the loop.
+        out[name] = value.clone() if value.data_ptr() == tensor.data_ptr() and tensor.dtype != dtype else value
     return out
 
 
