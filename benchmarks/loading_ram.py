@@ -19,7 +19,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 # The mid-size model: 24 layers at width 1024 (T5-large's encoder sizes), ~340 M parameters.
 MID = {"layers": 24, "width": 1024, "d_ff": 2816, "vocab": 32128, "heads": 16}
-SMALL = {"layers": 2, "width": 512, "d_ff": 1024, "vocab": 32128, "heads": 8}
+SMALL = {"layers": 4, "width": 768, "d_ff": 2048, "vocab": 32128, "heads": 12}
 FORMATS = ("comfy_fp8_scaled", "comfy_fp16", "native_bf16_pth")
 
 

@@ -35,6 +35,16 @@ from .errors import ModelLoadError
 
 OFFLOAD_POLICIES = ("auto", "keep", "offload", "sequential")  # the choice list for nodes and CLI
 DEFAULT_OFFLOAD_POLICY = "auto"
+# What each policy costs with the real models (bf16; docs/PERFORMANCE.md, memory accounting): a
+# loader's tooltip. Planner 7.6 GiB; generator: T5 10.6 + DiT 4.0 + VAE 0.5 GiB.
+OFFLOAD_POLICY_HELP = (
+    "auto (default): picks keep, offload or sequential per model from the free VRAM and the models' "
+    "real sizes (keeps the generator from ~22 GB free, offloads from ~12 GB, sequential below). "
+    "keep: weights stay on the GPU (planner 7.6 GB + generator 15.1 GB; fastest). "
+    "offload: weights wait in RAM and visit the GPU one model at a time (peak ~11 GB: the T5 encoder). "
+    "sequential: low VRAM, like offload but the T5 encoder runs on the CPU (peak ~7.6 GB, the planner; "
+    "the generator needs ~4 GB + activations)."
+)
 DTYPES = ("auto", "float32", "float16", "bfloat16")
 GB = 1024**3
 # Left free beyond the estimated working memory: allocator fragmentation, cuDNN/cuBLAS workspaces.
