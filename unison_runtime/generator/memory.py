@@ -94,16 +94,16 @@ def working_bytes(models, width: int | None = None, height: int | None = None, n
     width = width or DEFAULT_JOB["width"]
     height = height or DEFAULT_JOB["height"]
     num_frames = num_frames or DEFAULT_JOB["num_frames"]
-    dtype_bytes = _dtype_bytes(models.transformer)
+    dtype_bytes = weight_dtype_bytes(models.transformer)
     return {
         "transformer": transformer_bytes(models.transformer.config, width, height, num_frames, batch,
                                          dtype_bytes=dtype_bytes),
         "vae": vae_bytes(models.vae.config, width, height, num_frames, tiled=tiled),
-        "text_encoder": text_encoder_bytes(models.text_encoder.config, dtype_bytes=_dtype_bytes(models.text_encoder)),
+        "text_encoder": text_encoder_bytes(models.text_encoder.config, dtype_bytes=weight_dtype_bytes(models.text_encoder)),
     }
 
 
-def _dtype_bytes(module) -> int:
+def weight_dtype_bytes(module) -> int:
     """Bytes per element of the dtype holding most of a module's weights (activations follow it;
     diffusers keeps a few small modules in fp32 under a half dtype)."""
     counts: dict[int, int] = {}

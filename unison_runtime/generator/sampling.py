@@ -129,7 +129,7 @@ def choose_batch_cfg(models: "GeneratorModels", inputs: GenerationInputs, settin
     """Batched CFG when asked, or under `auto` when the device has room for both passes at once
     (always where free memory cannot be read: the CPU, where batching is the faster)."""
     from ..models import MARGIN_BYTES
-    from .memory import _dtype_bytes, transformer_bytes
+    from .memory import weight_dtype_bytes, transformer_bytes
 
     mode = switch("batch_cfg", settings.batch_cfg)
     if mode != "auto":
@@ -138,7 +138,7 @@ def choose_batch_cfg(models: "GeneratorModels", inputs: GenerationInputs, settin
     if free is None:
         return True
     need = transformer_bytes(models.transformer.config, inputs.width, inputs.height, inputs.num_frames,
-                             batch=2, refs=num_refs, dtype_bytes=_dtype_bytes(models.transformer))
+                             batch=2, refs=num_refs, dtype_bytes=weight_dtype_bytes(models.transformer))
     batched = need + MARGIN_BYTES <= free
     get_manager().note(f"memory: batched CFG needs ~{need / 2**30:.1f} GB, {free / 2**30:.1f} GB free: "
                        + ("batched" if batched else "separate passes"))
