@@ -259,11 +259,14 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += [f"A GPU was present ({gpu}) but this suite measures the CPU path only.", ""]
     else:
         lines += ["No GPU was lent for this run, so there are **no GPU figures**. `python -m benchmarks --gpu` "
-                  "measures them (under 8 minutes on one GPU; `--dry-run` tests its plumbing on the CPU) and "
+                  "measures them (planned to take under 8 minutes on one GPU, never yet run on one; `--dry-run` "
+                  "tests its plumbing on the CPU) and "
                   "rewrites this section. Not yet measured:", ""]
     lines += [f"- {item}" for item in GPU_TODO]
     lines += ["", "## Reproduce", "", "```", "python -m benchmarks --quick --out /tmp/unison-bench   # < 3 min on 2 cores",
-              "python -m benchmarks --out /tmp/unison-bench           # more repeats", "```",
+              "python -m benchmarks --out /tmp/unison-bench           # more repeats",
+              "python -m benchmarks --gpu                             # full-size GPU figures (needs a GPU)",
+              "python -m benchmarks --gpu --dry-run --out /tmp/g      # the GPU plan's plumbing, on the CPU", "```",
               "`--models DIR` reuses a tiny-model folder (otherwise they are built once into the temp dir); "
               "`--doc docs/PERFORMANCE.md` rewrites this file.", ""]
     return "\n".join(lines)
