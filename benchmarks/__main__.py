@@ -28,11 +28,34 @@ def main(argv: list[str] | None = None) -> int:
                                                     "default: a cache folder under the temp dir)")
     parser.add_argument("--only", action="append", choices=SECTIONS, default=[], help="run only these sections")
     parser.add_argument("--doc", type=Path, help="also write the Markdown report here (e.g. docs/PERFORMANCE.md)")
+    parser.add_argument("--gpu", action="store_true",
+                        help="the full-size GPU measurements instead (writes the GPU section of --doc, "
+                             "default docs/PERFORMANCE.md)")
+    parser.add_argument("--dry-run", action="store_true", help="with --gpu: run the plan on the CPU, tiny, "
+                                                                "to test its plumbing (writes only to --doc)")
     args = parser.parse_args(argv)
+    if args.gpu:
+        return gpu_main(args)
     report = run_suite(quick=args.quick, out=args.out, models=args.models, sections=tuple(args.only) or SECTIONS)
     paths = write_report(report, args.out, doc=args.doc)
     print(f"[benchmarks] {report['mode']} run in {report['total_seconds']}s; "
           + ", ".join(f"{k}: {v}" for k, v in paths.items()))
+    return 0
+
+
+def gpu_main(args) -> int:
+    import json
+
+    from benchmarks.gpu import render, run_gpu_benchmarks, write_section
+
+    report = run_gpu_benchmarks(dry_run=args.dry_run)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "gpu.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    doc = args.doc or (None if args.dry_run else _ROOT / "docs" / "PERFORMANCE.md")
+    if doc is not None:
+        write_section(doc, render(report))
+    print(f"[benchmarks --gpu] {'dry run ' if args.dry_run else ''}done in {report['total_seconds']}s; "
+          f"{args.out / 'gpu.json'}" + (f", {doc}" if doc else ""))
     return 0
 
 

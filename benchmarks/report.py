@@ -6,11 +6,26 @@ from typing import Any
 
 GPU_TODO = (
     "Wan2.1-VACE-1.3B at 832×480×81 frames, 50 steps: seconds per step and per video (target < 90 s on one H100)",
-    "peak VRAM under each offload policy (`keep`, `offload`, `sequential`): targets ≤ 12 GB and ≤ 8.2 GB",
+    "peak VRAM under each offload policy (`auto`, `keep`, `offload`, `sequential`): targets ≤ 12 GB and ≤ 8.2 GB",
     "attention backends (`native` SDPA, `flash`, `flash3`, `sage`) on the real model",
     "batched vs separate classifier-free guidance on the GPU",
+    "VAE decode tiled vs untiled (seconds, peak VRAM)",
     "`torch.compile` (`compile_repeated_blocks`) warm-up cost and steady-state speed-up",
     "planner (Qwen2.5-VL-3B) plan latency and tokens/s on the GPU",
+)
+ACTIVATION_NOTES = (
+    "DiT, per denoising call of B samples (B = 2 with batched CFG), in the weights' dtype (bf16: 2 bytes): "
+    "L = (latent frames + references) · (H/16) · (W/16) tokens, width D = 1536, FFN F = 8960, V = 15 VACE blocks. "
+    "Live for the whole call: hidden states, the VACE control stream and the V hints diffusers computes before "
+    "the main blocks, (2 + V)·L·D; the largest block transient is the feed-forward, L·(3D + 2F); plus the "
+    "2048-token text context. SDPA's flash / memory-efficient kernels store no L×L matrix (the math fallback "
+    "would: heads·L² per sample, 24 GiB here). At 832×480×81: L = 21·30·52 = 32,760.",
+    "VAE (float32), decoding one latent frame per chunk (t = 1, 2, 4, 4 frames from the latent side up, "
+    "channels 384, 384, 192, 96 at 1/8, 1/4, 1/2, 1/1 of the size): the largest stage's working set, about "
+    "4 tensors of C·(t + 2)·H·W (input with its 2 cached frames, norm, activation, conv output), plus every "
+    "causal conv's 2-frame cache, Σ (2 per residual block · 3 blocks + head)·C·2·H·W, plus the output video. "
+    "Tiled (256×256 tiles, stride 192), every H·W term is a tile's, plus the overlapping decoded tiles diffusers "
+    "keeps until it blends them. Encoding mirrors decoding.",
 )
 
 
@@ -230,6 +245,10 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += ["", f"Sum of the medians: {e2e['sum_of_medians_seconds']} s. Peak RSS of the benchmark process "
                   f"(everything above included): {e2e['peak_rss_mb']} MiB; RSS after: {e2e['rss_after_mb']} MiB.", ""]
 
+    lines += _overhead_sizes(report.get("overhead_sizes"))
+    lines += _accounting(report.get("memory_accounting"))
+    lines += _loading_ram(report.get("loading_ram"))
+
     notes = findings(report)
     if notes:
         lines += ["## What the figures point at", ""] + [f"- {n}" for n in notes] + [""]
@@ -239,10 +258,80 @@ def render_markdown(report: dict[str, Any]) -> str:
     if gpu:
         lines += [f"A GPU was present ({gpu}) but this suite measures the CPU path only.", ""]
     else:
-        lines += ["No GPU was lent for this run, so there are **no GPU figures**. Not yet measured (issue 8, GPU part):", ""]
+        lines += ["No GPU was lent for this run, so there are **no GPU figures**. `python -m benchmarks --gpu` "
+                  "measures them (planned to take under 8 minutes on one GPU, never yet run on one; `--dry-run` "
+                  "tests its plumbing on the CPU) and "
+                  "rewrites this section. Not yet measured:", ""]
     lines += [f"- {item}" for item in GPU_TODO]
     lines += ["", "## Reproduce", "", "```", "python -m benchmarks --quick --out /tmp/unison-bench   # < 3 min on 2 cores",
-              "python -m benchmarks --out /tmp/unison-bench           # more repeats", "```",
+              "python -m benchmarks --out /tmp/unison-bench           # more repeats",
+              "python -m benchmarks --gpu                             # full-size GPU figures (needs a GPU)",
+              "python -m benchmarks --gpu --dry-run --out /tmp/g      # the GPU plan's plumbing, on the CPU", "```",
               "`--models DIR` reuses a tiny-model folder (otherwise they are built once into the temp dir); "
               "`--doc docs/PERFORMANCE.md` rewrites this file.", ""]
     return "\n".join(lines)
+
+
+def _overhead_sizes(ov: dict | None) -> list[str]:
+    if not ov:
+        return []
+    lines = ["## Stage two against bare diffusers, by work size", "",
+             f"Text-to-X (no source video), {ov['steps']} steps, cfg 5, same modules, inputs and seed; "
+             f"{ov['repeats']} interleaved rounds after a warm-up round per size. diffusers VAE-encodes the all-zero "
+             "video twice per call; we encode it once per loaded model and size (bit-identical latents).", "",
+             "| size | ours batched / diffusers | ours separate / diffusers | diffusers s | largest pixel difference |",
+             "|---|---|---|---|---|"]
+    for r in ov["sizes"]:
+        lines.append(f"| {r['width']}×{r['height']}×{r['num_frames']} | {_med(r['ratio_batched_vs_diffusers'], 4)} "
+                     f"({_range(r['ratio_batched_vs_diffusers'], 4)}) | {_med(r['ratio_separate_vs_diffusers'], 4)} "
+                     f"({_range(r['ratio_separate_vs_diffusers'], 4)}) | {_med(r['seconds']['diffusers'], 4)} | "
+                     f"{_fmt(max(r['max_abs_diff_batched_vs_diffusers'], r['max_abs_diff_separate_vs_diffusers']), 6)} |")
+    worst = max(r["ratio_batched_vs_diffusers"]["median"] for r in ov["sizes"])
+    verdict = "met" if worst <= ov["target"] else "**not met**"
+    lines += ["", f"Target: median ratio ≤ {ov['target']} at every size (ours with its default settings): {verdict} "
+              f"(worst median {worst:.4f}).", ""]
+    return lines
+
+
+def _accounting(acc: dict | None) -> list[str]:
+    if not acc:
+        return []
+    sizes = ", ".join(f"{k} {v} GiB" for k, v in acc["sizes_gb"].items())
+    est = acc["estimates_gb"]
+    lines = ["## Memory accounting: real architectures on the `meta` device", "",
+             "Qwen2.5-VL-3B (merged Unison planner, untied head), the UMT5-XXL encoder, Wan2.1-VACE-1.3B (bf16) "
+             "and the Wan VAE (fp32), built from their real configs with no weights; the model manager's own "
+             "placement logic runs a video run twice through a fake card (free = card − what it placed there). "
+             f"Sizes: {sizes}. `tests/test_memory_accounting.py` asserts the same figures for all 12 tasks.", "",
+             "Working memory at 832×480×81 (first principles, see below): DiT "
+             f"{est['dit_separate_cfg']} GiB with separate CFG passes, {est['dit_batched_cfg']} GiB batched; VAE "
+             f"decode {est['vae_decode_untiled']} GiB untiled, {est['vae_decode_tiled']} GiB tiled.", "",
+             "| policy | card | peak weights on the card, GiB | + running module's working memory | placement (planner, generator) |",
+             "|---|---|---|---|---|"]
+    for r in acc["rows"]:
+        if r["task"] != "text_to_video":
+            continue
+        where = f"{r['placements']['planner']}, {r['placements']['generator']}"
+        if r["error"]:
+            where += f" — refused: {r['error'].split(';')[0]}"
+        lines.append(f"| {r['policy']} | {r['card_gb']} GB | {r['peak_weights_gb']} | {r['peak_with_work_gb']} | {where} |")
+    lines += ["", "How the working memory is estimated (`unison_runtime/generator/memory.py`):", ""]
+    lines += [f"- {n}" for n in ACTIVATION_NOTES] + [""]
+    return lines
+
+
+def _loading_ram(ram: dict | None) -> list[str]:
+    if not ram:
+        return []
+    size = ram["size"]
+    lines = ["## Host RAM while loading a single-file text encoder", "",
+             f"A UMT5 encoder of {size['layers']} layers at width {size['width']} (FFN {size['d_ff']}, vocabulary "
+             f"{size['vocab']}) with random weights, in each single-file format, loaded to bfloat16 by the runtime's "
+             "loader in a fresh interpreter: peak resident memory (VmHWM) minus resident memory before the load, "
+             "÷ the loaded model's bf16 size. Measured in one run on this CPU. Target ≤ 1.3.", "",
+             "| format | model (bf16) MiB | peak growth MiB | ratio |", "|---|---|---|---|"]
+    for name, r in ram["rows"].items():
+        lines.append(f"| {name} | {r['model_mb']} | {r['peak_growth_mb']} | {r['ratio']} |")
+    lines += ["", "The native `.pth` is memory-mapped and already bf16: its tensors are used in place and read "
+              "from the page cache when first touched, so loading itself grows the process very little.", ""]
+    return lines

@@ -56,6 +56,8 @@ class Settings:
     overhead_steps: int
     overhead_frames: int
     cache_repeats: int
+    overhead_sizes: tuple[tuple[int, int, int], ...] = ((32, 32, 1), (64, 48, 5))
+    ram_model: str = "SMALL"  # benchmarks.loading_ram's SMALL or MID encoder
 
 
 QUICK = Settings(import_repeats=3, rules_passes=200, qwen_repeats=3, answer_tokens=16,
@@ -65,7 +67,7 @@ QUICK = Settings(import_repeats=3, rules_passes=200, qwen_repeats=3, answer_toke
 FULL = Settings(import_repeats=7, rules_passes=2000, qwen_repeats=10, answer_tokens=32,
                 step_runs=3, step_count=8, step_frames=(1, 5), width=64, height=48, video_frames=5,
                 e2e_repeats=5, e2e_steps=2, overhead_repeats=9, overhead_steps=4, overhead_frames=5,
-                cache_repeats=3)
+                cache_repeats=3, overhead_sizes=((32, 32, 1), (64, 48, 5), (96, 64, 9)), ram_model="MID")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -467,6 +469,31 @@ def measure_overhead(models_dir: Path, media_dir: Path, width: int = 64, height:
     return out
 
 
+def measure_overhead_sizes(models_dir: Path, media_dir: Path, sizes, steps: int = 2,
+                           repeats: int = 5) -> dict[str, Any]:
+    """`measure_overhead` at each work size (width, height, frames): text-to-X with no source, so
+    diffusers VAE-encodes the all-zero video twice per call and we, once per loaded model."""
+    rows = []
+    for width, height, frames in sizes:
+        r = measure_overhead(models_dir, media_dir, width, height, frames, steps, repeats, profile_over=None)
+        rows.append({k: r[k] for k in ("width", "height", "num_frames", "seconds", "ratio_separate_vs_diffusers",
+                                       "ratio_batched_vs_diffusers", "max_abs_diff_separate_vs_diffusers",
+                                       "max_abs_diff_batched_vs_diffusers")})
+    return {"steps": steps, "repeats": repeats, "target": 0.95, "sizes": rows}
+
+
+def _memory_accounting() -> dict[str, Any]:
+    from .accounting import accounting_table
+
+    return accounting_table()
+
+
+def _loading_ram(folder: Path, model: str) -> dict[str, Any]:
+    from . import loading_ram
+
+    return loading_ram.measure_all(folder, getattr(loading_ram, model))
+
+
 @contextlib.contextmanager
 def _no_final_gc():
     """`generate` with its `gc.collect()` made a no-op (diagnostic only; restored afterwards)."""
@@ -665,7 +692,8 @@ def measure_end_to_end(models_dir: Path, media_dir: Path, out_dir: Path, repeats
 # ------------------------------------------------------------------------------------------------
 # The suite
 # ------------------------------------------------------------------------------------------------
-SECTIONS = ("import", "rules_planner", "qwen_planner", "sampling_steps", "overhead", "cache", "end_to_end")
+SECTIONS = ("import", "rules_planner", "qwen_planner", "sampling_steps", "overhead", "overhead_sizes", "cache",
+            "end_to_end", "memory_accounting", "loading_ram")
 
 
 def run_suite(quick: bool = True, out: Path | None = None, models: Path | None = None,
@@ -695,6 +723,10 @@ def run_suite(quick: bool = True, out: Path | None = None, models: Path | None =
                            **measure_cached_calls(models_dir, repeats=5)}),
         ("end_to_end", lambda: measure_end_to_end(models_dir, media_dir, out / "e2e", s.e2e_repeats, s.e2e_steps,
                                                   s.width, s.height, s.video_frames)),
+        ("overhead_sizes", lambda: measure_overhead_sizes(models_dir, media_dir, s.overhead_sizes, s.overhead_steps,
+                                                          s.overhead_repeats)),
+        ("memory_accounting", lambda: _memory_accounting()),
+        ("loading_ram", lambda: _loading_ram(out / "loading_ram", s.ram_model)),
     ]
     for name, fn in steps_plan:
         if name in sections:

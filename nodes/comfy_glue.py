@@ -292,8 +292,10 @@ def latent_previewer():
         return None
 
     def to_preview(latents):
-        try:
-            return previewer.decode_latent_to_preview_image("JPEG", latents.float().cpu())
+        from unison_runtime.generator.sampling import preview_frame
+
+        try:  # both of ComfyUI's previewers show frame 0 of batch 0: copy only that frame
+            return previewer.decode_latent_to_preview_image("JPEG", preview_frame(latents))
         except Exception:
             return None
 
@@ -363,16 +365,58 @@ def device_name() -> str:
     """The device ComfyUI runs models on (`--cpu`, `--cuda-device`, MPS, XPU...), or "auto"
     outside ComfyUI (the runtime then picks CUDA when there is one)."""
     mm = _optional_module("comfy.model_management")
+    return (_comfy_device(mm) if mm is not None else None) or "auto"
+def install_memory_hooks() -> bool:
+    """Let the runtime's model manager read ComfyUI's free memory and device, and ask ComfyUI to
+    unload its own models before ours move in (`free_memory(bytes, device)`). Idempotent; does
+    nothing outside ComfyUI."""
+    import sys
+
+    mm = sys.modules.get("comfy.model_management")
+    if mm is None or getattr(mm, "free_memory", None) is None:
+        return False
+    from unison_runtime import models
+
+    models.set_free_memory_provider(lambda device: _comfy_free(mm, device))
+    models.set_free_request_hook(lambda nbytes, device: _comfy_request(mm, nbytes, device))
+    models.set_default_device_provider(lambda: _comfy_device(mm))
+    return True
+
+
+def _comfy_free(mm, device: str):
+    import torch
+
+    if torch.device(device).type == "cpu":
+        return None
     try:
-        return str(mm.get_torch_device()) if mm is not None else "auto"
-    except Exception:  # a half-initialised ComfyUI: let the runtime choose
-        return "auto"
+        return int(mm.get_free_memory(torch.device(device)))
+    except Exception:  # a device ComfyUI does not manage: let the runtime read it
+        return None
+
+
+def _comfy_request(mm, nbytes: int, device: str) -> None:
+    import torch
+
+    # The unwrapped function: our own free_memory hook must not release the model we are placing.
+    free = getattr(mm.free_memory, "__wrapped__", mm.free_memory)
+    try:
+        free(nbytes, torch.device(device))
+    except Exception as err:  # never fail a run because ComfyUI could not unload something
+        log.warning("ComfyUI-Unison: ComfyUI could not free %d bytes on %s: %s", nbytes, device, err)
+
+
+def _comfy_device(mm) -> str | None:
+    try:
+        return str(mm.get_torch_device())
+    except Exception:
+        return None
 
 
 def on_first_run() -> None:
     """Cheap one-time set-up each node's function calls (also done at import when possible)."""
     register_model_folders()
     install_unload_hook()
+    install_memory_hooks()
     ensure_sample_media()
 
 

@@ -3,7 +3,7 @@ and UnisonVACESampler (stage two)."""
 
 from __future__ import annotations
 
-from unison_runtime.facts import ANNOTATOR_MODES, MAX_FRAMES, MAX_SIDE
+from unison_runtime.facts import ANNOTATOR_MODES, MAX_FRAMES, MAX_SIDE, SWITCHES
 
 from . import comfy_glue as glue
 from . import convert, native
@@ -175,11 +175,15 @@ class UnisonVACESampler:
                 "masks": ("MASK", {"tooltip": "Masks, white = regenerate; default: the router's."}),
                 "references": ("IMAGE", {"tooltip": "Reference images; default: the router's."}),
                 **native.NATIVE_INPUTS,
+                "vae_tiling": (list(SWITCHES), {
+                    "default": "auto",
+                    "tooltip": "Tiled VAE encode/decode (less VRAM, a little slower); auto: on when the GPU lacks room."}),
             },
         }
 
     def sample(self, generator, plan, seed, steps, cfg, shift, context_scale, negative_prompt,
-               conditioning=None, frames=None, masks=None, references=None, model=None, vae=None, clip=None):
+               conditioning=None, frames=None, masks=None, references=None, model=None, vae=None, clip=None,
+               vae_tiling=None):
         glue.on_first_run()
         from unison_runtime.pipeline import stages
         from unison_runtime.pipeline.options import SamplingOptions
@@ -187,7 +191,7 @@ class UnisonVACESampler:
         planned = _planned(plan, "UnisonVACESampler")
         inputs = convert.override_inputs(stages.generation_inputs(planned), frames, masks, references)
         sampling = SamplingOptions(seed=seed, steps=steps, cfg=cfg, shift=shift, context_scale=context_scale,
-                                   negative_prompt=negative_prompt)
+                                   negative_prompt=negative_prompt, vae_tiling=vae_tiling or "auto")
         conditioning = conditioning if conditioning is not None else stages.Conditioning(planned.prompt)
         if native.wants_native(model, vae, clip):  # ComfyUI's models: its own sampler and memory manager
             images, latent = native.sample_native(model, vae, clip, inputs, conditioning, sampling)

@@ -4,20 +4,18 @@ front, so a wrong file fails here."""
 
 from __future__ import annotations
 
-from unison_runtime.facts import ATTENTION_BACKENDS, DTYPES, OFFLOAD_POLICIES, PLANNER_MODES
+from unison_runtime.facts import ATTENTION_BACKENDS, DEFAULT_OFFLOAD_POLICY, DTYPES, OFFLOAD_POLICIES, PLANNER_MODES
+from unison_runtime.models import OFFLOAD_POLICY_HELP as OFFLOAD_TOOLTIP
 
 from . import comfy_glue as glue
 from .values import ANNOTATORS, GENERATOR, PLANNER, PROJECTOR
 
 CATEGORY = "Unison/loaders"
 
-OFFLOAD_TOOLTIP = ("keep: weights stay on the GPU between runs (fastest). offload: on the CPU, moved "
-                   "to the GPU only while used. sequential: low-VRAM mode, like offload "
-                   "but the large text encoder runs on the CPU (least VRAM).")
 DTYPE_TOOLTIP = "Weight precision; auto = bfloat16 on GPUs that support it, float16 on others, float32 on CPU."
 
 
-def _settings(dtype: str = "auto", offload_policy: str = "keep"):
+def _settings(dtype: str = "auto", offload_policy: str = DEFAULT_OFFLOAD_POLICY):
     from unison_runtime.sources import LoadSettings
 
     return LoadSettings(dtype=dtype, device=glue.device_name(), offload_policy=offload_policy)
@@ -48,7 +46,7 @@ class UnisonPlannerLoader:
                     "default": "unison",
                     "tooltip": "unison: the fine-tuned planner writes plan tokens. instruct: a stock instruct model is prompted to plan."}),
                 "dtype": (list(DTYPES), {"default": "auto", "tooltip": DTYPE_TOOLTIP}),
-                "offload_policy": (list(OFFLOAD_POLICIES), {"default": "keep", "tooltip": OFFLOAD_TOOLTIP}),
+                "offload_policy": (list(OFFLOAD_POLICIES), {"default": DEFAULT_OFFLOAD_POLICY, "tooltip": OFFLOAD_TOOLTIP}),
             }
         }
 
@@ -94,7 +92,7 @@ class UnisonGeneratorLoader:
                 "attention_backend": (list(ATTENTION_BACKENDS), {
                     "default": "native",
                     "tooltip": "Attention kernel; native (PyTorch SDPA) works everywhere, the others need their package."}),
-                "offload_policy": (list(OFFLOAD_POLICIES), {"default": "keep", "tooltip": OFFLOAD_TOOLTIP}),
+                "offload_policy": (list(OFFLOAD_POLICIES), {"default": DEFAULT_OFFLOAD_POLICY, "tooltip": OFFLOAD_TOOLTIP}),
             }
         }
 

@@ -117,13 +117,13 @@ class Workflow:
 # -- the description -------------------------------------------------------------------------
 def planner_loader(i=1, model=PLANNER_MODEL, mode="unison"):
     return Node(i, "UnisonPlannerLoader", {"model": model, "adapter": "none", "mode": mode,
-                                           "dtype": "auto", "offload_policy": "keep"})
+                                           "dtype": "auto", "offload_policy": "auto"})
 
 
 def generator_loader(i):
     return Node(i, "UnisonGeneratorLoader", {"diffusers_folder": "none", "transformer": TRANSFORMER_FILE,
                                              "text_encoder": TEXT_ENCODER_FILE, "vae": VAE_FILE, "dtype": "auto",
-                                             "attention_backend": "native", "offload_policy": "keep"})
+                                             "attention_backend": "native", "offload_policy": "auto"})
 
 
 def planner(i, request, links=None):
@@ -150,7 +150,8 @@ def generation(name, title, description, request, media_nodes=(), media_links=No
         router(11, 10, annotators=4 if annotators else None),
         Node(12, "UnisonProjector", {"enabled": True}, {"planner": (1, 0), "projector": (2, 0), "plan": (11, 0)}),
         Node(13, "UnisonVACESampler",
-             {"seed": 42, "steps": 50, "cfg": 5.0, "shift": 5.0, "context_scale": 1.0, "negative_prompt": ""},
+             {"seed": 42, "steps": 50, "cfg": 5.0, "shift": 5.0, "context_scale": 1.0, "negative_prompt": "",
+              "vae_tiling": "auto"},
              {"generator": (3, 0), "plan": (11, 0), "conditioning": (12, 0)}),
     ]
     if video:  # the sampler's VIDEO output (24 fps) straight into core SaveVideo
@@ -166,7 +167,8 @@ def public_weights(name, title, description, request):
     mode) and the sampler gets no projector conditioning (T5 alone)."""
     nodes = [planner_loader(1, PLANNER_BASE, "instruct"), generator_loader(3), planner(10, request), router(11, 10),
              Node(13, "UnisonVACESampler",
-                  {"seed": 42, "steps": 50, "cfg": 5.0, "shift": 5.0, "context_scale": 1.0, "negative_prompt": ""},
+                  {"seed": 42, "steps": 50, "cfg": 5.0, "shift": 5.0, "context_scale": 1.0, "negative_prompt": "",
+                   "vae_tiling": "auto"},
                   {"generator": (3, 0), "plan": (11, 0)}),
              Node(14, "SaveImage", {"filename_prefix": f"unison/{name}"}, {"images": (13, 0)})]
     return Workflow(name, title, description, nodes)

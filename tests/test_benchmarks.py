@@ -145,3 +145,23 @@ def test_command_line_writes_json_and_markdown(all_models, tmp_path):
     assert data["settings"] == json.loads(json.dumps(suite.asdict(suite.QUICK)))
     assert (tmp_path / "benchmarks.md").read_text() == doc.read_text()
     assert "## Planner" in doc.read_text()
+
+
+def test_gpu_plan_dry_run_writes_every_case_into_the_gpu_section(tmp_path):
+    """`python -m benchmarks --gpu --dry-run`: the GPU plan's plumbing on the CPU (tiny models)."""
+    from benchmarks.__main__ import main
+    from benchmarks.gpu import plan
+
+    doc = tmp_path / "PERFORMANCE.md"
+    doc.write_text("# Performance\n\n## Import cost\n\nkept\n\n## GPU\n\nold\n\n## Reproduce\n\nkept too\n")
+    assert main(["--gpu", "--dry-run", "--out", str(tmp_path / "out"), "--doc", str(doc)]) == 0
+    text = doc.read_text()
+    assert "## Import cost\n\nkept" in text and "## Reproduce\n\nkept too" in text and "\nold\n" not in text
+    assert "not GPU figures" in text
+    report = json.loads((tmp_path / "out" / "gpu.json").read_text())
+    names = [c.name for c in plan()]
+    assert list(report["cases"]) == names and not any("error" in r for r in report["cases"].values())
+    for name in names:
+        assert f"| {name} |" in text
+    assert report["cases"]["policy sequential"]["placement"] == "sequential"
+    assert report["cases"]["complete run, auto"]["steps"] == 2

@@ -27,9 +27,11 @@ PLANNER_CHOICES = ("auto", "rules", "unison", "instruct")  # who plans (see sour
 PLAN_BY_CHOICES = ("auto", "rules")  # the nodes' plan_by: the planner model (when connected) or rules
 PLANNER_MODES = ("unison", "instruct")  # how a Qwen2.5-VL planner model is prompted
 DTYPES = ("auto", "bfloat16", "float16", "float32")
-OFFLOAD_POLICIES = ("keep", "offload", "sequential")
+OFFLOAD_POLICIES = ("auto", "keep", "offload", "sequential")  # models.OFFLOAD_POLICY_HELP says what each costs
+DEFAULT_OFFLOAD_POLICY = "auto"
 # Node/CLI name -> diffusers attention backend name.
 ATTENTION_BACKENDS = {"native": "native", "flash": "flash", "flash3": "_flash_3", "sage": "sage"}
+SWITCHES = ("auto", "on", "off")  # batch_cfg / vae_tiling: auto = decided from free device memory
 ANNOTATOR_MODES = ("mask", "bbox", "label", "caption", "salient",
                    "firstframe", "lastframe", "firstlastframe", "reference", "control")
 MEDIA_ROLES = ("image", "video", "mask")  # what a media item of a request is, stated by its giver

@@ -6,6 +6,16 @@ manager also decides where weights live (execution device vs. CPU) under an offl
 evicts least-recently-used models when a memory budget is exceeded, and frees everything on
 request (ComfyUI's "unload models" calls `free()`).
 
+Policies: `keep` (on the device between uses), `offload` (parked on the CPU, moved in for each
+`use` block), `sequential` (like offload, but a bundle's `cpu_modules_when_sequential` never leave
+the CPU), and `auto` (the default): at load, from the device's free memory (plus what our own idle
+models could give back) and the value's real size, the first of keep / offload / sequential that
+fits. On a device whose free memory can be read (a GPU, or whatever `set_free_memory_provider`
+answers for), the manager keeps an account of the bytes it placed there: before moving weights in
+it asks the host (`set_free_request_hook`: ComfyUI's `free_memory`) for room, then parks its own
+idle kept models if still short, and it refuses with a clear error a module that cannot fit at all.
+Every such decision is written to `take_notes()`.
+
 A cached value is either a `torch.nn.Module`, an object with a `torch_modules()` method returning
 `{name: nn.Module}` (bundles such as the generator), or anything else (kept, never moved).
 torch is imported lazily so that importing this module stays cheap.
@@ -23,9 +33,80 @@ from typing import Any, Callable, Iterator
 
 from .devices import validate_device
 from .errors import ModelLoadError
+from .facts import DEFAULT_OFFLOAD_POLICY, DTYPES, OFFLOAD_POLICIES  # noqa: F401  (the one list)
 
-OFFLOAD_POLICIES = ("keep", "offload", "sequential")
-DTYPES = ("auto", "float32", "float16", "bfloat16")
+# What each policy costs with the real models (bf16; docs/PERFORMANCE.md, memory accounting): a
+# loader's tooltip. Planner 7.6 GiB; generator: T5 10.6 + DiT 4.0 + VAE 0.5 GiB.
+OFFLOAD_POLICY_HELP = (
+    "auto (default): picks keep, offload or sequential per model from the free VRAM and the models' "
+    "real sizes (keeps the generator from ~22 GB free, offloads from ~12 GB, sequential below). "
+    "keep: weights stay on the GPU (planner 7.6 GB + generator 15.1 GB; fastest). "
+    "offload: weights wait in RAM and visit the GPU one model at a time (peak ~11 GB: the T5 encoder). "
+    "sequential: low VRAM, like offload but the T5 encoder runs on the CPU (peak ~7.6 GB, the planner; "
+    "the generator needs ~4 GB + activations)."
+)
+GB = 1024**3
+# Left free beyond the estimated working memory: allocator fragmentation, cuDNN/cuBLAS workspaces.
+MARGIN_BYTES = 512 * 1024**2
+
+# Injected by a host (the node layer: ComfyUI's memory manager); the runtime never imports it.
+_free_memory_provider: Callable[[str], int | None] | None = None
+_free_request_hook: Callable[[int, str], None] | None = None
+_device_provider: Callable[[], str | None] | None = None
+
+
+def set_free_memory_provider(fn: Callable[[str], int | None] | None) -> None:
+    """`fn(device) -> free bytes` (None: unknown) replaces torch's reading; None restores it."""
+    global _free_memory_provider
+    _free_memory_provider = fn
+
+
+def set_free_request_hook(fn: Callable[[int, str], None] | None) -> None:
+    """`fn(bytes, device)` is called before weights move onto `device`, so the host frees room."""
+    global _free_request_hook
+    _free_request_hook = fn
+
+
+def set_default_device_provider(fn: Callable[[], str | None] | None) -> None:
+    """`fn() -> device` chooses the device "auto" means (ComfyUI's torch device inside ComfyUI)."""
+    global _device_provider
+    _device_provider = fn
+
+
+def free_device_memory(device: str) -> int | None:
+    """Free bytes on `device` (the injected provider's answer, else torch's for CUDA), or None."""
+    if _free_memory_provider is not None:
+        return _free_memory_provider(device)
+    if not device.startswith("cuda"):
+        return None
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    free, _ = torch.cuda.mem_get_info(torch.device(device))
+    # Memory torch's caching allocator holds but does not use is free for our purposes.
+    return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+
+
+def request_free(bytes_needed: int, device: str) -> None:
+    if _free_request_hook is not None and bytes_needed > 0:
+        _free_request_hook(int(bytes_needed), device)
+
+
+def choose_placement(sizes: dict[str, int], work: dict[str, int], available: int,
+                     cpu_names: tuple[str, ...] = ()) -> str:
+    """The `auto` policy: the first of keep / offload / sequential whose peak fits `available`.
+
+    `sizes` are the modules' weight bytes, `work` the working memory each needs while it runs.
+    keep: all weights plus the largest working set; offload: the largest weights + working set of
+    one module; sequential: the same, without the modules that can run on the CPU.
+    """
+    need_work = max(work.values(), default=0)
+    if sum(sizes.values()) + need_work + MARGIN_BYTES <= available:
+        return "keep"
+    if max((sizes[n] + work.get(n, 0) for n in sizes), default=0) + MARGIN_BYTES <= available:
+        return "offload"
+    return "sequential"
 
 
 @dataclass(frozen=True)
@@ -46,13 +127,18 @@ class ModelKey:
 class _Entry:
     key: ModelKey
     value: Any
-    offload_policy: str
+    offload_policy: str  # as asked (may be "auto")
     load_seconds: float
+    placement: str = "keep"  # as applied: keep, offload or sequential
     last_used: float = field(default_factory=time.monotonic)
     files: tuple = ()  # size and mtime of the source files when loaded (see `ModelManager.get`)
 
 
 def default_device() -> str:
+    if _device_provider is not None:
+        device = _device_provider()
+        if device:
+            return str(device)
     import torch
 
     if torch.cuda.is_available():
@@ -90,25 +176,52 @@ def modules_of(value: Any) -> dict[str, Any]:
     return {}
 
 
-def bytes_of(value: Any) -> int:
+def module_bytes(module: Any) -> int:
+    """Weight bytes of one module (parameters and buffers; meta tensors count their size)."""
+    seen: set[int] = set()
     total = 0
-    for module in modules_of(value).values():
-        for tensor in list(module.parameters()) + list(module.buffers()):
+    for tensor in list(module.parameters()) + list(module.buffers()):
+        key = id(tensor) if tensor.is_meta else tensor.data_ptr()
+        if key not in seen:  # tied weights (one tensor, or two sharing memory) count once
+            seen.add(key)
             total += tensor.numel() * tensor.element_size()
     return total
 
 
-class ModelManager:
-    """Process-wide cache of loaded models; safe to call from any thread."""
+def bytes_of(value: Any) -> int:
+    return sum(module_bytes(m) for m in modules_of(value).values())
 
-    def __init__(self, budget_bytes: int | None = None, offload_device: str = "cpu"):
+
+def _move(module: Any, device: str) -> None:
+    module.to(device)
+
+
+class ModelManager:
+    """Process-wide cache of loaded models; safe to call from any thread.
+
+    `mover(module, device)` and `free_memory(device)` default to `module.to(device)` and
+    `free_device_memory`; the memory accounting test replaces them to drive real architectures
+    built on the `meta` device through a fake card.
+    """
+
+    def __init__(self, budget_bytes: int | None = None, offload_device: str = "cpu",
+                 mover: Callable[[Any, str], None] | None = None,
+                 free_memory: Callable[[str], int | None] | None = None):
         self.budget_bytes = budget_bytes
         self.offload_device = offload_device
+        self._mover = mover or _move
+        self._free_memory = free_memory
         self._entries: OrderedDict[ModelKey, _Entry] = OrderedDict()
         self._lock = threading.RLock()
         # Placement: module id -> (module, number of open `use` blocks); moves happen under it.
-        self._placement_lock = threading.Lock()
+        self._placement_lock = threading.RLock()
         self._in_use: dict[int, tuple[Any, int]] = {}
+        # What we placed on an accounted execution device: module id -> (module, bytes, device).
+        self._resident: dict[int, tuple[Any, int, str]] = {}
+        self._kept: dict[int, _Entry] = {}  # module id -> the entry that keeps it on the device
+        self._sizes: dict[int, int] = {}  # module id -> weight bytes (cached values never resize)
+        self.peak_resident_bytes = 0
+        self._notes: list[str] = []
         self._load_counts: dict[str, int] = {}
         self.load_seconds_total = 0.0
 
@@ -121,7 +234,7 @@ class ModelManager:
         *,
         dtype: str = "auto",
         device: str = "auto",
-        offload_policy: str = "keep",
+        offload_policy: str = DEFAULT_OFFLOAD_POLICY,
         options: dict[str, Any] | None = None,
         files: Any = None,
     ) -> Any:
@@ -130,7 +243,9 @@ class ModelManager:
         `loader` receives the resolved device ("cpu", "cuda", ...) and dtype name ("float32", ...)
         and must return the loaded value placed on that device. `files` (default: the sources that
         are absolute paths) are the files or folders the model was read from: when one changed on
-        disk since it was loaded (size or mtime), the cached copy is dropped and loaded again.
+        disk since it was loaded (size or mtime), the cached copy is dropped and loaded again. A
+        cache hit asked for another offload policy re-places the cached value under the new one
+        (no reload).
         """
         if offload_policy not in OFFLOAD_POLICIES:
             raise ModelLoadError(
@@ -151,18 +266,32 @@ class ModelManager:
             if entry is not None and entry.files == signature:
                 entry.last_used = time.monotonic()
                 self._entries.move_to_end(key)
+                if entry.offload_policy != offload_policy:
+                    entry.offload_policy = offload_policy
+                    self._place(entry)
                 return entry.value
             if entry is not None:  # its files changed on disk: the cached copy is stale
                 del self._entries[key]
             start = time.perf_counter()
-            # Non-keep policies park weights off the execution device between uses.
-            load_device = device if offload_policy == "keep" else self.offload_device
-            value = loader(load_device, key.dtype)
+            # Where free memory cannot be read (the CPU), keep and auto load straight onto the
+            # device; elsewhere weights load parked and are placed once their real size is known.
+            direct = offload_policy in ("keep", "auto") and self._free(device) is None
+            value = loader(device if direct else self.offload_device, key.dtype)
             seconds = time.perf_counter() - start
-            self._entries[key] = _Entry(key, value, offload_policy, seconds, files=signature)
+            entry = _Entry(key, value, offload_policy, seconds, placement="keep" if direct else "offload",
+                           files=signature)
+            self._entries[key] = entry
             self._load_counts[kind] = self._load_counts.get(kind, 0) + 1
             self.load_seconds_total += seconds
             self._evict_over_budget(keep=key)
+            if direct:
+                with self._placement_lock:
+                    for module in modules_of(value).values():
+                        self._kept[id(module)] = entry
+                        if device != self.offload_device:
+                            self._resident[id(module)] = (module, self._size(module), device)
+            else:
+                self._place(entry)
             return value
 
     def load_count(self, kind: str | None = None) -> int:
@@ -179,45 +308,175 @@ class ModelManager:
                     return key
         return None
 
+    def placement_of(self, value: Any) -> str | None:
+        """The policy applied to a cached value (keep, offload or sequential), or None."""
+        entry = self._entry_of(value)
+        return entry.placement if entry is not None else None
+
     def cached_keys(self) -> list[ModelKey]:
         with self._lock:
             return list(self._entries)
 
+    def take_notes(self) -> list[str]:
+        """The memory decisions (policies chosen, models parked for room) since the last call."""
+        with self._lock:
+            notes, self._notes = self._notes, []
+        return notes
+
+    def note(self, text: str) -> None:
+        with self._lock:
+            self._notes.append(text)
+
     # -- placement -------------------------------------------------------------------------
+    def device_free(self, device: str) -> int | None:
+        """Free bytes on `device` now (None: not accounted, e.g. the CPU)."""
+        return self._free(device)
+
+    def _free(self, device: str) -> int | None:
+        if device == self.offload_device:
+            return None
+        return (self._free_memory or free_device_memory)(device)
+
+    def _place(self, entry: _Entry) -> None:
+        """Apply the entry's policy (resolving `auto`) and move its modules accordingly."""
+        value, device = entry.value, entry.key.device
+        modules = modules_of(value)
+        policy = entry.offload_policy
+        free = self._free(device)
+        if policy == "auto":
+            if free is None:  # nothing to measure against (the CPU): as before, keep
+                policy = "keep"
+            else:
+                sizes = {n: self._size(m) for n, m in modules.items()}
+                available = free + self._idle_resident_bytes(device, exclude=set(map(id, modules.values())))
+                policy = choose_placement(sizes, _work_of(value), available,
+                                          tuple(getattr(value, "cpu_modules_when_sequential", ())))
+                self.note(f"memory: {entry.key.kind} is {_gb(sum(sizes.values()))} GB, "
+                          f"{_gb(available)} GB available on {device}: auto chose {policy}")
+        entry.placement = policy
+        with self._placement_lock:
+            if policy == "keep":
+                wanted = [m for m in modules.values() if id(m) not in self._resident]
+                try:
+                    self._make_room(wanted, device, _work_of(value), exclude=set(map(id, modules.values())))
+                except ModelLoadError as err:  # keep is a preference: fall back to moving per use
+                    entry.placement = "offload"
+                    self.note(f"memory: {entry.key.kind} cannot stay on {device} ({err}); offloading between uses")
+                    return self._park_idle(modules.values())
+                for module in modules.values():
+                    self._put(module, device)
+                    self._kept[id(module)] = entry
+            else:
+                for module in modules.values():
+                    self._kept.pop(id(module), None)
+                self._park_idle(modules.values())
+
+    def _park_idle(self, modules) -> None:
+        for module in modules:
+            if id(module) not in self._in_use and id(module) not in self._kept:
+                self._park(module)
+
+    def _put(self, module: Any, device: str) -> None:
+        if id(module) in self._resident and self._resident[id(module)][2] == device:
+            return
+        try:
+            self._mover(module, device)
+        except BaseException:
+            self._mover(module, self.offload_device)  # a failed move (OOM) can leave part of it moved
+            self._resident.pop(id(module), None)
+            raise
+        if device != self.offload_device:
+            self._resident[id(module)] = (module, self._size(module), device)
+            self.peak_resident_bytes = max(self.peak_resident_bytes, self.resident_bytes(device))
+
+    def _park(self, module: Any) -> None:
+        if self._resident.pop(id(module), None) is not None:
+            self._mover(module, self.offload_device)
+
+    def _size(self, module: Any) -> int:
+        size = self._sizes.get(id(module))
+        if size is None:
+            size = self._sizes[id(module)] = module_bytes(module)
+        return size
+
+    def resident_bytes(self, device: str | None = None) -> int:
+        """Bytes of weights this manager placed on execution devices (or on one of them)."""
+        return sum(b for _, b, d in self._resident.values() if device is None or d == device)
+
+    def _idle_resident_bytes(self, device: str, exclude: set[int]) -> int:
+        return sum(b for i, (_, b, d) in self._resident.items()
+                   if d == device and i in self._kept and i not in self._in_use and i not in exclude)
+
+    def _make_room(self, modules: list[Any], device: str, work: dict[str, int], exclude: set[int]) -> None:
+        """Before `modules` move onto `device`: ask the host for room, then park our own idle
+        kept models (least recently used first); refuse what cannot fit at all."""
+        free = self._free(device)
+        if free is None or not modules:
+            return
+        need = sum(self._size(m) for m in modules) + max(work.values(), default=0) + MARGIN_BYTES
+        if free < need:
+            request_free(need, device)
+            free = self._free(device) or 0
+        if free < need:
+            for entry in list(self._entries.values()):  # least recently used first
+                held = [m for m in modules_of(entry.value).values()
+                        if id(m) in self._kept and id(m) not in self._in_use and id(m) not in exclude]
+                if not held or free >= need:
+                    continue
+                entry.placement = "offload"
+                for module in held:
+                    self._kept.pop(id(module), None)
+                    self._park(module)
+                self.note(f"memory: parked {entry.key.kind} off {device} to make room")
+                free = self._free(device) or 0
+        if free < need - MARGIN_BYTES:
+            raise ModelLoadError(
+                f"{_gb(need - MARGIN_BYTES)} GB are needed on {device} but only {_gb(free)} GB are free; "
+                "use the auto or sequential offload policy, or free the device"
+            )
+
     @contextmanager
     def use(self, value: Any, *names: str) -> Iterator[Any]:
         """Place `value`'s modules (or only `names`) on the execution device for the block.
 
-        Under the "offload" policy they go back to the offload device afterwards, even when the
-        block raises. "sequential" is the low-VRAM mode: like "offload", but the modules a bundle
-        names in `cpu_modules_when_sequential` (the generator's 11 GB T5 encoder) never leave the
-        CPU and run there. Blocks may nest or run in several threads: a module is parked only when
+        Under "offload" they go back to the offload device afterwards, even when the block
+        raises. "sequential" is the low-VRAM mode: like "offload", but the modules a bundle names
+        in `cpu_modules_when_sequential` (the generator's 11 GB T5 encoder) never leave the CPU
+        and run there. Blocks may nest or run in several threads: a module is parked only when
         the last block using it ends.
         """
+        entry = self._entry_of(value)
+        if entry is None or entry.placement == "keep":
+            yield value
+            return
+        stay = set(getattr(value, "cpu_modules_when_sequential", ())) if entry.placement == "sequential" else set()
+        chosen = {n: m for n, m in modules_of(value).items() if (not names or n in names) and n not in stay}
+        work = _work_of(value)
+        self._acquire(list(chosen.values()), entry.key.device, {n: work.get(n, 0) for n in chosen})
+        try:
+            yield value
+        finally:
+            self._release(list(chosen.values()))
+
+    def _entry_of(self, value: Any) -> _Entry | None:
         with self._lock:
             entry = next((e for e in self._entries.values() if e.value is value), None)
             if entry is not None:
                 entry.last_used = time.monotonic()
                 self._entries.move_to_end(entry.key)
-        if entry is None or entry.offload_policy == "keep":
-            yield value
-            return
-        stay = set(getattr(value, "cpu_modules_when_sequential", ())) if entry.offload_policy == "sequential" else set()
-        chosen = [m for n, m in modules_of(value).items() if (not names or n in names) and n not in stay]
-        self._acquire(chosen, entry.key.device)
-        try:
-            yield value
-        finally:
-            self._release(chosen)
+            return entry
 
-    def _acquire(self, modules: list[Any], device: str) -> None:
-        with self._placement_lock:
+    def _acquire(self, modules: list[Any], device: str, work: dict[str, int]) -> None:
+        with self._lock, self._placement_lock:
             counted: list[Any] = []
             try:
+                incoming = [m for m in modules if self._in_use.get(id(m), (m, 0))[1] == 0]
+                self._make_room([m for m in incoming if id(m) not in self._resident], device, work,
+                                exclude=set(map(id, modules)))
                 for module in modules:
                     _, count = self._in_use.get(id(module), (module, 0))
                     if count == 0:
-                        _move_or_park(module, device, self.offload_device)
+                        self._put(module, device)
                     self._in_use[id(module)] = (module, count + 1)
                     counted.append(module)
             except BaseException:
@@ -225,9 +484,11 @@ class ModelManager:
                 raise
 
     def _release(self, modules: list[Any]) -> None:
+        # No empty_cache() here: the caching allocator reuses the freed blocks for the next
+        # module; emptying after every block only forces slow cudaMalloc calls (eviction and
+        # errors still empty it).
         with self._placement_lock:
             self._uncount(modules)
-        _empty_device_cache()
 
     def _uncount(self, modules: list[Any]) -> None:
         """Drop one use of each module, parking those no block uses any more (lock held)."""
@@ -235,8 +496,8 @@ class ModelManager:
             _, count = self._in_use.pop(id(module))
             if count > 1:
                 self._in_use[id(module)] = (module, count - 1)
-            else:
-                module.to(self.offload_device)
+            elif id(module) not in self._kept:
+                self._park(module)
 
     def memory_bytes(self) -> int:
         with self._lock:
@@ -248,10 +509,18 @@ class ModelManager:
         with self._lock:
             doomed = [k for k in self._entries if kind is None or k.kind == kind]
             for key in doomed:
-                del self._entries[key]
+                self._forget(self._entries.pop(key))
         gc.collect()
         _empty_device_cache()
         return len(doomed)
+
+    def _forget(self, entry: _Entry) -> None:
+        with self._placement_lock:
+            for module in modules_of(entry.value).values():
+                self._kept.pop(id(module), None)
+                self._sizes.pop(id(module), None)
+                if id(module) not in self._in_use:
+                    self._resident.pop(id(module), None)
 
     def _evict_over_budget(self, keep: ModelKey) -> None:
         if self.budget_bytes is None:
@@ -261,19 +530,21 @@ class ModelManager:
             victim = next((k for k in self._entries if k != keep), None)
             if victim is None:
                 break
-            del self._entries[victim]
+            self._forget(self._entries.pop(victim))
             evicted = True
         if evicted:  # collecting costs ~0.5 s; only worth it when something was let go
             gc.collect()
             _empty_device_cache()
 
 
-def _move_or_park(module: Any, device: str, offload_device: str) -> None:
-    try:
-        module.to(device)
-    except BaseException:
-        module.to(offload_device)  # a failed move (out of memory) can leave part of it moved
-        raise
+def _work_of(value: Any) -> dict[str, int]:
+    """Working memory each module needs while it runs (a bundle's `working_bytes()`), by name."""
+    work = getattr(value, "working_bytes", None)
+    return dict(work()) if callable(work) else {}
+
+
+def _gb(n: int) -> str:
+    return f"{n / GB:.1f}"
 
 
 def _signature(paths: Any) -> tuple:

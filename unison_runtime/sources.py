@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
 from .errors import ModelLoadError
-from .facts import ATTENTION_BACKENDS, DTYPES, OFFLOAD_POLICIES, PLANNER_CHOICES, PLANNER_MODES
+from .facts import (ATTENTION_BACKENDS, DEFAULT_OFFLOAD_POLICY, DTYPES, OFFLOAD_POLICIES, PLANNER_CHOICES,
+                    PLANNER_MODES)
 
 if TYPE_CHECKING:  # pragma: no cover
     from .annotators import AnnotatorModels
@@ -30,7 +31,7 @@ class LoadSettings:
 
     dtype: str = "auto"
     device: str = "auto"
-    offload_policy: str = "keep"
+    offload_policy: str = DEFAULT_OFFLOAD_POLICY
 
     def __post_init__(self) -> None:
         _check_choice("dtype", self.dtype, DTYPES)

@@ -126,6 +126,10 @@ SCHEMA_CHANGES = {
     ("UnisonGeneratorLoader", "attention_backend"): (
         "choices are now the runtime's list (facts.ATTENTION_BACKENDS): '_flash_3' and 'flex' were "
         "offered but always refused at load ('unknown attention backend'), and 'flash3' was missing"),
+    ("UnisonGeneratorLoader", "offload_policy"): (
+        "'auto' added and made the default (picks keep/offload/sequential from free VRAM; every old value "
+        "still loads)"),
+    ("UnisonPlannerLoader", "offload_policy"): ("'auto' added and made the default, as for the generator"),
 }
 
 

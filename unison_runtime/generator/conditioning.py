@@ -59,24 +59,31 @@ def encode_text(models: "GeneratorModels", text: str) -> "torch.Tensor":
 
     L counts the text's tokens plus the end token (at most 512, Wan's T5 length).
     """
+    return encode_texts(models, [text])[0]
+
+
+def encode_texts(models: "GeneratorModels", texts: list[str]) -> list["torch.Tensor"]:
+    """`encode_text` of several texts in one text-encoder block: under `offload` the 11 GB encoder
+    moves to the device and back once, not once per text. Each is encoded alone (no padding), so
+    the results equal separate calls."""
     import torch
 
     from ..models import get_manager
 
-    ids = models.tokenizer(
-        clean_prompt(text),
-        max_length=T5_MAX_TOKENS,
-        truncation=True,
-        add_special_tokens=True,
-        return_tensors="pt",
-    ).input_ids
+    ids = [
+        models.tokenizer(clean_prompt(text), max_length=T5_MAX_TOKENS, truncation=True,
+                         add_special_tokens=True, return_tensors="pt").input_ids
+        for text in texts
+    ]
+    out = []
     with get_manager().use(models, "text_encoder"):
         encoder = models.text_encoder
         device = next(encoder.parameters()).device
-        with torch.no_grad():
-            hidden = encoder(input_ids=ids.to(device), attention_mask=torch.ones_like(ids, device=device))
-        tokens = hidden.last_hidden_state[0].float().cpu()
-    return tokens
+        for one in ids:
+            with torch.no_grad():
+                hidden = encoder(input_ids=one.to(device), attention_mask=torch.ones_like(one, device=device))
+            out.append(hidden.last_hidden_state[0].float().cpu())
+    return out
 
 
 def build_context(
@@ -122,5 +129,45 @@ def encode_context(
 def negative_context(
     models: "GeneratorModels", negative_prompt: str | None = None, total_len: int = CONTEXT_LENGTH
 ) -> "torch.Tensor":
-    """The negative context: T5 of the negative prompt (default when empty), zero-padded."""
-    return build_context(encode_text(models, resolve_negative_prompt(negative_prompt)), None, total_len)
+    """The negative context: T5 of the negative prompt (default when empty), zero-padded.
+
+    Its T5 tokens are kept on the models (by text), so the usual fixed negative prompt is encoded
+    once per loaded generator, not once per run."""
+    text = resolve_negative_prompt(negative_prompt)
+    tokens = _negative_tokens(models, text)
+    if tokens is None:
+        tokens = _remember_negative(models, text, encode_text(models, text))
+    return build_context(tokens, None, total_len)
+
+
+def encode_contexts(
+    models: "GeneratorModels",
+    text: str,
+    projector_tokens: "torch.Tensor | None" = None,
+    negative_prompt: str | None = None,
+    total_len: int = CONTEXT_LENGTH,
+) -> tuple["torch.Tensor", "torch.Tensor"]:
+    """(positive, negative) contexts; whatever T5 must encode is encoded in one device block."""
+    negative = resolve_negative_prompt(negative_prompt)
+    cached = _negative_tokens(models, negative)
+    encoded = encode_texts(models, [text] if cached is not None else [text, negative])
+    if cached is None:
+        cached = _remember_negative(models, negative, encoded[1])
+    return build_context(encoded[0], projector_tokens, total_len), build_context(cached, None, total_len)
+
+
+_NEGATIVES_KEPT = 8
+
+
+def _negative_tokens(models, text: str):
+    return getattr(models, "reuse", {}).get(("negative", text))
+
+
+def _remember_negative(models, text: str, tokens):
+    reuse = getattr(models, "reuse", None)
+    if reuse is not None:
+        negatives = [k for k in reuse if k[0] == "negative"]
+        for old in negatives[: max(0, len(negatives) - _NEGATIVES_KEPT + 1)]:
+            del reuse[old]
+        reuse[("negative", text)] = tokens
+    return tokens

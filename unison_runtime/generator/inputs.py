@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import GenerationError
-from ..facts import MAX_FRAMES, SIZE_STEP
+from ..facts import MAX_FRAMES, SIZE_STEP, SWITCHES
 from ..facts import MAX_SIDE as MAX_SIZE
 from ..facts import MIN_SIDE as MIN_SIZE
 from .conditioning import DEFAULT_NEGATIVE_PROMPT
@@ -47,9 +47,18 @@ class SamplerSettings:
     context_scale: float = 1.0
     seed: int = 0
     negative_prompt: str = DEFAULT_NEGATIVE_PROMPT
-    batch_cfg: bool = True
-    vae_tiling: bool = False
+    batch_cfg: bool | str = "auto"   # one DiT call for both CFG passes ("auto": when it fits)
+    vae_tiling: bool | str = "auto"  # tiled VAE encode/decode ("auto": when untiled does not fit)
     sampler: str = "unipc"
+
+
+def switch(name: str, value) -> str:
+    """A batch_cfg / vae_tiling setting as "auto", "on" or "off" (booleans accepted)."""
+    if value is True or value is False:
+        return "on" if value else "off"
+    if value not in SWITCHES:
+        raise GenerationError(f"{name} {value!r} is not allowed: use one of {', '.join(SWITCHES)}")
+    return value
 
 
 def check_inputs(inputs: GenerationInputs, settings: SamplerSettings, text_width: int | None = None) -> None:
@@ -127,6 +136,8 @@ def check_sampler_settings(settings: SamplerSettings) -> None:
         raise GenerationError(f"context_scale {settings.context_scale!r} is not allowed: use 0 to 10")
     if not isinstance(settings.seed, int) or not 0 <= settings.seed < 2**64:
         raise GenerationError(f"seed {settings.seed!r} is not allowed: use an integer from 0 to 2**64-1")
+    switch("batch_cfg", settings.batch_cfg)
+    switch("vae_tiling", settings.vae_tiling)
     if settings.sampler not in SAMPLERS:
         raise GenerationError(f"sampler {settings.sampler!r} is not allowed: use one of {', '.join(SAMPLERS)}")
 

@@ -31,8 +31,9 @@ from typing import Any
 
 from ..errors import ModelLoadError
 from ..file_memo import memo_on_files
+from ..models import DEFAULT_OFFLOAD_POLICY, default_device, get_manager, resolve_dtype, torch_dtype
 from ..state_dicts import load_errors, read_state_dict
-from ..models import get_manager, torch_dtype
+from .streaming import load_converted
 from .checkpoints import (
     describe_kind,
     identify_checkpoint,
@@ -48,8 +49,11 @@ NATIVE_FILES = {
     "text_encoder": "models_t5_umt5-xxl-enc-bf16.pth",
     "tokenizer": "google/umt5-xxl",
 }
-# Our names → diffusers' attention backend names.
+# Our names → diffusers' attention backend names (the choice list for nodes and CLI: its keys).
 ATTENTION_BACKENDS = {"native": "native", "flash": "flash", "flash3": "_flash_3", "sage": "sage"}
+# The package each non-native backend imports (diffusers falls back or fails only mid-generation).
+_BACKEND_PACKAGES = {"flash": ("flash_attn", "flash-attn"), "flash3": ("flash_attn_interface", "flash-attn 3 (Hopper build)"),
+                     "sage": ("sageattention", "sageattention")}
 _LABELS = {"transformer": "transformer", "vae": "VAE", "text_encoder": "text encoder"}
 _EXPECTED = {
     "transformer": ("wan_vace_transformer", "a Wan VACE transformer (e.g. wan2.1_vace_1.3B_fp16.safetensors)"),
@@ -72,6 +76,8 @@ class GeneratorModels:
     scheduler_config: dict
     attention_backend: str = "native"
     sources: dict = field(default_factory=dict)
+    # T5 tokens of negative prompts and VAE latents of all-zero videos: the same every run.
+    reuse: dict = field(default_factory=dict, repr=False)
 
     # Low-VRAM ("sequential") mode: UMT5-XXL (11 GB in bf16) encodes on the CPU; only the
     # transformer and the VAE visit the GPU, one at a time.
@@ -79,6 +85,14 @@ class GeneratorModels:
 
     def torch_modules(self) -> dict:
         return {"transformer": self.transformer, "vae": self.vae, "text_encoder": self.text_encoder}
+
+    def working_bytes(self) -> dict:
+        """Working memory per module for the default 832×480×81 job (the `auto` policy's sizing)."""
+        from .memory import working_bytes
+
+        if ("working_bytes",) not in self.reuse:
+            self.reuse[("working_bytes",)] = working_bytes(self)
+        return dict(self.reuse[("working_bytes",)])
 
     @property
     def text_width(self) -> int:
@@ -100,20 +114,26 @@ def load_generator(
     tokenizer_dir: str | Path | None = None,
     dtype: str = "auto",
     device: str = "auto",
-    offload_policy: str = "keep",
+    offload_policy: str = DEFAULT_OFFLOAD_POLICY,
     attention_backend: str = "native",
+    compile: bool = False,
 ) -> GeneratorModels:
     """Load (or fetch from the cache) the generator; a repeated identical call loads nothing.
 
     `dtype` applies to the transformer and text encoder; the VAE always runs in float32.
-    `attention_backend` is applied around each `generate` call ("native" = PyTorch SDPA,
-    "flash" needs flash-attn installed).
+    `attention_backend` is applied around each `generate` call ("native" = PyTorch SDPA; "flash",
+    "flash3", "sage" need their package, a GPU and a half dtype: checked here, not mid-run).
+    `compile` wraps the DiT's repeated blocks in `torch.compile` (the first run pays the compile).
     """
     sources = _resolve_sources(diffusers_dir, native_dir, transformer_file, text_encoder_file, vae_file, tokenizer_dir)
-    backend = _check_attention_backend(attention_backend)
+    resolved = default_device() if device == "auto" else device
+    backend = _check_attention_backend(attention_backend, resolved, resolve_dtype(dtype, resolved))
 
     def loader(load_device: str, dtype_name: str) -> GeneratorModels:
-        return _load_all(sources, load_device, dtype_name, attention_backend)
+        models = _load_all(sources, load_device, dtype_name, attention_backend)
+        if compile:
+            compile_blocks(models.transformer)
+        return models
 
     source_key = tuple(f"{role}={kind}:{path}" for role, (kind, path) in sorted(sources.items()))
     return get_manager().get(
@@ -123,9 +143,15 @@ def load_generator(
         dtype=dtype,
         device=device,
         offload_policy=offload_policy,
-        options={"attention_backend": backend},
+        options={"attention_backend": backend, "compile": bool(compile)},
         files=[path for _, path in sources.values()],
     )
+
+
+def compile_blocks(transformer, **compile_options) -> None:
+    """`torch.compile` each repeated DiT block in place (diffusers' `compile_repeated_blocks`):
+    the blocks share one compiled graph, so compiling costs one block, not thirty."""
+    transformer.compile_repeated_blocks(**{"dynamic": False, **compile_options})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -180,14 +206,22 @@ def _existing(path, what: str) -> Path:
     return p.resolve()
 
 
-def _check_attention_backend(name: str) -> str:
+def _check_attention_backend(name: str, device: str = "cuda", dtype: str = "bfloat16") -> str:
+    """diffusers' name for backend `name`, after checking it can run here (package, GPU, dtype)."""
     if name not in ATTENTION_BACKENDS:
         raise ModelLoadError(f"unknown attention backend {name!r}; allowed: {', '.join(ATTENTION_BACKENDS)}")
-    if name == "flash":
+    if name in _BACKEND_PACKAGES:
         import importlib.util
 
-        if importlib.util.find_spec("flash_attn") is None:
-            raise ModelLoadError("attention backend 'flash' needs the flash-attn package; it is not installed")
+        module, package = _BACKEND_PACKAGES[name]
+        if importlib.util.find_spec(module) is None:
+            raise ModelLoadError(f"attention backend {name!r} needs the {package} package; it is not installed "
+                                 "(use 'native')")
+        if not device.startswith("cuda"):
+            raise ModelLoadError(f"attention backend {name!r} runs on a CUDA GPU only, not on {device!r} (use 'native')")
+        if dtype not in ("float16", "bfloat16"):
+            raise ModelLoadError(f"attention backend {name!r} needs dtype float16 or bfloat16, not {dtype} "
+                                 "(use 'native' for float32)")
     return ATTENTION_BACKENDS[name]
 
 
@@ -283,7 +317,7 @@ def _load_transformer(kind: str, path: Path, dtype):
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load the transformer from {path}: {exc}") from exc
         return model
-    state = _dequantize_scaled_fp8({strip_prefix(k): v for k, v in read_state_dict(path, mmap=True).items()})
+    state = {strip_prefix(k): v for k, v in load_converted(path, dtype).items()}  # streamed, in `dtype`
     _check_kind("transformer", path, state)
     shipped = _shipped_config("transformer")
     overrides = _transformer_overrides(state, path, shipped)
@@ -372,7 +406,7 @@ def _load_vae(kind: str, path: Path):
             return AutoencoderKLWan.from_pretrained(str(path), torch_dtype=torch.float32, local_files_only=True)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load the VAE from {path}: {exc}") from exc
-    state = {strip_prefix(k): v for k, v in read_state_dict(path, mmap=True).items()}
+    state = {strip_prefix(k): v for k, v in load_converted(path, torch.float32).items()}
     _check_kind("vae", path, state)
     shipped = _shipped_config("vae")
     if "encoder.conv1.weight" not in state or "conv2.weight" not in state:
@@ -403,13 +437,12 @@ def _load_text_encoder(kind: str, path: Path, dtype):
             return UMT5EncoderModel.from_pretrained(str(path), dtype=dtype, local_files_only=True)
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load the text encoder from {path}: {exc}") from exc
-    state = read_state_dict(path, mmap=True)
+    state = load_converted(path, dtype)  # streamed, scaled fp8 dequantised, in `dtype`
     found = _check_kind("text_encoder", path, state)
     state.pop("spiece_model", None)
     if found == "umt5_encoder_native":
         state, unknown = native_to_hf(state)
     else:
-        state = _dequantize_scaled_fp8(state)
         if "shared.weight" not in state and "encoder.embed_tokens.weight" in state:
             state["shared.weight"] = state["encoder.embed_tokens.weight"]
         if "shared.weight" in state:
@@ -424,28 +457,10 @@ def _load_text_encoder(kind: str, path: Path, dtype):
         model = UMT5EncoderModel(config)
     _check_keys("text_encoder", path, set(state), set(model.state_dict()))
     model.load_state_dict({k: v.to(dtype) for k, v in state.items() if k in model.state_dict()}, assign=True)
+    del state
     if model.encoder.embed_tokens.weight.is_meta:  # tied embedding not materialised by assign
         model.encoder.embed_tokens = model.shared
     return model
-
-
-def _dequantize_scaled_fp8(state: dict) -> dict:
-    """ComfyUI's scaled-fp8 files: weight (fp8) × scale_weight → float32; markers dropped."""
-    import torch
-
-    if "scaled_fp8" not in state and not any(k.endswith(".scale_weight") for k in state):
-        return state
-    out = {}
-    for key, value in state.items():
-        if key == "scaled_fp8" or key.endswith((".scale_weight", ".scale_input")):
-            continue
-        scale = state.get(key[: -len("weight")] + "scale_weight") if key.endswith(".weight") else None
-        if scale is not None:
-            value = value.to(torch.float32) * scale.to(torch.float32)
-        elif value.dtype in (torch.float8_e4m3fn, torch.float8_e5m2):
-            value = value.to(torch.float32)
-        out[key] = value
-    return out
 
 
 # -- tokenizer and scheduler ---------------------------------------------------------------------

@@ -8,7 +8,11 @@ scheduler and guidance arithmetic — the tests check the outputs match a direct
 with these differences, all deliberate:
 - contexts come in already built (T5 + projector tokens, padded to 2048 — see `conditioning`);
 - Wan's sigma schedule: explicit sigmas `linspace(0.999, 0, N+1)[:-1]`, shifted by `shift`;
-- the conditional and unconditional passes share one transformer call when `batch_cfg`;
+- the conditional and unconditional passes share one transformer call when `batch_cfg` (on, or
+  `auto` when the device has room for twice the activations; `vae_tiling` likewise), every such
+  choice written to the model manager's notes;
+- a task without a source video encodes the all-zero video once (inactive and reactive halves are
+  the same latents), and keeps those latents on the models for the next run of that size;
 - several reference images are prepended in the order given (as Wan's VACE code does);
 - tensors in, tensors out (no PIL round trip); placement through the model manager;
 - the attention backend is set around the call and restored (diffusers' setting is process-global).
@@ -22,7 +26,7 @@ from typing import TYPE_CHECKING, Callable
 
 from ..errors import Cancelled
 from ..models import get_manager
-from .inputs import GenerationInputs, SamplerSettings, check_inputs
+from .inputs import GenerationInputs, SamplerSettings, check_inputs, switch
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -75,32 +79,77 @@ def generate(
 
         # 5. Prepare VACE conditioning latents (VAE on the device only for this block)
         _check(check_cancel)
-        with manager.use(models, "vae"), _vae_tiling(models.vae, settings.vae_tiling):
-            work["control"], num_refs = prepare_control_latents(models, inputs)
+        with manager.use(models, "vae"):
+            tiled = choose_vae_tiling(models, inputs, settings)
+            with _vae_tiling(models.vae, tiled):
+                work["control"], num_refs = prepare_control_latents(models, inputs)
 
         # 6. Prepare noise latents
         work["latents"] = prepare_latents(models, inputs, num_refs, settings.seed)
 
         # 7. Denoising loop
         with manager.use(models, "transformer"), _attention_backend(models.attention_backend):
-            denoise(models, scheduler, work, settings, do_cfg, callback, num_refs, check_cancel)
+            batched = do_cfg and choose_batch_cfg(models, inputs, settings, num_refs)
+            denoise(models, scheduler, work, settings, do_cfg, callback, num_refs, check_cancel, batched)
 
         # 8. Decode, dropping the reference frames
         _check(check_cancel)
-        with manager.use(models, "vae"), _vae_tiling(models.vae, settings.vae_tiling):
+        with manager.use(models, "vae"), _vae_tiling(models.vae, tiled):
             frames = decode_latents(models, work["latents"][:, :, num_refs:])
         return frames[:, : inputs.num_frames]
     except BaseException:
         # A failed or cancelled run (OOM, Cancelled) may sit in reference cycles held by the
-        # traceback: collect so its tensors go now. On success a full collection costs ~0.3 s
-        # and frees nothing (measured in benchmarks/), so it is skipped.
+        # traceback: collect so its tensors go now, and hand the cached blocks back to the
+        # driver. On success neither is worth its cost (~0.3 s; measured in benchmarks/).
         work.clear()
         gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
         raise
     finally:
         work.clear()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+
+
+# ------------------------------------------------------------------------------------------------
+# Memory choices (`auto`)
+# ------------------------------------------------------------------------------------------------
+def choose_batch_cfg(models: "GeneratorModels", inputs: GenerationInputs, settings: SamplerSettings,
+                     num_refs: int = 0) -> bool:
+    """Batched CFG when asked, or under `auto` when the device has room for both passes at once
+    (always where free memory cannot be read: the CPU, where batching is the faster)."""
+    from ..models import MARGIN_BYTES
+    from .memory import weight_dtype_bytes, transformer_bytes
+
+    mode = switch("batch_cfg", settings.batch_cfg)
+    if mode != "auto":
+        return mode == "on"
+    free = get_manager().device_free(str(_device_of(models.transformer)))
+    if free is None:
+        return True
+    need = transformer_bytes(models.transformer.config, inputs.width, inputs.height, inputs.num_frames,
+                             batch=2, refs=num_refs, dtype_bytes=weight_dtype_bytes(models.transformer))
+    batched = need + MARGIN_BYTES <= free
+    get_manager().note(f"memory: batched CFG needs ~{need / 2**30:.1f} GB, {free / 2**30:.1f} GB free: "
+                       + ("batched" if batched else "separate passes"))
+    return batched
+
+
+def choose_vae_tiling(models: "GeneratorModels", inputs: GenerationInputs, settings: SamplerSettings) -> bool:
+    """Tiled VAE when asked, or under `auto` when an untiled encode/decode would not fit."""
+    from ..models import MARGIN_BYTES
+    from .memory import vae_bytes
+
+    mode = switch("vae_tiling", settings.vae_tiling)
+    if mode != "auto":
+        return mode == "on"
+    free = get_manager().device_free(str(_device_of(models.vae)))
+    if free is None:
+        return False
+    need = vae_bytes(models.vae.config, inputs.width, inputs.height, inputs.num_frames)
+    tiled = need + MARGIN_BYTES > free
+    get_manager().note(f"memory: untiled VAE needs ~{need / 2**30:.1f} GB, {free / 2**30:.1f} GB free: "
+                       + ("tiled" if tiled else "untiled"))
+    return tiled
 
 
 # ------------------------------------------------------------------------------------------------
@@ -144,15 +193,18 @@ def prepare_control_latents(models: "GeneratorModels", inputs: GenerationInputs)
     vae = models.vae
     device = _device_of(vae)
     n, h, w = inputs.num_frames, inputs.height, inputs.width
-    video = inputs.source if inputs.source is not None else torch.zeros(3, n, h, w)
     masks = inputs.masks if inputs.masks is not None else torch.ones(1, n, h, w)
-    video = video[None].to(device=device, dtype=vae.dtype)
     soft = masks[None].to(device=device, dtype=vae.dtype)
     masks = (soft > 0.5).to(vae.dtype)  # VACE splits the video on the binarised mask...
 
-    inactive = encode_frames(vae, video * (1 - masks))
-    reactive = encode_frames(vae, video * masks)
-    latents = torch.cat([inactive, reactive], dim=1)
+    if inputs.source is None:  # zeros·(1−m) and zeros·m are the same all-zero video: encode once
+        zero = zero_video_latents(models, n, h, w)
+        latents = torch.cat([zero, zero], dim=1)
+    else:
+        video = inputs.source[None].to(device=device, dtype=vae.dtype)
+        inactive = encode_frames(vae, video * (1 - masks))
+        reactive = encode_frames(vae, video * masks)
+        latents = torch.cat([inactive, reactive], dim=1)
     mask_latents = fold_masks(soft[0, 0], latents.shape[2])[None]  # ...but folds the soft one
 
     refs = [prepare_reference(r.to(device), h, w) for r in (inputs.reference_images or [])]
@@ -164,6 +216,19 @@ def prepare_control_latents(models: "GeneratorModels", inputs: GenerationInputs)
                                   mask_latents], dim=2)
     control = torch.cat([latents, mask_latents.to(latents.dtype)], dim=1)
     return control.to(models.transformer.dtype), len(refs)
+
+
+def zero_video_latents(models: "GeneratorModels", n: int, h: int, w: int) -> "torch.Tensor":
+    """Latents of an all-zero `n`×`h`×`w` video, encoded once per size and kept on the models."""
+    import torch
+
+    vae, reuse = models.vae, getattr(models, "reuse", {})
+    key = ("zero_video", n, h, w, str(vae.dtype), bool(getattr(vae, "use_tiling", False)))
+    if key not in reuse:
+        for old in [k for k in reuse if k[0] == "zero_video"]:  # one size kept: the last one
+            del reuse[old]
+        reuse[key] = encode_frames(vae, torch.zeros(1, 3, n, h, w, device=_device_of(vae), dtype=vae.dtype)).cpu()
+    return reuse[key].to(_device_of(vae))
 
 
 def encode_frames(vae, frames: "torch.Tensor") -> "torch.Tensor":
@@ -211,7 +276,7 @@ def _check(check_cancel) -> None:
 
 
 def denoise(models, scheduler, work: dict, settings: SamplerSettings, do_cfg: bool, callback,
-            num_refs: int = 0, check_cancel=None) -> None:
+            num_refs: int = 0, check_cancel=None, batched: bool | None = None) -> None:
     """The sampling loop; updates `work["latents"]` in place of the dict."""
     import torch
 
@@ -221,7 +286,9 @@ def denoise(models, scheduler, work: dict, settings: SamplerSettings, do_cfg: bo
     negative = work["negative"].to(device=device, dtype=dtype) if do_cfg else None
     control = work["control"].to(device)
     scale = torch.full((len(transformer.config.vace_layers),), float(settings.context_scale), device=device, dtype=dtype)
-    batched = do_cfg and settings.batch_cfg
+    if batched is None:
+        batched = switch("batch_cfg", settings.batch_cfg) != "off"
+    batched = do_cfg and batched
     context_in = torch.cat([context, negative]) if batched else None
     control_in = torch.cat([control, control]) if batched else None
     timesteps = scheduler.timesteps
@@ -272,6 +339,15 @@ def decode_latents(models: "GeneratorModels", latents: "torch.Tensor") -> "torch
     with torch.no_grad():
         frames = vae.decode((latents / inv_std + mean).to(vae.dtype), return_dict=False)[0]
     return frames[0].float().clamp(-1, 1).cpu()
+
+
+# ------------------------------------------------------------------------------------------------
+# Previews
+# ------------------------------------------------------------------------------------------------
+def preview_frame(latents: "torch.Tensor", frame: int = 0) -> "torch.Tensor":
+    """One latent frame `[1, C, 1, h, w]` float32 on the CPU, for a step preview: slice on the
+    device first, so a preview copies one frame, not the whole latent video, every step."""
+    return latents[:1, :, frame:frame + 1 if frame != -1 else None].float().cpu()
 
 
 # ------------------------------------------------------------------------------------------------

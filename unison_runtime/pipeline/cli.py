@@ -14,7 +14,7 @@ OVERRIDE_FLAGS = {  # CLI flag -> plan field
 
 
 def add_model_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..facts import DTYPES, OFFLOAD_POLICIES, PLANNER_CHOICES
+    from ..facts import DEFAULT_OFFLOAD_POLICY, DTYPES, OFFLOAD_POLICIES, PLANNER_CHOICES
 
     models = parser.add_argument_group("models (discovered under --models; explicit paths win)")
     models.add_argument("--models", type=Path, help="models directory (layout in the README)")
@@ -27,11 +27,14 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
     models.add_argument("--no-projector", action="store_true", help="T5 context only (the no-alignment ablation)")
     models.add_argument("--device", default="auto", help="cpu, cuda, cuda:1 ... (default auto)")
     models.add_argument("--dtype", default="auto", choices=DTYPES)
-    models.add_argument("--offload", default="keep", choices=OFFLOAD_POLICIES,
-                        help="where weights wait between uses (default keep on the device)")
+    models.add_argument("--offload", default=DEFAULT_OFFLOAD_POLICY, choices=OFFLOAD_POLICIES,
+                        help="where weights wait between uses: auto (default) picks keep, offload or "
+                             "sequential per model from the free device memory")
 
 
 def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
+    from ..facts import SWITCHES
+
     sampler = parser.add_argument_group("sampling")
     sampler.add_argument("--seed", type=int, default=0)
     sampler.add_argument("--steps", type=int, default=50)
@@ -39,6 +42,8 @@ def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
     sampler.add_argument("--shift", type=float, default=5.0)
     sampler.add_argument("--context-scale", type=float, default=1.0)
     sampler.add_argument("--negative-prompt", default="", help="empty: Wan 2.1's default negative prompt")
+    sampler.add_argument("--vae-tiling", default="auto", choices=SWITCHES,
+                         help="tiled VAE encode/decode (auto: on when the device lacks room for untiled)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -76,7 +81,8 @@ def sampling_options(args: argparse.Namespace):
     from .options import SamplingOptions
 
     return SamplingOptions(seed=args.seed, steps=args.steps, cfg=args.cfg, shift=args.shift,
-                           context_scale=args.context_scale, negative_prompt=args.negative_prompt)
+                           context_scale=args.context_scale, negative_prompt=args.negative_prompt,
+                           vae_tiling=args.vae_tiling)
 
 
 class ProgressBar:

@@ -57,6 +57,7 @@ class SamplingOptions:
     context_scale: float = 1.0
     negative_prompt: str = ""
     max_new_tokens: int = 256
+    vae_tiling: str = "auto"  # facts.SWITCHES; auto: tiled when the device lacks room for untiled
 
     def __post_init__(self) -> None:
         from ..generator.inputs import check_sampler_settings
@@ -71,7 +72,7 @@ class SamplingOptions:
         from ..generator.inputs import SamplerSettings
 
         return SamplerSettings(steps=self.steps, cfg=self.cfg, shift=self.shift,
-                               context_scale=self.context_scale, seed=self.seed)
+                               context_scale=self.context_scale, seed=self.seed, vae_tiling=self.vae_tiling)
 
 
 @dataclass(frozen=True)

@@ -139,6 +139,7 @@ def run(text: str, overrides: Overrides | None = None, options: RunOptions | Non
 
             result.video = stages.generate_video(generator, planned.inputs, conditioning, options.sampling, hooks)
             result.frames = to_uint8_frames(result.video)
+    notes.extend(manager.take_notes())  # the memory policy's choices (placements, CFG batching, tiling)
 
     # 5. Save
     out_dir = options.output.out_dir

@@ -207,14 +207,15 @@ def generate_frames(generator, stage: StageTwoInputs, prompt: str, projector_tok
     `check_cancel()` between stages and before every step.
     Returns frames `[3, T, H, W]` float32 in [-1, 1].
     """
-    from ..generator.conditioning import encode_context, negative_context
+    from ..generator.conditioning import encode_contexts
     from ..generator.inputs import GenerationInputs, SamplerSettings
     from ..generator.sampling import generate
 
     source, masks, references = stage.to_tensors()
+    # One T5 block for both prompts (the usual default negative's tokens are kept by the models).
+    context, negative = encode_contexts(generator, prompt, projector_tokens, negative_prompt)
     inputs = GenerationInputs(
-        context=encode_context(generator, prompt, projector_tokens),
-        negative_context=negative_context(generator, negative_prompt),
+        context=context, negative_context=negative,
         width=stage.width, height=stage.height, num_frames=stage.num_frames,
         source=source, masks=masks, reference_images=references or None,
     )

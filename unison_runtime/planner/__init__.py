@@ -6,7 +6,7 @@ and `planner.instruct`). Importing this package imports no heavy library.
 
 
 def load_planner(model_dir, adapter_dir=None, mode: str = "unison", dtype: str = "auto",
-                 device: str = "auto", offload_policy: str = "keep", merge_adapter: bool = True,
+                 device: str = "auto", offload_policy: str = "auto", merge_adapter: bool = True,
                  cross_check: bool = False):
     """The Qwen2.5-VL planner of `mode` ("unison": plan tokens; "instruct": a stock model
     prompted to plan in JSON), loaded once through the model manager. `cross_check`: the rules

@@ -35,7 +35,7 @@ GREEDY = {"do_sample": False, "temperature": 1.0, "top_k": 50, "top_p": 1.0, "re
 
 # -- loading -----------------------------------------------------------------------------------
 def load_language_model(model_dir, adapter_dir=None, mode: str = "unison", dtype: str = "auto",
-                        device: str = "auto", offload_policy: str = "keep",
+                        device: str = "auto", offload_policy: str = "auto",
                         merge_adapter: bool = True) -> "LoadedQwen":
     """Load (or fetch from the model manager) Qwen2.5-VL with its processor; `mode` "unison"
     requires the Unison plan tokens. `planner.load_planner` wraps it in the mode's planner."""
