@@ -398,10 +398,9 @@ def test_too_many_references_and_too_few_image_to_video_frames(options, no_model
             "image_to_video", "at least 5")
 
 
-def test_route_checks_run_before_the_generator_loads(options, monkeypatch):
-    from unison_runtime import sources
-
-    monkeypatch.setattr(sources.GeneratorSource, "load", lambda *_: pytest.fail("the generator loaded first"))
+def test_route_checks_run_before_any_model_loads(options, no_model_loads):
+    """With the rules planning, what only the route reveals is refused before the planner model,
+    the annotators or the generator load (the model planner must load to plan at all)."""
     four = " ".join(f"###{n}###" for n in ("unison_character.png", "unison_scene.png", "unison_pose.png",
                                            "unison_scene_mask.png"))
     refused(GenerationError, lambda: run(f"Create a picture of these characters reading {four}", TINY, options),

@@ -100,18 +100,24 @@ def run(text: str, overrides: Overrides | None = None, options: RunOptions | Non
         request = stages.read_request(text, options.media_roots, given)
     check_settings(options, overrides, request.media_kinds)  # before any model loads
 
-    # 2. Plan
-    with clock.stage("load_planner"):
-        model = sources.planner.load() if sources.planner is not None else None
+    # 2. Plan (when the rules plan, the planner model loads only after the route is checked)
+    plan_by = options.models.plan_by
+    model = None
+    if sources.planner is not None and plan_by != "rules":
+        with clock.stage("load_planner"):
+            model = sources.planner.load()
     with clock.stage("plan"):
-        planned = stages.plan_request(request, model, options.models.plan_by)
-    notes = [] if model is not None else ["planned by rules (no planner model found)"]
+        planned = stages.plan_request(request, model, plan_by)
+    notes = [] if sources.planner is not None else ["planned by rules (no planner model found)"]
     if sources.planner is not None and sources.planner.mode == "instruct":
         notes.append(f"planner: {sources.planner.describe()} (no Unison LoRA found)")
 
     # 3. Route (overrides applied and validated here; media headers only)
     with clock.stage("route"):
         planned = stages.route_request(planned, overrides)
+    if model is None and sources.planner is not None:  # it answers and feeds the projector
+        with clock.stage("load_planner"):
+            model = sources.planner.load()
     result = RunResult(plan=planned.plan, route=planned.route, notes=notes)
     if not planned.route.needs_generator:
         # 4a. Understanding: the planner model answers with the media attached
