@@ -119,16 +119,17 @@ def widgets_mismatch(values: list, expected: list) -> str | None:
 
 def test_widget_layout_check_catches_swaps_and_lookalikes():
     """The check is positional and type-strict: 0/False, 1/True and swapped values all fail."""
-    api_inputs = {"seed": 1, "steps": 50, "cfg": 5.0, "shift": 5.0, "context_scale": 1.0, "negative_prompt": ""}
+    api_inputs = {"seed": 1, "steps": 50, "cfg": 5.0, "shift": 5.0, "context_scale": 1.0, "negative_prompt": "",
+                  "vae_tiling": "auto"}
     layout = expected_widgets_values("UnisonVACESampler", api_inputs)
-    assert layout[0] == 1 and layout[1] is CONTROL and layout[2:] == [50, 5.0, 5.0, 1.0, ""]
+    assert layout[0] == 1 and layout[1] is CONTROL and layout[2:] == [50, 5.0, 5.0, 1.0, "", "auto"]
     assert expected_widgets_values("LoadImageMask", {"image": "a.png", "channel": "red"}) == ["a.png", "red", "image"]
     assert expected_widgets_values("SaveVideo", {"filename_prefix": "v", "format": "auto", "codec": "auto"}) == ["v", "auto", "auto"]
-    good = [1, "fixed", 50, 5.0, 5.0, 1.0, ""]
+    good = [1, "fixed", 50, 5.0, 5.0, 1.0, "", "auto"]
     assert widgets_mismatch(good, layout) is None
-    assert widgets_mismatch([True, "fixed", 50, 5.0, 5.0, 1.0, ""], layout)  # 1 vs True
-    assert widgets_mismatch([1, 50, "fixed", 5.0, 5.0, 1.0, ""], layout)  # control not right after the seed
-    assert widgets_mismatch([1, "fixed", 50, 5.0, 1.0, 5.0, ""], layout)  # two FLOATs swapped
+    assert widgets_mismatch([True, "fixed", 50, 5.0, 5.0, 1.0, "", "auto"], layout)  # 1 vs True
+    assert widgets_mismatch([1, 50, "fixed", 5.0, 5.0, 1.0, "", "auto"], layout)  # control not right after the seed
+    assert widgets_mismatch([1, "fixed", 50, 5.0, 1.0, 5.0, "", "auto"], layout)  # two FLOATs swapped
     router = expected_widgets_values("UnisonProjector", {"enabled": False})
     assert widgets_mismatch([0], router) and widgets_mismatch([False], router) is None  # 0 vs False
 
