@@ -5,7 +5,10 @@
     python scripts/queue_workflow.py wf.json --url http://127.0.0.1:8188 --out outputs/ \\
         --set 10.request="make a 3-second video of a fox" --set 13.steps=20
 
-Standard library only. POST /prompt queues the graph; /history/<prompt_id> is polled until the
+Standard library only. Local media named in the workflow or in `--set` (an input whose value is
+an existing image or video file, or a `###path###` marker in a request) is first uploaded through
+ComfyUI's /upload/image (which takes videos too) and the input renamed to the uploaded file, so a
+remote server needs no copying by hand. POST /prompt queues the graph; /history/<prompt_id> is polled until the
 prompt finishes; every file a node reported (images, videos) is fetched from /view into --out,
 and text outputs (answers, plan summaries) are printed. Exit status: 0 on success, 1 when
 ComfyUI rejected or failed the prompt (its error is printed), 2 on a timeout.
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 import urllib.error
@@ -43,6 +47,62 @@ def apply_settings(graph: dict, settings: list[str]) -> dict:
         except json.JSONDecodeError:
             value = raw
         graph[node_id]["inputs"][name] = value
+    return graph
+
+
+MEDIA_EXTENSIONS = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif", ".mp4", ".avi", ".mov", ".webm", ".mkv"}
+MARKER = re.compile(r"###(.+?)###")
+
+
+def local_media(value: str) -> Path | None:
+    """The local file an input value names, when it is an image or video that exists here."""
+    path = Path(value).expanduser()
+    return path if path.suffix.lower() in MEDIA_EXTENSIONS and path.is_file() else None
+
+
+def upload(url: str, path: Path) -> str:
+    """POST one file to ComfyUI's input folder; the name to use in the workflow (ComfyUI renames a
+    different file of the same name, and keeps one copy of an identical one)."""
+    boundary = uuid.uuid4().hex
+    body = b"".join([
+        f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="{path.name}"\r\n'.encode(),
+        b"Content-Type: application/octet-stream\r\n\r\n", path.read_bytes(), b"\r\n",
+        f'--{boundary}\r\nContent-Disposition: form-data; name="type"\r\n\r\ninput\r\n--{boundary}--\r\n'.encode(),
+    ])
+    req = urllib.request.Request(f"{url}/upload/image", data=body,
+                                 headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    try:
+        with urllib.request.urlopen(req, timeout=300) as response:
+            answer = json.loads(response.read().decode())
+    except urllib.error.HTTPError as err:
+        raise SystemExit(f"ComfyUI refused the upload of {path} (HTTP {err.code})") from None
+    name = answer["name"] if not answer.get("subfolder") else f"{answer['subfolder']}/{answer['name']}"
+    print(f"uploaded {path} as {name}")
+    return name
+
+
+def upload_media(url: str, graph: dict) -> dict:
+    """Upload every local file the graph's inputs name (whole values and ###markers###), once each,
+    and point the inputs at the uploaded names."""
+    names: dict[Path, str] = {}
+
+    def uploaded(path: Path) -> str:
+        key = path.resolve()
+        if key not in names:
+            names[key] = upload(url, path)
+        return names[key]
+
+    def replace_marker(match: re.Match) -> str:
+        path = local_media(match.group(1))
+        return f"###{uploaded(path)}###" if path else match.group(0)
+
+    for node in graph.values():
+        inputs = node.get("inputs", {})
+        for name, value in inputs.items():
+            if not isinstance(value, str):
+                continue
+            path = local_media(value)
+            inputs[name] = uploaded(path) if path else MARKER.sub(replace_marker, value)
     return graph
 
 
@@ -104,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit(f"{args.workflow} is a UI-format workflow; use its API twin (example_workflows/api/)")
     graph = apply_settings(graph, args.set)
     url = args.url.rstrip("/")
+    graph = upload_media(url, graph)
     prompt_id = queue(url, graph, uuid.uuid4().hex)
     print(f"queued {args.workflow.name} as {prompt_id}")
     entry = wait(url, prompt_id, args.timeout)

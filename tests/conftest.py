@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT.parent) not in sys.path:
-    sys.path.insert(0, str(ROOT.parent))  # so the pack itself imports as a package
+# The runtime and the node adapters import by their absolute names (`unison_runtime`, `nodes`), as
+# the pack's __init__ arranges inside ComfyUI. The checkout's parent (ComfyUI's custom_nodes, full
+# of other packs) is not put on the path: tests that need the pack itself load it by path, as
+# ComfyUI does.
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 if str(ROOT / "tests") not in sys.path:

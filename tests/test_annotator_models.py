@@ -162,14 +162,15 @@ def test_mask_from_bbox_video_predictor(models, video):
 
 
 def test_mask_from_bbox_image_model_per_frame(models, video, tmp_path):
-    from transformers import Sam2ImageProcessor, Sam2Model, Sam2Processor
+    from transformers import Sam2Model, Sam2Processor
+
+    from unison_runtime.annotators.original_checkpoints import sam2_image_processor
 
     # An image-only ("sam2") folder, as older conversions ship: frames are segmented one by one.
     image_model = Sam2Model.from_pretrained(models.sam2, local_files_only=True)
     image_model.save_pretrained(tmp_path)
     size = image_model.config.vision_config.backbone_config.image_size[0]
-    Sam2Processor(Sam2ImageProcessor(size={"height": size, "width": size},
-                                     mask_size={"height": size // 4, "width": size // 4})).save_pretrained(tmp_path)
+    Sam2Processor(sam2_image_processor(size)).save_pretrained(tmp_path)
     sam2 = load_sam2(tmp_path, device="cpu")
     assert not sam2.video
     result = mask_from_bbox(video, [[15, 10, 40, 30]], sam2)

@@ -130,8 +130,9 @@ def test_importing_the_pack_writes_nothing_and_inputs_types_copy_once(tmp_path):
         "def get_filename_list(name): return []\n"
         "def get_full_path(name, f): return None\n")
     code = (
-        "import sys, os, importlib; sys.path.insert(0, sys.argv[1]); sys.path.insert(0, sys.argv[2]);"
-        "inp = sys.argv[3]; m = importlib.import_module(sys.argv[4]);"
+        "import sys, os, importlib.util as u; sys.path.insert(0, sys.argv[1]); inp = sys.argv[3];"
+        "s = u.spec_from_file_location(sys.argv[4], sys.argv[2] + '/__init__.py');"  # by path, as ComfyUI does
+        "m = u.module_from_spec(s); sys.modules[s.name] = m; s.loader.exec_module(m);"
         "print('after import', sorted(os.listdir(inp)) if os.path.isdir(inp) else []);"
         "m.NODE_CLASS_MAPPINGS['UnisonPlanner'].INPUT_TYPES();"
         "print('after INPUT_TYPES', len(os.listdir(inp)));"
@@ -140,7 +141,7 @@ def test_importing_the_pack_writes_nothing_and_inputs_types_copy_once(tmp_path):
         "sys.modules[sys.argv[4] + '.nodes.comfy_glue'].on_first_run();"
         "print('bowl back', os.path.exists(os.path.join(inp, 'unison_bowl.png')))"
     )
-    result = subprocess.run([sys.executable, "-c", code, str(fake), str(PACK.parent), str(tmp_path / "input"), PACK.name],
+    result = subprocess.run([sys.executable, "-c", code, str(fake), str(PACK), str(tmp_path / "input"), PACK.name],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()

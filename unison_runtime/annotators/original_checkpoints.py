@@ -192,6 +192,15 @@ def sam2_config(path: Path, state: dict):
         enable_occlusion_spatial_embedding="no_obj_embed_spatial" in state)
 
 
+def sam2_image_processor(size: int):
+    """SAM2's image processor for `size`-pixel inputs (masks at the Hiera stride, size / 4)."""
+    import transformers
+
+    # transformers 4.x has only the torchvision-backed ("Fast") class; 5.x drops the suffix.
+    cls = getattr(transformers, "Sam2ImageProcessor", None) or transformers.Sam2ImageProcessorFast
+    return cls(size={"height": size, "width": size}, mask_size={"height": size // 4, "width": size // 4})
+
+
 def load_original_sam2(path: str | Path, *, device: str = "auto", dtype: str = "float32",
                        offload_policy: str = "keep"):
     """A `Segmenter` (video model) from an original SAM2 checkpoint file, through the model manager."""
@@ -208,8 +217,7 @@ def load_original_sam2(path: str | Path, *, device: str = "auto", dtype: str = "
                                  dtype_name)
         size = config.image_size
         processor = transformers.Sam2VideoProcessor(
-            image_processor=transformers.Sam2ImageProcessor(
-                size={"height": size, "width": size}, mask_size={"height": size // 4, "width": size // 4}),
+            image_processor=sam2_image_processor(size),
             video_processor=transformers.Sam2VideoVideoProcessor(size={"height": size, "width": size}))
         return Segmenter(model.eval().to(device_name), processor, True)
 

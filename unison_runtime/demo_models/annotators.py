@@ -14,9 +14,12 @@ memory modules, and U²-Net with every channel count divided by 16. Randomly ini
 
 from __future__ import annotations
 
+import json
+import tempfile
 from pathlib import Path
 
 from .. import layout
+from ..annotators.original_checkpoints import sam2_image_processor
 
 # A word-level BERT vocabulary large enough for test prompts (special tokens first, BERT's order).
 _VOCAB = (
@@ -56,7 +59,7 @@ def _files(folder: Path) -> list[Path]:
 
 
 def _build_grounding_dino(folder: Path) -> list[Path]:
-    from transformers import (BertConfig, BertTokenizer, GroundingDinoConfig, GroundingDinoForObjectDetection,
+    from transformers import (BertConfig, GroundingDinoConfig, GroundingDinoForObjectDetection,
                               GroundingDinoImageProcessor, GroundingDinoProcessor, SwinConfig)
 
     backbone = SwinConfig(image_size=64, patch_size=4, embed_dim=8, depths=[1, 1, 1, 1], num_heads=[1, 1, 1, 1],
@@ -69,7 +72,7 @@ def _build_grounding_dino(folder: Path) -> list[Path]:
         encoder_ffn_dim=32, decoder_ffn_dim=32, encoder_attention_heads=2, decoder_attention_heads=2,
         encoder_n_points=1, decoder_n_points=1, max_text_len=32)
     model = GroundingDinoForObjectDetection(config).eval()
-    tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(_VOCAB)}, do_lower_case=True)
+    tokenizer = _bert_tokenizer()
     images = GroundingDinoImageProcessor(size={"shortest_edge": 64, "longest_edge": 96})
     processor = GroundingDinoProcessor(image_processor=images, tokenizer=tokenizer)
     folder.mkdir(parents=True, exist_ok=True)
@@ -78,10 +81,22 @@ def _build_grounding_dino(folder: Path) -> list[Path]:
     return _files(folder)
 
 
+def _bert_tokenizer():
+    """A BERT tokenizer over `_VOCAB`, loaded from a vocab.txt: the one constructor that
+    transformers 4.x and 5.x share."""
+    from transformers import AutoTokenizer
+
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "vocab.txt").write_text("\n".join(_VOCAB) + "\n", encoding="utf-8")
+        (Path(tmp) / "tokenizer_config.json").write_text(
+            json.dumps({"tokenizer_class": "BertTokenizer", "do_lower_case": True}))
+        return AutoTokenizer.from_pretrained(tmp, local_files_only=True)
+
+
 def _build_sam2(folder: Path) -> list[Path]:
     import torch
-    from transformers import (Sam2HieraDetConfig, Sam2ImageProcessor, Sam2VideoConfig, Sam2VideoModel,
-                              Sam2VideoProcessor, Sam2VideoVideoProcessor, Sam2VisionConfig)
+    from transformers import (Sam2HieraDetConfig, Sam2VideoConfig, Sam2VideoModel, Sam2VideoProcessor,
+                              Sam2VideoVideoProcessor, Sam2VisionConfig)
 
     size = SAM2_IMAGE_SIZE
     feat = size // 4  # the Hiera patch stride
@@ -110,8 +125,7 @@ def _build_sam2(folder: Path) -> list[Path]:
     with torch.no_grad():  # one positional encoding, as in the original release (two copies in transformers)
         model.shared_image_embedding.positional_embedding.copy_(model.prompt_encoder.shared_embedding.positional_embedding)
     processor = Sam2VideoProcessor(
-        image_processor=Sam2ImageProcessor(size={"height": size, "width": size},
-                                               mask_size={"height": feat, "width": feat}),
+        image_processor=sam2_image_processor(size),
         video_processor=Sam2VideoVideoProcessor(size={"height": size, "width": size}))
     folder.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(folder)

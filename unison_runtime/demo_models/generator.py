@@ -165,11 +165,25 @@ def build(out_dir: str | Path, seed: int = 0) -> list[Path]:
 
 
 # ----------------------------------------------------------------------------------------------
-def _sentencepiece_model() -> bytes:
-    """A small unigram sentencepiece model (T5 ids: pad 0, eos 1, unk 2), built piece by piece."""
-    from sentencepiece import sentencepiece_model_pb2 as pb
-
+def _pieces() -> list[tuple[str, float, str]]:
+    """The unigram vocabulary (T5 ids: pad 0, eos 1, unk 2): (piece, score, kind)."""
     from ..generator.conditioning import DEFAULT_NEGATIVE_PROMPT
+
+    pieces = [("<pad>", 0.0, "CONTROL"), ("</s>", 0.0, "CONTROL"), ("<unk>", 0.0, "UNKNOWN")]
+    pieces += [("▁" + word, -2.0 - 0.01 * i, "NORMAL") for i, word in enumerate(_WORDS)]
+    pieces.append(("▁", -3.0, "NORMAL"))
+    chars = string.ascii_lowercase + string.ascii_uppercase + string.digits + string.punctuation
+    chars += "".join(dict.fromkeys(c for c in DEFAULT_NEGATIVE_PROMPT if c not in chars))
+    pieces += [(char, -5.0 - 0.01 * i, "NORMAL") for i, char in enumerate(chars)]
+    return pieces
+
+
+def _sentencepiece_model() -> bytes:
+    """A small unigram sentencepiece model, built piece by piece."""
+    try:
+        from sentencepiece import sentencepiece_model_pb2 as pb
+    except ImportError:  # recent sentencepiece ships code generated for protobuf >= 5; transformers
+        from transformers.utils import sentencepiece_model_pb2_new as pb  # keeps one for older runtimes
 
     model = pb.ModelProto()
     model.trainer_spec.model_type = pb.TrainerSpec.UNIGRAM
@@ -182,35 +196,32 @@ def _sentencepiece_model() -> bytes:
     spec.add_dummy_prefix = True
     spec.remove_extra_whitespaces = True
     spec.escape_whitespaces = True
-    Piece = pb.ModelProto.SentencePiece
-
-    def add(piece: str, score: float, kind=Piece.NORMAL) -> None:
+    for piece, score, kind in _pieces():
         entry = model.pieces.add()
-        entry.piece, entry.score, entry.type = piece, score, kind
-
-    add("<pad>", 0.0, Piece.CONTROL)
-    add("</s>", 0.0, Piece.CONTROL)
-    add("<unk>", 0.0, Piece.UNKNOWN)
-    for i, word in enumerate(_WORDS):
-        add("▁" + word, -2.0 - 0.01 * i)
-    add("▁", -3.0)
-    chars = string.ascii_lowercase + string.ascii_uppercase + string.digits + string.punctuation
-    chars += "".join(dict.fromkeys(c for c in DEFAULT_NEGATIVE_PROMPT if c not in chars))
-    for i, char in enumerate(chars):
-        add(char, -5.0 - 0.01 * i)
+        entry.piece, entry.score, entry.type = piece, score, getattr(pb.ModelProto.SentencePiece, kind)
     return model.SerializeToString()
 
 
 def _tokenizer_from_spiece(spiece: bytes, folder: Path):
-    """transformers' T5 tokenizer converted from a sentencepiece model (no sentinel ids)."""
-    from transformers import T5Tokenizer
+    """transformers' T5 tokenizer for that sentencepiece model, with its `tokenizer.json` (as the
+    releases ship it) built directly rather than converted: transformers 4.x converts through
+    protobuf code that an older protobuf runtime beside a recent sentencepiece cannot import."""
+    import transformers
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
 
+    raw = Tokenizer(models.Unigram([(piece, score) for piece, score, _ in _pieces()], unk_id=2))
+    raw.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.WhitespaceSplit(),
+                                                 pre_tokenizers.Metaspace(replacement="▁", prepend_scheme="always")])
+    raw.decoder = decoders.Metaspace(replacement="▁", prepend_scheme="always")
+    raw.post_processor = processors.TemplateProcessing(single="$A </s>", pair="$A </s> $B </s>",
+                                                       special_tokens=[("</s>", 1)])
+    raw.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in ("<pad>", "</s>", "<unk>")])
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "spiece.model").write_bytes(spiece)
-    (folder / "tokenizer_config.json").write_text(
-        json.dumps({"tokenizer_class": "T5Tokenizer", "extra_ids": 0, "model_max_length": 512})
-    )
-    return T5Tokenizer.from_pretrained(str(folder), local_files_only=True)
+    # transformers 4.x names the tokenizers-backed class T5TokenizerFast; 5.x folds it into T5Tokenizer.
+    tokenizer_class = getattr(transformers, "T5TokenizerFast", None) or transformers.T5Tokenizer
+    return tokenizer_class(tokenizer_object=raw, extra_ids=0, model_max_length=512,
+                           eos_token="</s>", unk_token="<unk>", pad_token="<pad>")
 
 
 def _randomize(module, generator, gamma_like_ones: bool = False) -> None:

@@ -119,8 +119,8 @@ def corpus_lines() -> list[str]:
 
 def build_tokenizer(with_unison_tokens: bool = False):
     """A byte-level BPE with Qwen2's pre-tokenizer (single digits), Qwen specials, chat template."""
-    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
-    from transformers import Qwen2Tokenizer
+    import transformers
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers.models.qwen2.tokenization_qwen2 import PRETOKENIZE_REGEX
 
     raw = Tokenizer(models.BPE())
@@ -133,19 +133,19 @@ def build_tokenizer(with_unison_tokens: bool = False):
     trainer = trainers.BpeTrainer(vocab_size=BPE_VOCAB_SIZE, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     raw.train_from_iterator(corpus_lines(), trainer=trainer)
-    state = json.loads(raw.to_str())["model"]
-    tokenizer = Qwen2Tokenizer(vocab=state["vocab"], merges=[tuple(m) if isinstance(m, list)
-                                                              else tuple(m.split(" "))
-                                                              for m in state["merges"]],
-                               errors="replace", model_max_length=32768)
-    tokenizer.add_special_tokens({"extra_special_tokens": list(QWEN_SPECIAL_TOKENS)})
-    tokenizer.add_tokens(list(QWEN_PLAIN_ADDED))
-    tokenizer.eos_token = "<|im_end|>"
-    tokenizer.pad_token = "<|endoftext|>"
+    # Added tokens in the real vocabulary's order (specials, plain, then LLaMA-Factory's
+    # `new_special_tokens`), built here so that the ids do not depend on the transformers version.
+    specials = QWEN_SPECIAL_TOKENS + (UNISON_TOKENS if with_unison_tokens else ())
+    raw.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in QWEN_SPECIAL_TOKENS])
+    raw.add_tokens([AddedToken(t, normalized=False) for t in QWEN_PLAIN_ADDED])
+    if with_unison_tokens:
+        raw.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in UNISON_TOKENS])
+    # transformers 4.x names the tokenizers-backed class Qwen2TokenizerFast; 5.x folds it into Qwen2Tokenizer.
+    tokenizer_class = getattr(transformers, "Qwen2TokenizerFast", None) or transformers.Qwen2Tokenizer
+    tokenizer = tokenizer_class(tokenizer_object=raw, errors="replace", model_max_length=32768,
+                                unk_token=None, bos_token=None, eos_token="<|im_end|>", pad_token="<|endoftext|>")
+    tokenizer.add_special_tokens({"additional_special_tokens": list(specials)})  # both versions read this key
     tokenizer.chat_template = CHAT_TEMPLATE
-    if with_unison_tokens:  # LLaMA-Factory's `new_special_tokens`
-        tokenizer.add_special_tokens({"extra_special_tokens": list(UNISON_TOKENS)},
-                                     replace_extra_special_tokens=False)
     return tokenizer
 
 
