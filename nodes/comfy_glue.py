@@ -242,15 +242,18 @@ def check_interrupted() -> None:
         mm.throw_exception_if_processing_interrupted()
 
 
-def run_hooks(total_steps: int):
+def run_hooks(total_steps: int, keep: dict | None = None):
     """The runtime's `RunHooks` wired to ComfyUI: Cancel (interrupt), the progress bar and the
-    latent preview of the frame being generated."""
+    latent preview of the frame being generated. `keep["latents"]`: the latest step's latents,
+    for a node's LATENT output (the caller's dict, so nothing outlives the node call)."""
     from unison_runtime.pipeline.options import RunHooks
 
     progress = Progress(total_steps)
     to_preview = latent_previewer()
 
     def on_step(step: int, total: int, latents=None) -> None:
+        if keep is not None:
+            keep["latents"] = latents
         # Latents reach the callback as the generated frames only (the runtime drops VACE's
         # reference frames), so the preview shows frame 0 of the output as is.
         preview = to_preview(latents) if to_preview is not None and latents is not None else None

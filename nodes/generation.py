@@ -196,9 +196,9 @@ class UnisonVACESampler:
         if native.wants_native(model, vae, clip):  # ComfyUI's models: its own sampler and memory manager
             images, latent = native.sample_native(model, vae, clip, inputs, conditioning, sampling)
         else:
-            models, hooks = generator.load(), glue.run_hooks(steps)
-            images = convert.video_to_image(stages.generate_video(models, inputs, conditioning, sampling, hooks))
-            latent = native.our_latent(models, hooks.last_latents)
+            models, last = generator.load(), {}
+            video = stages.generate_video(models, inputs, conditioning, sampling, glue.run_hooks(steps, keep=last))
+            images, latent = convert.video_to_image(video), native.our_latent(models, last.get("latents"))
         return (images, latent, native.video_output(images))
 
 

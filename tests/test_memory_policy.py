@@ -165,10 +165,9 @@ def test_the_cli_defaults_to_auto_and_takes_vae_tiling():
 
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
-    options = cli.options_from_args(parser.parse_args(["a cat", "--out", "o"]))
-    assert options.offload_policy == "auto" and options.vae_tiling == "auto"
-    options = cli.options_from_args(parser.parse_args(["a cat", "--out", "o", "--vae-tiling", "on",
-                                                       "--offload", "sequential"]))
-    assert options.vae_tiling == "on" and options.offload_policy == "sequential"
+    args = parser.parse_args(["a cat", "--out", "o"])
+    assert cli.model_options(args).load.offload_policy == "auto" and cli.sampling_options(args).vae_tiling == "auto"
+    args = parser.parse_args(["a cat", "--out", "o", "--vae-tiling", "on", "--offload", "sequential"])
+    assert cli.sampling_options(args).vae_tiling == "on" and cli.model_options(args).load.offload_policy == "sequential"
     with pytest.raises(SystemExit):
         parser.parse_args(["a cat", "--out", "o", "--vae-tiling", "maybe"])

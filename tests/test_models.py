@@ -362,7 +362,7 @@ def test_bad_offload_policy_is_refused_before_loading():
 
 def test_bad_dtype_is_refused_before_loading():
     manager, loader = ModelManager(), Loader()
-    with pytest.raises(ModelLoadError, match=r"unknown dtype 'fp8'.*float32, float16, bfloat16"):
+    with pytest.raises(ModelLoadError, match=r"unknown dtype 'fp8'.*auto, bfloat16, float16, float32"):
         manager.get("p", "/p", loader, device="cpu", dtype="fp8")
     assert loader.calls == []
 

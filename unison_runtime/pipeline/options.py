@@ -89,7 +89,6 @@ class RunHooks:
     progress: Callable[[int, int, Any], None] | None = None
     cancel: threading.Event | None = None
     interrupt: Callable[[], None] | None = None
-    last_latents: Any = field(default=None, repr=False)  # the latest step's latents (a node's LATENT output)
 
     def check_cancel(self) -> None:
         if self.interrupt is not None:
@@ -99,7 +98,6 @@ class RunHooks:
 
     def on_step(self, step: int, total: int, latents: Any = None) -> None:
         self.check_cancel()
-        self.last_latents = latents
         if self.progress is not None:
             self.progress(step, total, latents)
 
