@@ -79,6 +79,15 @@ def sample_media(tmp_path_factory) -> Path:
     return folder
 
 
+@pytest.fixture
+def rules_run_options(all_models, sample_media, tmp_path):
+    """RunOptions for quick runs on the tiny models: rules plan, 2 steps, outputs in tmp_path/out."""
+    from helpers import run_options
+
+    return run_options(models_dir=all_models, planner="rules", media_roots=(sample_media,),
+                       out_dir=tmp_path / "out", steps=2, max_new_tokens=8)
+
+
 def models_dir_of(path: Path) -> Path:
     return path
 

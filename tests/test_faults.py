@@ -27,7 +27,6 @@ from unison_runtime import media
 from unison_runtime.errors import ModelLoadError, OutputError
 from unison_runtime.models import get_manager
 from helpers import overrides as as_overrides
-from helpers import run_options as RunOptions
 from helpers import with_option
 from unison_runtime.pipeline import run as run_pipeline
 
@@ -50,9 +49,8 @@ def _counts():
 
 
 @pytest.fixture
-def options(all_models, sample_media, tmp_path):
-    return RunOptions(models_dir=all_models, planner="rules", media_roots=(sample_media,),
-                      out_dir=tmp_path / "out", steps=2, max_new_tokens=8)
+def options(rules_run_options):
+    return rules_run_options
 
 
 def check_folder(folder: Path, published: list[str] = ()) -> int:

@@ -22,7 +22,6 @@ from unison_runtime import media, outputs
 from unison_runtime.errors import (DeviceError, GenerationError, MediaError, ModelLoadError,
                                    OutputError, PlanError, RequestError, UnisonError)
 from helpers import overrides as as_overrides
-from helpers import run_options as RunOptions
 from helpers import with_option
 from unison_runtime.pipeline import run as run_pipeline
 
@@ -43,9 +42,8 @@ def _counts():
 
 
 @pytest.fixture
-def options(all_models, sample_media, tmp_path):
-    return RunOptions(models_dir=all_models, planner="rules", media_roots=(sample_media,),
-                      out_dir=tmp_path / "out", steps=2, max_new_tokens=8)
+def options(rules_run_options):
+    return rules_run_options
 
 
 def refused(error_type, call, *match: str) -> str:
