@@ -9,6 +9,8 @@ import os
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 COUNTS: Counter = Counter()
 
 
@@ -26,3 +28,10 @@ def flush(module: str) -> None:
     data[module] = dict(COUNTS)
     path.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n")
     COUNTS.clear()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def counted_module(request):
+    """Autouse in the modules that import it: their counts are written when the module ends."""
+    yield
+    flush(Path(request.module.__file__).stem)
