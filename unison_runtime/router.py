@@ -12,8 +12,8 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Mapping
 
 from .errors import PlanError
-from .facts import FRAME_REFS, MAX_SIDE, TASKS
-from .plan import MAX_FRAMES, Plan, snap_frames, snap_size
+from .facts import FRAME_REFS, TASKS
+from .plan import Plan
 
 FRAME_REF_ANNOTATOR = {"first": "firstframe", "last": "lastframe", "firstlast": "firstlastframe"}
 
@@ -165,47 +165,13 @@ def fit_to_source(route: Route, media: list[MediaInfo], exact_size: bool = False
                              planned_w * planned_h, max_frames=plan.resolved_num_frames())
     width, height = (route.width, route.height) if exact_size else (fit.width, fit.height)
     frames = fit.num_frames if from_video and not exact_frames else route.num_frames
-    notes = tuple(n for n in route.notes if not n.startswith(("size follows", "length follows")))
-    notes += (f"source prepared as the reference: {like.width}x{like.height} -> {width}x{height}"
+    notes = route.notes + (f"source prepared as the reference: {like.width}x{like.height} -> {width}x{height}"
               + ("" if exact_size else f" (its aspect at the planned area {planned_w}x{planned_h})")
               + (f", {like.num_frames} -> {frames} frames over the whole clip" if from_video else ""),)
     return replace(route, width=width, height=height, num_frames=frames, notes=notes)
 
 
 # -- per-task routes ---------------------------------------------------------------------------
-
-def _size(plan: Plan, like: MediaInfo | None) -> tuple[int, int]:
-    """The plan's size; when it states none, the source's own size (snapped), else the default."""
-    if plan.width is not None and plan.height is not None:
-        return plan.width, plan.height
-    if like is not None:
-        return _fit_within_limits(like.width, like.height)
-    return plan.resolved_size()
-
-
-def _follows_source(plan: Plan, like: MediaInfo) -> tuple[str, ...]:
-    """Say so when an unstated size or length is taken from the source, not DESIGN's defaults:
-    an edit or a control video keeps its input's framing and duration unless told otherwise."""
-    notes = []
-    if plan.width is None:
-        notes.append(f"size follows the source ({like.width}x{like.height}, snapped to 16)")
-    if like.kind == "video" and plan.num_frames is None and plan.is_video:
-        notes.append(f"length follows the source ({like.num_frames} frames, snapped to 4k+1)")
-    return tuple(notes)
-
-
-def _fit_within_limits(width: int, height: int) -> tuple[int, int]:
-    scale = min(1.0, MAX_SIDE / max(width, height))
-    return snap_size(max(16, round(width * scale))), snap_size(max(16, round(height * scale)))
-
-
-def _frames(plan: Plan, like: MediaInfo | None) -> int:
-    if plan.num_frames is not None:
-        return plan.num_frames
-    if like is not None and like.kind == "video":
-        return snap_frames(min(like.num_frames, MAX_FRAMES))
-    return plan.resolved_num_frames()
-
 
 def _pick(media: list[MediaInfo], kind: str, task: str, what: str, exclude: set[int] = frozenset()) -> int:
     for index, item in enumerate(media):
@@ -260,20 +226,17 @@ def _route_image_edit(plan: Plan, media: list[MediaInfo]) -> Route:
     if mask is None:
         raise PlanError("image_edit needs a source image and a mask image; the request has only "
                         f"{len(media)} media item(s). Add the mask with ###mask.png###")
-    width, height = _size(plan, media[source])
+    width, height = plan.resolved_size()  # fit_to_source then follows the source
     return Route(plan=plan, task=plan.task, needs_generator=True, width=width, height=height,
-                 num_frames=1, source_index=source, mask_index=mask, annotator="mask",
-                 notes=_follows_source(plan, media[source]))
+                 num_frames=1, source_index=source, mask_index=mask, annotator="mask")
 
 
 def _route_video_edit(plan: Plan, media: list[MediaInfo]) -> Route:
     source, mask = _edit_indices(plan, media, "video")
-    width, height = _size(plan, media[source])
-    notes = _follows_source(plan, media[source])
-    if mask is None:
-        notes += ("no mask given: the salient object is edited",)
+    width, height = plan.resolved_size()  # fit_to_source then follows the source
+    notes = () if mask is not None else ("no mask given: the salient object is edited",)
     return Route(plan=plan, task=plan.task, needs_generator=True, width=width, height=height,
-                 num_frames=_frames(plan, media[source]), source_index=source, mask_index=mask,
+                 num_frames=plan.resolved_num_frames(), source_index=source, mask_index=mask,
                  annotator="mask" if mask is not None else "salient", notes=notes)
 
 
@@ -286,11 +249,10 @@ def _route_control(plan: Plan, media: list[MediaInfo]) -> Route:
         if index is None:
             _pick(media, kind, plan.task, "a control input (pose/depth/edge...)")
     _check_kind(media, index, wanted, plan.task, "control input")
-    width, height = _size(plan, media[index])
-    frames = 1 if kind == "image" else _frames(plan, media[index])
+    width, height = plan.resolved_size()  # fit_to_source then follows the source
+    frames = 1 if kind == "image" else plan.resolved_num_frames()
     return Route(plan=plan, task=plan.task, needs_generator=True, width=width, height=height,
-                 num_frames=frames, control_index=index, annotator="control",
-                 notes=_follows_source(plan, media[index]))
+                 num_frames=frames, control_index=index, annotator="control")
 
 
 def _route_reference(plan: Plan, media: list[MediaInfo]) -> Route:
