@@ -43,11 +43,12 @@ def planner_outputs(planned) -> tuple:
     router does."""
     if planned.plan.is_understanding:
         return (glue.blocked(None),) * len(PLANNER_OUTPUTS)
-    from unison_runtime.native import comfy_prompt, wan_length
+    from unison_runtime.native import comfy_prompt
+    from unison_runtime.plan import snap_frames
     from unison_runtime.pipeline import stages
 
     route = stages.route_request(planned).route
-    return comfy_prompt(planned.prompt), route.width, route.height, wan_length(route.num_frames)
+    return comfy_prompt(planned.prompt), route.width, route.height, snap_frames(route.num_frames)
 
 
 def router_outputs(planned) -> tuple:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import GenerationError
+from .plan import snap_frames
 
 if TYPE_CHECKING:  # pragma: no cover
     from .pipeline.stage_two import StageTwoInputs
@@ -41,14 +42,6 @@ class VaceInputs:
     reference_image: Any = None  # IMAGE [N, H, W, 3] 0..1
 
 
-def wan_length(num_frames: int) -> int:
-    """Wan's frame rule: 4k+1 frames (rounded down, at least 1)."""
-    n = int(num_frames)
-    if n < 1:
-        raise GenerationError(f"num_frames {num_frames!r} is not allowed: at least 1 frame")
-    return (n - 1) // 4 * 4 + 1
-
-
 def vace_inputs(stage: "StageTwoInputs") -> VaceInputs:
     """The `WanVaceToVideo` inputs for prepared stage-two inputs (the router's `stage_two`).
 
@@ -59,7 +52,7 @@ def vace_inputs(stage: "StageTwoInputs") -> VaceInputs:
 
     from .media import frames_to_comfy
 
-    length = wan_length(stage.num_frames)
+    length = snap_frames(stage.num_frames)  # Wan's 4k+1 rule
     source, masks, references = stage.to_tensors()
     out = VaceInputs(width=int(stage.width), height=int(stage.height), length=length)
     if source is not None:

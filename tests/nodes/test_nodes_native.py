@@ -88,9 +88,9 @@ def test_prompt_is_literal_for_clip_text_encode():
 
 @pytest.mark.parametrize("n,expected", [(1, 1), (4, 1), (5, 5), (8, 5), (81, 81), (82, 81)])
 def test_wan_length_is_4k_plus_1(n, expected):
-    from unison_runtime.native import wan_length
+    from unison_runtime.plan import snap_frames  # the length the native sockets carry
 
-    assert wan_length(n) == expected
+    assert snap_frames(n) == expected
 
 
 def test_router_outputs_blocked_without_route():

@@ -19,7 +19,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .options import RunOptions
     from .stage_two import StageTwoInputs
 
-MAX_NEW_TOKENS = 8192  # far above any answer the planner gives; keeps a typo from running for hours
 MIN_IMAGE_TO_VIDEO_FRAMES = 5  # the given frame plus at least one 4-frame latent step to animate
 REFERENCE_TASKS = ("image_reference", "video_reference")
 
@@ -33,12 +32,6 @@ def check_settings(options: "RunOptions", overrides: "Overrides | None" = None,
     validate_device(options.models.load.device)
     check_out_dir(options.output.out_dir)
     _check_overrides(overrides, media_kinds)
-
-
-def check_max_new_tokens(tokens: Any) -> None:
-    if isinstance(tokens, bool) or not isinstance(tokens, int) or not 1 <= tokens <= MAX_NEW_TOKENS:
-        raise GenerationError(f"max_new_tokens {tokens!r} is not allowed: use 1 to {MAX_NEW_TOKENS} "
-                              "(an answer needs at least one token)")
 
 
 def check_out_dir(out_dir: str | Path | None) -> None:

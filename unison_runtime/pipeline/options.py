@@ -61,7 +61,7 @@ class SamplingOptions:
 
     def __post_init__(self) -> None:
         from ..generator.inputs import check_sampler_settings
-        from .checks import check_max_new_tokens
+        from ..planner import check_max_new_tokens
 
         check_sampler_settings(self.sampler_settings())
         check_max_new_tokens(self.max_new_tokens)

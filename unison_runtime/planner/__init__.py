@@ -4,6 +4,19 @@ Modes: `rules` (no model, `planner.rules`), `unison` and `instruct` (Qwen2.5-VL,
 and `planner.instruct`). Importing this package imports no heavy library.
 """
 
+from typing import Any
+
+from ..errors import GenerationError
+
+MAX_NEW_TOKENS = 8192  # far above any answer the planner gives; keeps a typo from running for hours
+
+
+def check_max_new_tokens(tokens: Any) -> None:
+    """How long an answer may be: 1 to MAX_NEW_TOKENS tokens (checked before any model loads)."""
+    if isinstance(tokens, bool) or not isinstance(tokens, int) or not 1 <= tokens <= MAX_NEW_TOKENS:
+        raise GenerationError(f"max_new_tokens {tokens!r} is not allowed: use 1 to {MAX_NEW_TOKENS} "
+                              "(an answer needs at least one token)")
+
 
 def load_planner(model_dir, adapter_dir=None, mode: str = "unison", dtype: str = "auto",
                  device: str = "auto", offload_policy: str = "auto", merge_adapter: bool = True,

@@ -409,7 +409,7 @@ class QwenPlanner:
         import torch
 
         from ..models import get_manager
-        from ..pipeline.checks import check_max_new_tokens
+        from . import check_max_new_tokens
 
         check_max_new_tokens(max_new_tokens)
         messages = prompting.media_turn(request)
