@@ -172,9 +172,9 @@ def load_video(path: str | os.PathLike, max_frames: int | None = None, sample_fp
         size = _decode_size(stream.codec_context.width, stream.codec_context.height, max_side)
         step = 1.0 if sample_fps is None else max(1.0, _stream_fps(stream, path) / sample_fps)
         declared = stream.frames or _count_packets(container, stream)
-    frames, total = _decode_indices(path, _wanted_indices(declared, step, max_frames), size, max_side)
+    frames, total = _decode_indices(path, sample_indices(declared, step, max_frames), size, max_side)
     if total != declared:  # the container miscounted (edit lists, damaged index): choose again
-        frames, _ = _decode_indices(path, _wanted_indices(total, step, max_frames), size, max_side)
+        frames, _ = _decode_indices(path, sample_indices(total, step, max_frames), size, max_side)
     if not frames:
         raise MediaError(f"{path} contains no video frames")
     return np.stack(frames)
@@ -208,7 +208,7 @@ def _count_packets(container, stream) -> int:
     return sum(1 for packet in container.demux(stream) if packet.size)
 
 
-def _wanted_indices(total: int, step: float, max_frames: int | None) -> set[int]:
+def sample_indices(total: int, step: float, max_frames: int | None) -> set[int]:
     """Indices nearest to multiples of `step`, then at most `max_frames` of them evenly spaced."""
     import numpy as np
 

@@ -445,13 +445,14 @@ class QwenPlanner:
                 frames = media.load_video(item.path, max_frames=self.budget.video_max_frames,
                                           sample_fps=self.budget.video_fps)
                 videos.append(list(frames))
-                fps.append(_shown_fps(item.path, len(frames)))
+                _, _, total = media.video_header(item.path)
+                fps.append(_shown_fps(media.video_fps(item.path), total, len(frames)))
         return images, videos, fps
 
     def _add_given(self, item, images: list, videos: list, fps: list) -> None:
-        import numpy as np
         from PIL import Image
 
+        from ..media import sample_indices
         from ..plan import FPS
 
         frames = item.given.frames()
@@ -460,9 +461,9 @@ class QwenPlanner:
             return
         rate = item.given.fps or FPS
         step = max(1.0, rate / self.budget.video_fps)
-        picks = np.unique(np.arange(0, len(frames), step).round().astype(int))[: self.budget.video_max_frames]
+        picks = sorted(sample_indices(len(frames), step, self.budget.video_max_frames))  # as for files
         videos.append(list(frames[picks]))
-        fps.append(rate / step)  # the real rate of the frames shown
+        fps.append(_shown_fps(rate, len(frames), len(picks)))
 
     def _processor_inputs(self, text: str, images: list, videos: list, fps: list) -> dict:
         budget = self.budget
@@ -570,17 +571,9 @@ def _pixel_bounds(processor, low: int | None, high: int | None) -> dict:
     return {"size": {k: v for k, v in size.items() if v is not None}}
 
 
-def _shown_fps(path, shown: int) -> float:
+def _shown_fps(rate: float, total: int, shown: int) -> float:
     """The rate of `shown` frames spread over the whole clip: shown / duration (qwen-vl-utils'
-    rule), the duration being the stream's frame count over its declared rate."""
-    import av
-
-    from .. import media
-
-    rate = media.video_fps(path)
-    with av.open(str(path)) as container:
-        stream = container.streams.video[0]
-        total = stream.frames or sum(1 for packet in container.demux(stream) if packet.size)
+    rule), the duration being the clip's frame count over its rate."""
     return shown * rate / max(total, shown, 1)
 
 
