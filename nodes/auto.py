@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from unison_runtime.facts import MAX_FRAMES, MAX_SIDE, PLAN_BY_CHOICES
 
 from . import comfy_glue as glue
@@ -83,13 +81,11 @@ class UnisonAuto:
         from unison_runtime.pipeline import run as run_pipeline
         from unison_runtime.pipeline.options import ModelOptions, RunOptions, SamplingOptions
         from unison_runtime.router import Overrides
-        from unison_runtime.sources import LoadSettings, ModelSources
+        from unison_runtime.sources import ModelSources
 
-        explicit = bool(models_dir and models_dir.strip())
+        root, folder_roots = glue.models_location(models_dir)
         models = ModelOptions(
-            models_dir=Path(models_dir).expanduser() if explicit else glue.default_models_dir(),
-            folder_roots=glue.folder_roots_map(unison_folders=not explicit), planner=plan_by, use_projector=use_projector,
-            load=LoadSettings(device=glue.device_name()),
+            models_dir=root, folder_roots=folder_roots, planner=plan_by, use_projector=use_projector,
             given=ModelSources(planner=planner, projector=projector, generator=generator, annotators=annotators))
         options = RunOptions(models=models, sampling=SamplingOptions(seed=seed, steps=steps, cfg=cfg),
                              media_roots=tuple(glue.allowed_roots()), hooks=glue.run_hooks(steps))

@@ -96,6 +96,15 @@ def default_models_dir() -> Path:
                          "write the folder holding planner/, projector/, generator/")
 
 
+def models_location(models_dir: str) -> tuple[Path, dict[str, list[Path]]]:
+    """(models folder, ComfyUI folders to search too) for a node's `models_dir` widget: an explicit
+    folder is the whole unison tree (only the Wan single files may still come from ComfyUI's own
+    folders); empty means ComfyUI's models/unison and every folder registered for the pieces."""
+    explicit = bool(models_dir and models_dir.strip())
+    root = Path(models_dir).expanduser() if explicit else default_models_dir()
+    return root, folder_roots_map(unison_folders=not explicit)
+
+
 def models_fingerprint(models_dir: str) -> str:
     """For IS_CHANGED: which models `models_dir` (or ComfyUI's folders) would give, with their
     size/mtime, so replacing a file re-runs the node."""
@@ -104,9 +113,7 @@ def models_fingerprint(models_dir: str) -> str:
     from unison_runtime.layout import discover
 
     try:
-        explicit = bool(models_dir and models_dir.strip())
-        root = Path(models_dir).expanduser() if explicit else default_models_dir()
-        found = discover(root, folder_roots_map(unison_folders=not explicit))
+        found = discover(*models_location(models_dir))
     except Exception as err:  # no ComfyUI folders: the run itself will explain
         return f"error:{err}"
     return tree_fingerprint(getattr(found, f.name) for f in fields(found) if f.name != "root")
@@ -364,15 +371,10 @@ def _wrap(mm, name: str, should_release) -> None:
     setattr(mm, name, wrapper)
 
 
-def device_name() -> str:
-    """The device ComfyUI runs models on (`--cpu`, `--cuda-device`, MPS, XPU...), or "auto"
-    outside ComfyUI (the runtime then picks CUDA when there is one)."""
-    mm = _optional_module("comfy.model_management")
-    return (_comfy_device(mm) if mm is not None else None) or "auto"
 def install_memory_hooks() -> bool:
-    """Let the runtime's model manager read ComfyUI's free memory and device, and ask ComfyUI to
-    unload its own models before ours move in (`free_memory(bytes, device)`). Idempotent; does
-    nothing outside ComfyUI."""
+    """Let the runtime's model manager read ComfyUI's free memory and device (so device "auto" is
+    ComfyUI's device), and ask ComfyUI to unload its own models before ours move in
+    (`free_memory(bytes, device)`). Idempotent; does nothing outside ComfyUI."""
     import sys
 
     mm = sys.modules.get("comfy.model_management")

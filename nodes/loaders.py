@@ -18,7 +18,8 @@ DTYPE_TOOLTIP = "Weight precision; auto = bfloat16 on GPUs that support it, floa
 def _settings(dtype: str = "auto", offload_policy: str = DEFAULT_OFFLOAD_POLICY):
     from unison_runtime.sources import LoadSettings
 
-    return LoadSettings(dtype=dtype, device=glue.device_name(), offload_policy=offload_policy)
+    # device "auto" is ComfyUI's device inside ComfyUI (comfy_glue.install_memory_hooks).
+    return LoadSettings(dtype=dtype, offload_policy=offload_policy)
 
 
 class UnisonPlannerLoader:
