@@ -13,12 +13,12 @@ box of every object re-derived from that object's mask on the previous frame.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import ModelLoadError
+from ..layout import model_type
 from ..models import get_manager, torch_dtype
 from .loaded import Detector, Segmenter  # noqa: F401  (the loaded models)
 from .masks import MaskResult, as_frames, bounding_box, check_boxes, labels_prompt
@@ -48,13 +48,6 @@ _FIELDS = ("grounding_dino", "sam2", "u2net")
 
 
 # -- locating ---------------------------------------------------------------------------------
-def _model_type(folder: Path) -> str | None:
-    try:
-        return json.loads((folder / "config.json").read_text()).get("model_type")
-    except (OSError, ValueError):
-        return None
-
-
 def _looks_like(name: str, family: str) -> bool:
     key = name.lower().replace("_", "-")
     return key.startswith(("grounding-dino", "groundingdino")) if family == "gdino" else key.startswith("sam2")
@@ -72,9 +65,9 @@ def find_annotator_models(root: str | Path, max_depth: int = 3) -> AnnotatorPath
 
     root = Path(root).expanduser()
     found: dict[str, Path] = {}
-    if _model_type(root / layout.GROUNDING_DINO) in GDINO_TYPES:
+    if model_type(root / layout.GROUNDING_DINO) in GDINO_TYPES:
         found["grounding_dino"] = root / layout.GROUNDING_DINO
-    if _model_type(root / layout.SAM2) in SAM2_TYPES:
+    if model_type(root / layout.SAM2) in SAM2_TYPES:
         found["sam2"] = root / layout.SAM2
     if (root / layout.U2NET).is_file():
         found["u2net"] = root / layout.U2NET
@@ -90,9 +83,9 @@ def find_annotator_models(root: str | Path, max_depth: int = 3) -> AnnotatorPath
                 if child.is_dir():
                     next_level.append(child)
                     if "grounding_dino" not in found and _looks_like(child.name, "gdino") \
-                            and _model_type(child) in GDINO_TYPES:
+                            and model_type(child) in GDINO_TYPES:
                         found["grounding_dino"] = child
-                    if "sam2" not in found and _looks_like(child.name, "sam2") and _model_type(child) in SAM2_TYPES:
+                    if "sam2" not in found and _looks_like(child.name, "sam2") and model_type(child) in SAM2_TYPES:
                         found["sam2"] = child
                 elif "u2net" not in found and child.name.lower() in ("u2net.pt", "u2net.pth"):
                     found["u2net"] = child
@@ -106,7 +99,7 @@ def _check_hf_folder(folder: Path, allowed: tuple[str, ...], what: str, example:
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise ModelLoadError(f"{what} folder not found: {folder}")
-    kind = _model_type(folder)
+    kind = model_type(folder)
     if kind not in allowed:
         hint = "" if (folder / "config.json").exists() else (
             f" (no config.json: give the Hugging Face folder, e.g. {example}, or the original checkpoint file)")
@@ -149,7 +142,7 @@ def load_sam2(folder: str | Path, *, device: str = "auto", dtype: str = "float32
 
         return load_original_sam2(folder, device=device, dtype=dtype, offload_policy=offload_policy)
     folder = _check_hf_folder(Path(folder), SAM2_TYPES, "SAM2", "facebook/sam2.1-hiera-tiny")
-    video = _model_type(folder) == "sam2_video"
+    video = model_type(folder) == "sam2_video"
 
     def loader(device_name: str, dtype_name: str) -> Segmenter:
         import transformers
