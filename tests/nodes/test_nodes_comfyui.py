@@ -57,16 +57,18 @@ def _post(url: str, payload: dict, timeout: float = 30):
 def server(tmp_path_factory, all_models):
     comfy = Path(COMFYUI_DIR).expanduser()
     python = os.environ.get("COMFYUI_PYTHON", sys.executable)
-    link = comfy / "custom_nodes" / PACK.name
-    if not link.exists():
-        link.symlink_to(PACK, target_is_directory=True)
-    shim = comfy / "custom_nodes" / TINY_SHIM.name  # core loaders read the tiny Wan files (see its docstring)
-    if not shim.exists():
-        shim.symlink_to(TINY_SHIM, target_is_directory=True)
     state = tmp_path_factory.mktemp("comfy_state")
-    for sub in ("input", "output", "temp", "user/default"):
+    for sub in ("input", "output", "temp", "user/default", "custom_nodes"):
         (state / sub).mkdir(parents=True, exist_ok=True)
     (state / "user/default/comfy.settings.json").write_text('{"Comfy.TutorialCompleted": true}')
+    # The pack as ComfyUI finds it: CI clones it into ComfyUI's custom_nodes; elsewhere it goes into a
+    # private custom_nodes folder of this server (registered below), so several checkouts can share one
+    # ComfyUI without loading each other. The shim always goes there: it is for the tests alone.
+    installed = [p for p in (comfy / "custom_nodes").iterdir() if p.resolve() == PACK]
+    pack_name = installed[0].name if installed else "ComfyUI-Unison"
+    if not installed:
+        (state / "custom_nodes" / pack_name).symlink_to(PACK, target_is_directory=True)
+    (state / "custom_nodes" / TINY_SHIM.name).symlink_to(TINY_SHIM, target_is_directory=True)
     models = Path(all_models)
     yaml = state / "extra_model_paths.yaml"
     yaml.write_text(
@@ -75,6 +77,7 @@ def server(tmp_path_factory, all_models):
         "  unison_planner: planner\n  unison_projector: projector\n  unison_generator: generator\n"
         "  unison_annotators: annotators\n  diffusion_models: comfyui/diffusion_models\n"
         "  text_encoders: comfyui/text_encoders\n  vae: comfyui/vae\n  loras: comfyui/loras\n"
+        f"test_custom_nodes:\n  custom_nodes: {state / 'custom_nodes'}\n"
     )
     port = _free_port()
     log = open(state / "server.log", "w")
@@ -96,7 +99,7 @@ def server(tmp_path_factory, all_models):
                 time.sleep(0.5)
         else:
             pytest.fail("ComfyUI did not answer in 120 s")
-        yield {"url": url, "state": state, "log": state / "server.log"}
+        yield {"url": url, "state": state, "log": state / "server.log", "pack_name": pack_name}
     finally:
         process.terminate()
         try:
@@ -119,10 +122,10 @@ def test_object_info_lists_every_node(server):
 
 def test_examples_are_listed_as_templates(server):
     templates = _get(f"{server['url']}/api/workflow_templates")
-    assert sorted(templates.get(PACK.name, [])) == sorted(NAMES + NATIVE_NAMES)
-    served = _get(f"{server['url']}/api/workflow_templates/{PACK.name}/{NAMES[0]}.json")
+    assert sorted(templates.get(server["pack_name"], [])) == sorted(NAMES + NATIVE_NAMES)
+    served = _get(f"{server['url']}/api/workflow_templates/{server['pack_name']}/{NAMES[0]}.json")
     assert served == json.loads((UI_DIR / f"{NAMES[0]}.json").read_text())
-    with urllib.request.urlopen(f"{server['url']}/api/workflow_templates/{PACK.name}/{NAMES[0]}.jpg", timeout=30) as r:
+    with urllib.request.urlopen(f"{server['url']}/api/workflow_templates/{server['pack_name']}/{NAMES[0]}.jpg", timeout=30) as r:
         assert r.read() == (UI_DIR / f"{NAMES[0]}.jpg").read_bytes()  # the template card's thumbnail
 
 
