@@ -12,7 +12,8 @@ import pytest
 from unison_runtime import layout
 from unison_runtime.errors import ModelLoadError
 from unison_runtime.models import get_manager
-from unison_runtime.plan import TASKS, Plan
+from unison_runtime.facts import TASKS
+from unison_runtime.plan import Plan
 from unison_runtime.planner import constrained
 from unison_runtime.planner import load_planner
 from unison_runtime.planner.qwen import QwenPlanner

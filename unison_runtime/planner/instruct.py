@@ -41,7 +41,7 @@ FRAMES = dict(kind="int", lo=1, hi=MAX_FRAMES, finish=True)
 
 def plan_schema(media_count: int) -> dict[str, list[JsonField]]:
     """Task name -> the keys that follow it; tasks that need media only when media is given."""
-    from ..plan import TASKS
+    from ..facts import TASKS
 
     index = dict(kind="int", lo=0, hi=max(media_count, 1) - 1)
     size = [JsonField("width", **SIZE), JsonField("height", **SIZE)]

@@ -479,7 +479,7 @@ class QwenPlanner:
         from PIL import Image
 
         from ..media import sample_indices
-        from ..plan import FPS
+        from ..facts import FPS
 
         frames = item.given.frames()
         if item.kind == "image":
