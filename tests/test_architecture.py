@@ -209,3 +209,41 @@ def test_the_annotator_models_are_declared_once():
                 if len(listed) >= 2:
                     lists_elsewhere.append(f"{rel}:{node.lineno}")
     assert fields_elsewhere == [] and lists_elsewhere == []
+
+
+def _how_to_lists(title: str) -> list[list[str]]:
+    """The numbered lists of docs/ARCHITECTURE.md's section `title`, one list of items each."""
+    text = (PACK / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    section = text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+    lists, current = [], []
+    for line in section.splitlines():
+        if re.match(r"\d+\. ", line):
+            current.append(line)
+        elif current and not line.strip():
+            lists.append(current)
+            current = []
+    return lists + ([current] if current else [])
+
+
+def _file_of(written: str) -> Path | None:
+    for base in (PACK, PACK / "unison_runtime"):
+        if (base / written).is_file():
+            return base / written
+    return None
+
+
+@pytest.mark.parametrize("title", ["How to add a task", "How to add an annotator"])
+def test_the_how_to_file_lists_are_true(title):
+    """Each item names a file that exists and names that the files it names really declare."""
+    lists = _how_to_lists(title)
+    assert lists and all(lists)
+    for item in (item for items in lists for item in items):
+        quoted = re.findall(r"`([^`]+)`", item)
+        files = [_file_of(q) for q in quoted if q.endswith((".py", ".json"))]
+        assert files and all(files), f"a file named in {item!r} does not exist"
+        texts = "".join(f.read_text(encoding="utf-8") for f in files)
+        names = [q for q in quoted if re.fullmatch(r"[A-Za-z_]\w*", q)]
+        missing = [n for n in names if not re.search(rf"\b{n}\b", texts)]
+        assert missing == [], f"{item[:60]!r}: {missing} not in the files it names"
+    if title == "How to add an annotator":
+        assert len(lists[0]) <= 3  # a weights-free mode: three files at most
