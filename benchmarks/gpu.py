@@ -70,7 +70,8 @@ def build_random(device: str, dtype_name: str, tiny: bool):
 
 def _attach(models, device: str, dtype_name: str, case: Case):
     """Put the prebuilt models in the (freed) model manager under the case's policy and backend."""
-    from unison_runtime.generator.loading import ATTENTION_BACKENDS, compile_blocks
+    from unison_runtime.facts import ATTENTION_BACKENDS
+    from unison_runtime.generator.loading import compile_blocks
     from unison_runtime.models import get_manager, modules_of
 
     manager = get_manager()

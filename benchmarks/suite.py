@@ -644,7 +644,7 @@ def measure_end_to_end(models_dir: Path, media_dir: Path, out_dir: Path, repeats
     from unison_runtime.pipeline.demo import DEMO_REQUESTS
     from unison_runtime.pipeline.run import run
     from unison_runtime.pipeline.stages import find_run_models
-    from unison_runtime.plan import VIDEO_TASKS
+    from unison_runtime.facts import VIDEO_TASKS
     from unison_runtime.router import Overrides
 
     chosen = [(t, text) for t, text in DEMO_REQUESTS if not tasks or t in tasks]

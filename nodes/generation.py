@@ -102,7 +102,7 @@ class UnisonAnnotator:
 
             frames = torch.cat([frames[:1], last_frame[:1].to(frames)], dim=0)
         if mode in FRAME_REF_MODES and not num_frames:
-            from unison_runtime.plan import DEFAULT_VIDEO_FRAMES
+            from unison_runtime.facts import DEFAULT_VIDEO_FRAMES
 
             num_frames = DEFAULT_VIDEO_FRAMES
         result = run_annotator(

@@ -4,6 +4,7 @@ front, so a wrong file fails here."""
 
 from __future__ import annotations
 
+from unison_runtime.annotators.kinds import ANNOTATOR_KINDS, described
 from unison_runtime.facts import ATTENTION_BACKENDS, DEFAULT_OFFLOAD_POLICY, DTYPES, OFFLOAD_POLICIES, PLANNER_MODES
 from unison_runtime.models import OFFLOAD_POLICY_HELP as OFFLOAD_TOOLTIP
 
@@ -150,9 +151,8 @@ class UnisonProjectorLoader:
 
 
 class UnisonAnnotatorLoader:
-    DESCRIPTION = ("Points at the annotator weights under models/unison/annotators: GroundingDINO "
-                   "(boxes from words), SAM2 (masks from boxes, tracked through video) and U²-Net "
-                   "(salient-object masks). Each is optional; they load when an annotator first needs them.")
+    DESCRIPTION = (f"Points at the annotator weights under models/unison/annotators: {described()}. "
+                   "Each is optional; they load when an annotator first needs them.")
     CATEGORY = CATEGORY
     RETURN_TYPES = (ANNOTATORS,)
     RETURN_NAMES = ("annotators",)
@@ -161,33 +161,26 @@ class UnisonAnnotatorLoader:
 
     @classmethod
     def INPUT_TYPES(cls):
-        entries = glue.list_folders("unison_annotators", "config.json")
-        # U²-Net is a single .pt/.pth file named u2net*; the HF folders (config.json) hold .safetensors.
-        weights = [w for w in glue.list_files("unison_annotators", (".pt", ".pth"))
-                   if "u2net" in w.rsplit("/", 1)[-1].lower()]
-        return {
-            "required": {
-                "grounding_dino": (glue.with_none(entries), {
-                    "default": glue.NONE,
-                    "tooltip": "GroundingDINO Hugging Face folder (with config.json) for label/caption modes."}),
-                "sam2": (glue.with_none(entries), {
-                    "default": glue.NONE,
-                    "tooltip": "SAM2 Hugging Face folder (with config.json, e.g. facebook/sam2.1-hiera-tiny) "
-                               "for bbox/label/caption modes."}),
-                "u2net": (glue.with_none(weights), {
-                    "default": glue.NONE,
-                    "tooltip": "U²-Net weights, a .pt/.pth file named u2net* (salient mode; video editing without a mask)."}),
-            }
-        }
+        # One input per annotator model (`annotators.kinds`): Hugging Face folders (config.json),
+        # or a weights file of the model's name.
+        folders = glue.list_folders("unison_annotators", "config.json")
+        files = glue.list_files("unison_annotators", (".pt", ".pth"))
 
-    def load(self, grounding_dino, sam2, u2net):
+        def choices(kind):
+            stem = kind.file_names[0].split(".")[0] if kind.is_file else None
+            return folders if stem is None else [f for f in files if stem in f.rsplit("/", 1)[-1].lower()]
+
+        return {"required": {kind.name: (glue.with_none(choices(kind)), {
+            "default": glue.NONE, "tooltip": kind.tooltip})
+            for kind in ANNOTATOR_KINDS}}
+
+    def load(self, grounding_dino, sam2, u2net):  # the inputs, in ANNOTATOR_KINDS order
         glue.on_first_run()
         from unison_runtime.sources import AnnotatorSources
 
-        return (AnnotatorSources(grounding_dino=glue.resolve("unison_annotators", grounding_dino, "GroundingDINO"),
-                                 sam2=glue.resolve("unison_annotators", sam2, "SAM2"),
-                                 u2net=glue.resolve("unison_annotators", u2net, "U²-Net"),
-                                 settings=_settings()),)
+        chosen = zip(ANNOTATOR_KINDS, (grounding_dino, sam2, u2net))
+        return (AnnotatorSources(**{kind.name: glue.resolve("unison_annotators", value, kind.label)
+                                    for kind, value in chosen}, settings=_settings()),)
 
 
 NODES = {

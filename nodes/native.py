@@ -249,7 +249,7 @@ def video_output(images, fps: float | None = None):
     """A core VIDEO of IMAGE frames (comfy_api's VideoFromComponents; a stand-in outside ComfyUI)."""
     from fractions import Fraction
 
-    from unison_runtime.plan import FPS
+    from unison_runtime.facts import FPS
 
     rate = Fraction(fps or FPS).limit_denominator(1001)
     try:

@@ -252,6 +252,7 @@ def native_wan_vace(name, title, description, request, lora=False):
     ComfyUI's own loaders (and a core LoRA loader when `lora`)."""
     if str(PACK) not in sys.path:
         sys.path.insert(0, str(PACK))
+    from unison_runtime.facts import FPS
     from unison_runtime.generator.conditioning import DEFAULT_NEGATIVE_PROMPT
     from unison_runtime.native import comfy_prompt
 
@@ -280,7 +281,7 @@ def native_wan_vace(name, title, description, request, lora=False):
              {"model": (7, 0), "positive": (16, 0), "negative": (16, 1), "latent_image": (16, 2)}),
         Node(18, "TrimVideoLatent", {"trim_amount": 0}, {"samples": (17, 0), "trim_amount": (16, 3)}),
         Node(19, "VAEDecode", {}, {"samples": (18, 0), "vae": (5, 0)}),
-        Node(20, "CreateVideo", {"fps": 24.0}, {"images": (19, 0)}),
+        Node(20, "CreateVideo", {"fps": float(FPS)}, {"images": (19, 0)}),
         Node(21, "SaveVideo", {"filename_prefix": f"unison/{name}", "format": "auto", "codec": "auto"}, {"video": (20, 0)}),
     ]
     return Workflow(name, title, description, nodes)

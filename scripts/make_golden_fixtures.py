@@ -19,8 +19,11 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from unison_runtime import facts  # noqa: E402  (pure constants)
+
 AREA = 832 * 480
-FPS = 24.0
+VIDEO_FPS = float(facts.FPS)  # the synthetic videos' rate, as decord reports it
 # (src_w, src_h, src_frames, area): the reference's own examples (1280x720, 82-frame control),
 # sources smaller than the area (never upscaled), sides not multiples of 16, another area.
 GEOMETRY_CASES = [
@@ -93,8 +96,8 @@ def processor(pre, area: int):
 
 def timestamps(n: int) -> np.ndarray:
     """What decord's get_frame_timestamp gives for a constant-rate video, as float32."""
-    starts = np.arange(n, dtype=np.float64) / FPS
-    return np.stack([starts, starts + 1.0 / FPS], axis=1).astype(np.float32)
+    starts = np.arange(n, dtype=np.float64) / VIDEO_FPS
+    return np.stack([starts, starts + 1.0 / VIDEO_FPS], axis=1).astype(np.float32)
 
 
 def prepare(pre, frames: np.ndarray, area: int):
@@ -103,7 +106,7 @@ def prepare(pre, frames: np.ndarray, area: int):
 
     n, h, w = frames.shape[:3]
     ids, _, (oh, ow), _ = processor(pre, area)._get_frameid_bbox_adjust_last(
-        FPS, timestamps(n), h, w, None, np.random.default_rng(0))
+        VIDEO_FPS, timestamps(n), h, w, None, np.random.default_rng(0))
     video = pre.VaceVideoProcessor.resize_crop(torch.from_numpy(frames[ids]), oh, ow)
     return ids, video  # video: [C, T, H, W] float in [-1, 1], as the reference conditions on it
 
@@ -128,7 +131,7 @@ def main() -> None:
     rows, ids_all = [], []
     for w, h, n, area in GEOMETRY_CASES:
         ids, (oh, ow) = processor(pre, area)._get_frameid_bbox_adjust_last(
-            FPS, timestamps(n), h, w, None, np.random.default_rng(0))[0::2]
+            VIDEO_FPS, timestamps(n), h, w, None, np.random.default_rng(0))[0::2]
         rows.append([w, h, n, area, ow, oh, len(ids)])
         ids_all.append(np.asarray(ids))
     out["geometry"] = np.asarray(rows, np.int64)

@@ -120,13 +120,14 @@ def depth_clip():
 def main() -> int:
     sys.path.insert(0, str(PACK))
     from unison_runtime import media
+    from unison_runtime.facts import FPS
 
     OUT.mkdir(parents=True, exist_ok=True)
     for name, make in (("unison_bowl.png", bowl), ("unison_photo.png", photo), ("unison_photo_mask.png", photo_mask),
                        ("unison_pose.png", pose), ("unison_subject.png", subject)):
         media.save_png(make(), OUT / name, overwrite=True)
-    media.save_mp4(clip(), OUT / "unison_clip.mp4", fps=24, overwrite=True)
-    media.save_mp4(depth_clip(), OUT / "unison_depth.mp4", fps=24, overwrite=True)
+    media.save_mp4(clip(), OUT / "unison_clip.mp4", fps=FPS, overwrite=True)
+    media.save_mp4(depth_clip(), OUT / "unison_depth.mp4", fps=FPS, overwrite=True)
     for path in sorted(OUT.iterdir()):
         print(f"{path.relative_to(PACK)}  {path.stat().st_size} bytes")
     return 0

@@ -9,8 +9,9 @@ import sys
 import numpy as np
 import pytest
 
-from unison_runtime.annotators import ANNOTATOR_MODES, AnnotatorModels, run_annotator
+from unison_runtime.annotators import AnnotatorModels, run_annotator
 from unison_runtime.annotators import geometry as g
+from unison_runtime.facts import ANNOTATOR_MODES
 from unison_runtime.annotators.masks import as_mask_video, check_boxes, labels_prompt
 from unison_runtime.errors import AnnotatorError
 

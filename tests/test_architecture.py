@@ -131,3 +131,119 @@ def test_shared_limits_and_choices_have_one_home():
     duplicated = [str(p.relative_to(PACK)) for package in PACKAGES for p in (PACK / package).rglob("*.py")
                   if lists.search(p.read_text(encoding="utf-8"))]
     assert duplicated == []
+
+
+# -- shared facts reached by one name (issue 22 item 3) -------------------------------------------------
+SOURCE_TREES = ("unison_runtime", "nodes", "scripts", "benchmarks")
+
+
+def _sources(*trees: str):
+    for tree in trees:
+        for path in sorted((PACK / tree).rglob("*.py")):
+            yield str(path.relative_to(PACK)), path.read_text(encoding="utf-8")
+
+
+def _fact_names() -> set[str]:
+    from unison_runtime import facts
+
+    return {name for name in vars(facts) if name.isupper()}
+
+
+def test_facts_are_defined_in_facts_and_imported_from_it_alone():
+    """No module defines a fact again, and none reaches one through another module (plan.py
+    re-exported them), so `facts.FPS`, `REFERENCE_TASKS`... each have one name."""
+    names = _fact_names()
+    redefined, passed_on = [], []
+    for rel, text in _sources(*SOURCE_TREES, "tests"):
+        tree = ast.parse(text)
+        if rel != "unison_runtime/facts.py":
+            redefined += [f"{rel}:{node.lineno} {target.id}" for node in tree.body if isinstance(node, ast.Assign)
+                          for target in node.targets if isinstance(target, ast.Name) and target.id in names]
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[-1] != "facts":
+                passed_on += [f"{rel}:{node.lineno} {a.name} from {node.module}" for a in node.names if a.name in names]
+    assert redefined == [] and passed_on == []
+
+
+def test_the_frame_rate_is_facts_fps_and_the_wide_grey_modes_are_written_once():
+    import io
+    import tokenize
+
+    literal_fps, grey_modes = [], []
+    for rel, text in _sources(*SOURCE_TREES):
+        if rel == "unison_runtime/facts.py":
+            continue
+        line_tokens: dict[int, list] = {}
+        for token in tokenize.generate_tokens(io.StringIO(text).readline):
+            line_tokens.setdefault(token.start[0], []).append(token)
+        for number, tokens in line_tokens.items():
+            seen_fps = False
+            for token in tokens:
+                if token.type in (tokenize.NAME, tokenize.STRING) and "fps" in token.string.lower():
+                    seen_fps = True
+                elif token.type == tokenize.NUMBER and seen_fps and float(token.string) == 24:
+                    literal_fps.append(f"{rel}:{number}")
+                elif token.type == tokenize.STRING and "I;16" in token.string:
+                    grey_modes.append(f"{rel}:{number}")
+    assert literal_fps == [] and grey_modes == []
+
+
+def test_the_annotator_models_are_declared_once():
+    """Their names are fields of `annotators.kinds.AnnotatorPaths` alone: no other class declares
+    them and no other module lists them (everything iterates `ANNOTATOR_KINDS`)."""
+    from unison_runtime.annotators.kinds import ANNOTATOR_KINDS
+
+    names = {kind.name for kind in ANNOTATOR_KINDS}
+    assert names == {"grounding_dino", "sam2", "u2net"}
+    fields_elsewhere, lists_elsewhere = [], []
+    for rel, text in _sources("unison_runtime", "nodes"):  # scripts may name the loader's frozen inputs
+        if rel == "unison_runtime/annotators/kinds.py":
+            continue
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef):
+                fields_elsewhere += [f"{rel}:{item.lineno}" for item in node.body if isinstance(item, ast.AnnAssign)
+                                     and isinstance(item.target, ast.Name) and item.target.id in names]
+            if isinstance(node, (ast.Tuple, ast.List, ast.Set, ast.Dict)):
+                items = node.keys if isinstance(node, ast.Dict) else node.elts
+                listed = {i.value for i in items if isinstance(i, ast.Constant) and i.value in names}
+                if len(listed) >= 2:
+                    lists_elsewhere.append(f"{rel}:{node.lineno}")
+    assert fields_elsewhere == [] and lists_elsewhere == []
+
+
+def _how_to_lists(title: str) -> list[list[str]]:
+    """The numbered lists of docs/ARCHITECTURE.md's section `title`, one list of items each."""
+    text = (PACK / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    section = text.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+    lists, current = [], []
+    for line in section.splitlines():
+        if re.match(r"\d+\. ", line):
+            current.append(line)
+        elif current and not line.strip():
+            lists.append(current)
+            current = []
+    return lists + ([current] if current else [])
+
+
+def _file_of(written: str) -> Path | None:
+    for base in (PACK, PACK / "unison_runtime"):
+        if (base / written).is_file():
+            return base / written
+    return None
+
+
+@pytest.mark.parametrize("title", ["How to add a task", "How to add an annotator"])
+def test_the_how_to_file_lists_are_true(title):
+    """Each item names a file that exists and names that the files it names really declare."""
+    lists = _how_to_lists(title)
+    assert lists and all(lists)
+    for item in (item for items in lists for item in items):
+        quoted = re.findall(r"`([^`]+)`", item)
+        files = [_file_of(q) for q in quoted if q.endswith((".py", ".json"))]
+        assert files and all(files), f"a file named in {item!r} does not exist"
+        texts = "".join(f.read_text(encoding="utf-8") for f in files)
+        names = [q for q in quoted if re.fullmatch(r"[A-Za-z_]\w*", q)]
+        missing = [n for n in names if not re.search(rf"\b{n}\b", texts)]
+        assert missing == [], f"{item[:60]!r}: {missing} not in the files it names"
+    if title == "How to add an annotator":
+        assert len(lists[0]) <= 3  # a weights-free mode: three files at most

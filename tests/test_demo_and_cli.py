@@ -9,7 +9,7 @@ from pathlib import Path
 
 
 from unison_runtime.pipeline.demo import DEMO_REQUESTS, run_demo
-from unison_runtime.plan import TASKS
+from unison_runtime.facts import TASKS
 
 ROOT = Path(__file__).resolve().parents[1]
 

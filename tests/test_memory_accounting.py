@@ -10,7 +10,7 @@ import functools
 import pytest
 
 from benchmarks.accounting import CARDS_GB, GIB, POLICIES, build_meta_models, model_sizes, simulate, task_uses
-from unison_runtime.plan import TASKS
+from unison_runtime.facts import TASKS
 
 
 @pytest.fixture(scope="module")

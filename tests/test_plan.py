@@ -14,10 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from unison_runtime.errors import PlanError
-from unison_runtime.plan import (
-    DEFAULT_HEIGHT, DEFAULT_VIDEO_FRAMES, DEFAULT_WIDTH, MAX_FRAMES, MAX_SIDE, PLAN_TOKENS, TASKS,
-    Plan, looks_like_plan, snap_frames, snap_size,
-)
+from unison_runtime.facts import DEFAULT_HEIGHT, DEFAULT_VIDEO_FRAMES, DEFAULT_WIDTH, MAX_FRAMES, MAX_SIDE, TASKS
+from unison_runtime.plan import PLAN_TOKENS, Plan, looks_like_plan, snap_frames, snap_size
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATION_TASKS = [t for t in TASKS if not t.endswith("understanding")]

@@ -12,7 +12,8 @@ import pytest
 from unison_runtime import layout
 from unison_runtime.errors import ModelLoadError
 from unison_runtime.models import get_manager
-from unison_runtime.plan import TASKS, Plan
+from unison_runtime.facts import TASKS
+from unison_runtime.plan import Plan
 from unison_runtime.planner import constrained
 from unison_runtime.planner import load_planner
 from unison_runtime.planner.qwen import QwenPlanner
@@ -353,16 +354,62 @@ def test_image_answers_put_the_text_first_with_its_pad_token(media_dir):
     assert content == [{"type": "text", "text": "Compare <IMGPAD> and <IMGPAD>"}, {"type": "image"}, {"type": "image"}]
     video = _request("Here is the mask <VIDPAD>. Make the bird in this video ###v.mp4### white", media_dir)
     parts = prompting.media_turn(video)[0]["content"]
-    assert [p["type"] for p in parts] == ["text", "video", "text"]  # the typed pad stays text...
-    assert "<\u2060VIDPAD>" in parts[0]["text"]  # ...escaped, so no tokenizer reads it as the pad token
+    assert [p["type"] for p in parts] == ["text", "video", "text"]  # the typed pad stays in the text...
+    assert parts[0]["text"] == "Here is the mask <VIDPAD>. Make the bird in this video "  # ...as the pad token
+    shown = _request("Draw <|image_pad|> and <|vision_start|> on a sign", media_dir)
+    text = prompting.media_turn(shown)[0]["content"][0]["text"]
+    assert "<|image_pad|>" not in text and "<|vision_start|>" not in text  # Qwen's own tokens: escaped text
 
 
 def test_a_typed_pad_token_plans_and_answers(merged, media_dir):
-    # run.sh example 9: a typed <VIDPAD> besides the one media item.
+    # run.sh example 9: a typed <VIDPAD> (the mask to be made) before the one media item.
     request = _request("Here is the mask <VIDPAD>. Make the bird in this video ###v.mp4### white", media_dir)
-    plan = merged._parse("<BOEDIT>1,0<EOEDIT><CFV>", request)
+    assert request.slots == (None, 0)
+    plan = merged._parse("<BOEDIT>0,1<EOEDIT><CFV>", request)
     assert plan.task == "video_edit" and plan.source_index == 0 and plan.mask_index is None
-    assert any("media #2" in w for w in plan.warnings)
+    assert any("pad #1, the <VIDPAD> typed" in w for w in plan.warnings) and plan.raw == "<BOEDIT>0,1<EOEDIT><CFV>"
+    swapped = merged._parse("<BOEDIT>1,0<EOEDIT><CFV>", request)  # the typed pad as the source
+    assert swapped.task == "video_edit" and swapped.source_index is None and swapped.mask_index is None
+    assert any("source is pad #1" in w for w in swapped.warnings)
+    assert isinstance(merged.answer(request, max_new_tokens=2), str)
+
+
+@pytest.mark.parametrize("text, tokens, message", [
+    # image edit: the reference cannot fill a typed mask either (it indexes its files by the plan)
+    ("Here is the mask <IMGPAD>. Make the cat in ###a.png### white", "<BOEDIT>0,1<EOEDIT><CFI>",
+     "image_edit needs a source image and a mask image"),
+    ("Make a video starring <IMGPAD> on a beach", "<REF><CFV>", "needs a reference image"),
+    ("Animate <IMGPAD> please", "<BOFIDX>0<EOFIDX><CFV>", "needs 1 image"),
+])
+def test_a_typed_pad_no_media_fills_is_a_one_line_error(merged, media_dir, text, tokens, message):
+    from unison_runtime.errors import PlanError
+    from unison_runtime.pipeline.stage_two import describe_media
+    from unison_runtime.router import route
+
+    request = _request(text, media_dir)
+    plan = merged._parse(tokens, request)
+    with pytest.raises(PlanError, match=message) as info:
+        route(plan, describe_media(request))
+    assert "\n" not in str(info.value)
+
+
+def test_plan_tokens_typed_in_a_request_never_become_the_plan(merged, media_dir, monkeypatch):
+    request = _request("Draw a cat <BOEDIT>0,1<EOEDIT><CFV> ###a.png###", media_dir)
+    planner = _copy(merged)
+    monkeypatch.setattr(planner, "_generate_text", lambda *args: "A cat.")  # the model answers in words
+    assert planner.plan(request).task == "image_understanding"  # not the typed video edit
+    monkeypatch.setattr(planner, "_generate_text", lambda *args: "<CFI>")
+    plan = planner.plan(request)
+    assert (plan.task, plan.raw) == ("text_to_image", "<CFI>")
+
+
+def test_a_typed_pad_in_a_question_is_answered_as_text(merged, media_dir):
+    from unison_runtime.planner import prompting
+
+    request = _request("What does <IMGPAD> stand for?", media_dir)
+    plan = merged._parse("It is a placeholder.", request)  # prose: an answer, as the reference's else-branch
+    assert plan.task == "text_understanding"  # by the media given (none), not the typed pad
+    assert prompting.media_turn(request)[0]["content"] == [{"type": "text", "text": "What does <IMGPAD> stand for?"}]
     assert isinstance(merged.answer(request, max_new_tokens=2), str)
 
 

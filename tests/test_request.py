@@ -37,6 +37,38 @@ def test_markers_become_pad_tokens_in_order(root):
     assert request.media[1] == MediaItem(path=root / "clip.mp4", kind="video", marker="###clip.mp4###")
 
 
+def test_a_typed_pad_stays_a_pad_the_planner_counts_but_no_media_item(root):
+    # run.sh example 9: the typed <VIDPAD> is how the reference asks for a mask to be made.
+    request = parse_request("Here is the mask <VIDPAD>. Make the bird in ###clip.mp4### white, "
+                            "like <IMGPAD> ###cat.png###", [root])
+    assert request.prompt == "Here is the mask <VIDPAD>. Make the bird in <VIDPAD> white, like <IMGPAD> <IMGPAD>"
+    assert request.media_kinds == ("video", "image")
+    assert request.slots == (None, 0, None, 1)
+    assert [request.pad_token(i) for i in range(4)] == ["<VIDPAD>", "<VIDPAD>", "<IMGPAD>", "<IMGPAD>"]
+    plain = parse_request("###cat.png### and ###clip.mp4###", [root])
+    assert plain.pads == () and plain.slots == (0, 1)
+
+
+def test_typed_pads_and_given_media_are_counted_in_order_of_appearance():
+    import numpy as np
+
+    from unison_runtime.request import GivenMedia
+
+    image = GivenMedia("image", np.zeros((1, 4, 4, 3), np.uint8))
+    mask = GivenMedia("mask", np.zeros((1, 4, 4), np.float32))
+    request = parse_request("edit {image1} with <IMGPAD> as mask", [], given={"image1": image, "mask1": mask})
+    assert request.prompt == "edit <IMGPAD> with <IMGPAD> as mask <IMGPAD>"  # mask1 appended
+    assert request.slots == (0, None, 1) and [m.role for m in request.media] == ["image", "mask"]
+
+
+def test_qwen_vision_tokens_and_plan_tokens_typed_in_a_request_are_no_media(root):
+    request = parse_request("Draw <|image_pad|>, <|vision_start|> and <BOEDIT>0,1<EOEDIT><CFV> on a sign", [root])
+    assert "<|image_pad|>" not in request.prompt and "<|vision_start|>" not in request.prompt
+    assert request.prompt.replace("\u2060", "") == request.text  # only broken by a word joiner
+    assert "<BOEDIT>0,1<EOEDIT><CFV>" in request.prompt  # the reference's tokenizer reads them too...
+    assert request.media == () and request.slots == ()  # ...but they are no media, and no plan
+
+
 def test_a_request_without_media_needs_no_roots():
     request = parse_request("A red fox in the snow", [])
     assert request == Request(text="A red fox in the snow", prompt="A red fox in the snow", media=())

@@ -153,7 +153,7 @@ def test_rules_plan_table(plan_of, text, expected):
 
 
 def test_the_table_covers_every_task_with_enough_cases():
-    from unison_runtime.plan import TASKS
+    from unison_runtime.facts import TASKS
 
     assert len(CASES) >= 60
     covered = {expected["task"] for _, expected in CASES}

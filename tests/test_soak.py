@@ -24,7 +24,7 @@ from helpers import run_options as RunOptions
 from unison_runtime.pipeline import run as run_pipeline
 from unison_runtime.pipeline.demo import DEMO_REQUESTS
 from unison_runtime.pipeline.stages import find_run_models
-from unison_runtime.plan import VIDEO_TASKS
+from unison_runtime.facts import VIDEO_TASKS
 
 
 def run(text, values, options):

@@ -10,6 +10,12 @@ TASKS = (
     "text_to_image", "image_edit", "image_control", "image_reference",
     "text_to_video", "image_to_video", "video_reference", "video_edit", "video_control",
 )
+UNDERSTANDING_TASKS = ("text_understanding", "image_understanding", "video_understanding")
+IMAGE_TASKS = ("text_to_image", "image_edit", "image_control", "image_reference")
+VIDEO_TASKS = ("text_to_video", "image_to_video", "video_reference", "video_edit", "video_control")
+EDIT_TASKS = ("image_edit", "video_edit")
+CONTROL_TASKS = ("image_control", "video_control")
+REFERENCE_TASKS = ("image_reference", "video_reference")
 FRAME_REFS = ("first", "last", "firstlast")  # image_to_video: where the given image(s) go
 
 # -- sizes and lengths ------------------------------------------------------------------------
@@ -34,4 +40,9 @@ ATTENTION_BACKENDS = {"native": "native", "flash": "flash", "flash3": "_flash_3"
 SWITCHES = ("auto", "on", "off")  # batch_cfg / vae_tiling: auto = decided from free device memory
 ANNOTATOR_MODES = ("mask", "bbox", "label", "caption", "salient",
                    "firstframe", "lastframe", "firstlastframe", "reference", "control")
+
+# -- media files ----------------------------------------------------------------------------------
+# Pillow's modes for 16-bit greyscale PNGs (and 32-bit "I" on older Pillow): levels 0..65535, which
+# images and masks scale to 8 bits (Pillow's own conversion to "L" clips them).
+WIDE_GREY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 MEDIA_ROLES = ("image", "video", "mask")  # what a media item of a request is, stated by its giver

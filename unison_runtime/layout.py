@@ -13,6 +13,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterable, Mapping, Sequence
 
+from .annotators.kinds import ANNOTATOR_KINDS, AnnotatorPaths, annotator_kind
+
 # Stage one (Qwen2.5-VL)
 PLANNER_MERGED = "planner/Unison-Qwen2.5-VL-3B"          # merged model (base + Unison LoRA)
 PLANNER_BASE = "planner/Qwen2.5-VL-3B-Instruct"          # stock instruct model
@@ -31,10 +33,10 @@ COMFY_TRANSFORMER_FILE = "wan2.1_vace_1.3B_fp16.safetensors"
 COMFY_TEXT_ENCODER_FILE = "umt5_xxl_fp16.safetensors"
 COMFY_TEXT_ENCODER_FP8_FILE = "umt5_xxl_fp8_e4m3fn_scaled.safetensors"
 COMFY_VAE_FILE = "wan_2.1_vae.safetensors"
-# Annotators (folder names other ComfyUI packs use)
-GROUNDING_DINO = "annotators/grounding-dino"
-SAM2 = "annotators/sam2"
-U2NET = "annotators/u2net/u2net.pt"
+# Annotators: declared in `annotators.kinds` (folder names other ComfyUI packs use)
+GROUNDING_DINO = annotator_kind("grounding_dino").layout_path
+SAM2 = annotator_kind("sam2").layout_path
+U2NET = annotator_kind("u2net").layout_path
 
 # The one mapping between this layout and ComfyUI's folder registry: the first part of a layout
 # path ("planner/...") is ComfyUI's folder "unison_planner" (models/unison/planner by default).
@@ -57,10 +59,7 @@ COMFY_FOLDER_OF = {
 EXTRA_FOLDERS = {
     "LLM": "planner_base",
     "VLM": "planner_base",
-    "sam2": "sam2",
-    "grounding-dino": "grounding_dino",
-    "u2net": "u2net",
-    "rembg": "u2net",
+    **{folder: kind.name for kind in ANNOTATOR_KINDS for folder in kind.pack_folders},
 }
 BERT_FOLDER = "bert-base-uncased"  # storyicon's place for GroundingDINO's text encoder
 PLANNER_NAME = "qwen2.5-vl-3b"  # a pack's Qwen folder is used when its name holds this (any case)
@@ -70,22 +69,20 @@ U2NET_FILES = ("u2net.pt", "u2net.pth", "u2net.onnx")  # preferred in this order
 
 
 @dataclass(frozen=True)
-class ModelPaths:
-    """The pieces found under one models directory (None where absent)."""
+class ModelPaths(AnnotatorPaths):
+    """The pieces found under one models directory (None where absent); the annotator models'
+    fields are `AnnotatorPaths`'."""
 
-    root: Path | None
-    planner_merged: Path | None
-    planner_base: Path | None
-    planner_adapter: Path | None
-    projector: Path | None
-    generator_diffusers: Path | None
-    generator_native: Path | None
-    comfy_transformer: Path | None
-    comfy_text_encoder: Path | None
-    comfy_vae: Path | None
-    grounding_dino: Path | None
-    sam2: Path | None
-    u2net: Path | None
+    root: Path | None = None
+    planner_merged: Path | None = None
+    planner_base: Path | None = None
+    planner_adapter: Path | None = None
+    projector: Path | None = None
+    generator_diffusers: Path | None = None
+    generator_native: Path | None = None
+    comfy_transformer: Path | None = None
+    comfy_text_encoder: Path | None = None
+    comfy_vae: Path | None = None
 
 
 def discover(models_dir: str | Path | None,
@@ -130,9 +127,7 @@ def discover(models_dir: str | Path | None,
         comfy_transformer=comfy_file(COMFY_DIFFUSION_MODELS, COMFY_TRANSFORMER_FILE),
         comfy_text_encoder=comfy_file(COMFY_TEXT_ENCODERS, COMFY_TEXT_ENCODER_FILE, COMFY_TEXT_ENCODER_FP8_FILE),
         comfy_vae=comfy_file(COMFY_VAE, COMFY_VAE_FILE),
-        grounding_dino=found(GROUNDING_DINO),
-        sam2=found(SAM2),
-        u2net=found(U2NET),
+        **{kind.name: found(kind.layout_path) for kind in ANNOTATOR_KINDS},
     )
     return replace(paths, **{k: v for k, v in packs.items() if getattr(paths, k) is None})
 
@@ -150,8 +145,7 @@ def default_extra_roots(models_dir: str | Path) -> dict[str, list[Path]]:
 
 def find_in_packs(extra_roots: Mapping[str, Iterable[Path]]) -> dict[str, Path]:
     """`{piece: path}` for the pieces found in other packs' folders (first root wins)."""
-    finders = {"planner_base": find_pack_planner, "sam2": find_original_sam2,
-               "grounding_dino": find_original_grounding_dino, "u2net": find_u2net}
+    finders = {"planner_base": find_pack_planner, **{k.name: globals()[k.pack_finder] for k in ANNOTATOR_KINDS}}
     found: dict[str, Path] = {}
     for name, piece in EXTRA_FOLDERS.items():
         if piece in found:

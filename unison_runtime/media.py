@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MediaError
+from .facts import FPS, WIDE_GREY_MODES
 from .outputs import publish
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".webp")
@@ -45,8 +46,6 @@ MAX_VIDEO_FRAME_PIXELS = 7680 * 4320
 # kept, at the decode size), are refused above this before anything is decoded: 1e9 pixels are
 # 3 GB as 8-bit RGB — e.g. two 10 s 1080p videos — far beyond what stage two can use at once.
 MEDIA_PIXEL_BUDGET = 1_000_000_000
-# Modes Pillow gives 16-bit greyscale PNGs (and 32-bit "I" on older Pillow): 0..65535, not 0..255.
-_WIDE_GREY_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
 # -- reading ---------------------------------------------------------------------------------
@@ -84,7 +83,7 @@ def _to_8_bit(image):
     import numpy as np
     from PIL import Image
 
-    if image.mode not in _WIDE_GREY_MODES:
+    if image.mode not in WIDE_GREY_MODES:
         return image
     wide = np.asarray(image).astype(np.float64)
     return Image.fromarray(np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8), "L")
@@ -267,7 +266,7 @@ def save_png(frames: Any, path: str | os.PathLike, overwrite: bool = False, next
                    _exists_mode(overwrite, next_free))
 
 
-def save_mp4(frames: Any, path: str | os.PathLike, fps: float = 24, overwrite: bool = False,
+def save_mp4(frames: Any, path: str | os.PathLike, fps: float = FPS, overwrite: bool = False,
              next_free: bool = False) -> Path:
     """Write frames as an H.264 (yuv420p) MP4; odd sizes are padded to even by edge repetition."""
     import math

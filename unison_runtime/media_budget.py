@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 from .errors import MediaError
-from .plan import MAX_FRAMES
+from .facts import MAX_FRAMES
 
 
 @dataclass(frozen=True)

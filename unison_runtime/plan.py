@@ -38,15 +38,9 @@ from typing import Any, Iterable, Mapping
 
 from .errors import PlanError
 
-from .facts import (DEFAULT_HEIGHT, DEFAULT_VIDEO_FRAMES, DEFAULT_WIDTH, FPS, FRAME_REFS,  # noqa: F401
-                    MAX_FRAMES, MAX_SIDE, MIN_SIDE, SIZE_STEP, TASKS)
-
-UNDERSTANDING_TASKS = ("text_understanding", "image_understanding", "video_understanding")
-IMAGE_TASKS = ("text_to_image", "image_edit", "image_control", "image_reference")
-VIDEO_TASKS = ("text_to_video", "image_to_video", "video_reference", "video_edit", "video_control")
-EDIT_TASKS = ("image_edit", "video_edit")
-CONTROL_TASKS = ("image_control", "video_control")
-REFERENCE_TASKS = ("image_reference", "video_reference")
+from .facts import (CONTROL_TASKS, DEFAULT_HEIGHT, DEFAULT_VIDEO_FRAMES, DEFAULT_WIDTH, EDIT_TASKS, FPS,
+                    FRAME_REFS, MAX_FRAMES, MAX_SIDE, MIN_SIDE, REFERENCE_TASKS, SIZE_STEP, TASKS,
+                    UNDERSTANDING_TASKS, VIDEO_TASKS)
 
 PLAN_TOKENS = (
     "<CFI>", "<CFV>", "<BORES>", "<EORES>", "<BONF>", "<EONF>", "<BOFIDX>", "<EOFIDX>",

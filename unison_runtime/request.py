@@ -7,6 +7,13 @@ extension, confines it to the allowed roots and replaces it with `<IMGPAD>` / `<
 role stated (image, video or mask): `{name}` in the text marks where it belongs, and given media
 the text does not mention are appended in order. A role is never guessed from a file name.
 
+A `<IMGPAD>` / `<VIDPAD>` the user types stays that pad token, as the reference reads it (its
+run.sh example 9, "Here is the mask <VIDPAD>. Make the bird in this video ###...###", asks for a
+mask to be made that way): the planner sees every pad, typed or not, in order, and its plan's
+indices count them all. `Request.pads` says which media item each pad is (None: typed, no media);
+`Request.media` holds the media alone. Qwen's own vision tokens (`<|image_pad|>`...) are not
+Unison tokens: mentioning one is text, broken by an invisible word joiner.
+
 Path rules: a relative path is looked up under each allowed root in order (the first root where it
 exists wins); an absolute path is taken as is. Either way the file, after following symlinks, must
 lie inside one of the allowed roots, so `..`, absolute paths elsewhere and symlinks that point out
@@ -29,9 +36,10 @@ from .media import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS  # one list; media imports
 MARKER = "###"
 MAX_REQUEST_CHARS = 20_000  # far above any real request; keeps the planner's context sane
 PAD_TOKENS = {"image": "<IMGPAD>", "video": "<VIDPAD>"}
-# Placeholders the planner's tokenizer or processor would read as media slots if a user merely
-# mentions them: Unison's pads and Qwen's vision tokens (`<|image_pad|>`, `<|vision_start|>`...).
-_PLACEHOLDER_RE = re.compile(r"<(?:IMGPAD|VIDPAD)>|<\|(?:image_pad|video_pad|vision_start|vision_end|vision_pad)\|>")
+PAD_KINDS = {token: kind for kind, token in PAD_TOKENS.items()}
+_TYPED_PAD = "|".join(re.escape(token) for token in PAD_TOKENS.values())
+# Qwen's vision tokens, which its processor would read as media slots if a user merely mentions one.
+_PLACEHOLDER_RE = re.compile(r"<\|(?:image_pad|video_pad|vision_start|vision_end|vision_pad)\|>")
 WORD_JOINER = "\u2060"
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -94,15 +102,28 @@ class MediaItem:
 
 @dataclass(frozen=True)
 class Request:
-    """A parsed request: `text` as written, `prompt` with each marker replaced by its pad token."""
+    """A parsed request: `text` as written, `prompt` with each marker replaced by its pad token.
+
+    `pads`: for each pad token of `prompt` in order, the index of its media item, or None for a
+    pad the user typed (empty: one pad per media item, in order)."""
 
     text: str
     prompt: str
     media: tuple[MediaItem, ...] = ()
+    pads: tuple[int | None, ...] = ()
 
     @property
     def media_kinds(self) -> tuple[str, ...]:
         return tuple(item.kind for item in self.media)
+
+    @property
+    def slots(self) -> tuple[int | None, ...]:
+        """Every pad the planner sees, in order: its media index, or None for a typed pad."""
+        return self.pads or tuple(range(len(self.media)))
+
+    def pad_token(self, slot: int) -> str:
+        """The pad token of planner slot `slot` (`prompt` holds every pad, typed or not, in order)."""
+        return re.findall(_TYPED_PAD, self.prompt)[slot]
 
 
 def media_kind(path: str | Path) -> str:
@@ -141,34 +162,43 @@ def parse_request(text: str, allowed_roots: Iterable[str | Path] | str | Path = 
     roots = _resolve_roots(allowed_roots) if len(pieces) > 1 else ()
     prompt_parts: list[str] = []
     media: list[MediaItem] = []
+    pads: list[int | None] = []
     for index, piece in enumerate(pieces):
         if index % 2 == 0:
-            prompt_parts.append(_given_items(escape_placeholders(piece), placeholder, given, media))
+            prompt_parts.append(_prose_pads(escape_placeholders(piece), placeholder, given, media, pads))
             continue
         marker = f"{MARKER}{piece}{MARKER}"
         item = MediaItem(path=_confined_file(piece, roots), kind=media_kind(piece.strip()), marker=marker)
+        pads.append(len(media))
         media.append(item)
         prompt_parts.append(PAD_TOKENS[item.kind])
-    return Request(text=text, prompt="".join(prompt_parts), media=tuple(media))
+    typed = any(slot is None for slot in pads)
+    return Request(text=text, prompt="".join(prompt_parts), media=tuple(media), pads=tuple(pads) if typed else ())
 
 
-def _given_items(prose: str, placeholder, given: Mapping[str, GivenMedia], media: list[MediaItem]) -> str:
+def _prose_pads(prose: str, placeholder, given: Mapping[str, GivenMedia], media: list[MediaItem],
+                pads: list[int | None]) -> str:
     """`prose` with each `{name}` of given media replaced by its pad token (items appended to
-    `media` in order of appearance)."""
-    if placeholder is None:
-        return prose
+    `media`); each pad, typed or given, recorded in `pads` in order of appearance."""
+    names = placeholder.pattern if placeholder is not None else None
+    pattern = re.compile(_TYPED_PAD + (f"|{names}" if names else ""))
 
     def pad(match) -> str:
+        if match.group(0) in PAD_KINDS:  # typed by the user: a slot no media fills
+            pads.append(None)
+            return match.group(0)
         item = given[match.group(1)]
+        pads.append(len(media))
         media.append(MediaItem(path=None, kind=item.kind, marker=match.group(0), role=item.role, given=item))
         return PAD_TOKENS[item.kind]
 
-    return placeholder.sub(pad, prose)
+    return pattern.sub(pad, prose)
 
 
 def escape_placeholders(prose: str) -> str:
-    """The user's own words with any literal media placeholder (`<IMGPAD>`, `<|image_pad|>`, ...)
-    broken by an invisible word joiner, so that mentioning one is text, not a media slot."""
+    """The user's own words with any of Qwen's vision tokens (`<|image_pad|>`, `<|vision_start|>`,
+    ...) broken by an invisible word joiner, so that mentioning one is text, not a media slot.
+    Unison's pads stay (a typed pad is a slot, as the reference reads it)."""
     return _PLACEHOLDER_RE.sub(lambda m: m.group(0)[0] + WORD_JOINER + m.group(0)[1:], prose)
 
 

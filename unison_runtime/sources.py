@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Mapping, Sequence
 
+from .annotators.kinds import AnnotatorPaths
 from .errors import ModelLoadError
 from .facts import (ATTENTION_BACKENDS, DEFAULT_OFFLOAD_POLICY, DTYPES, OFFLOAD_POLICIES, PLANNER_CHOICES,
                     PLANNER_MODES)
@@ -107,23 +108,17 @@ class GeneratorSource:
 
 
 @dataclass(frozen=True)
-class AnnotatorSources:
-    """Annotator weights (None where absent); each loads when an annotator first needs it."""
+class AnnotatorSources(AnnotatorPaths):
+    """Annotator weights (`AnnotatorPaths`: None where absent); each loads when an annotator first
+    needs it."""
 
-    grounding_dino: Path | None = None
-    sam2: Path | None = None
-    u2net: Path | None = None
     settings: LoadSettings = field(default_factory=LoadSettings)
 
     def load(self) -> "AnnotatorModels":
         from .annotators import AnnotatorModels
 
-        return AnnotatorModels(self.grounding_dino, self.sam2, self.u2net, device=self.settings.device,
+        return AnnotatorModels(**self.as_dict(), device=self.settings.device,
                                offload_policy=self.settings.offload_policy)
-
-    @property
-    def empty(self) -> bool:
-        return self.grounding_dino is None and self.sam2 is None and self.u2net is None
 
 
 @dataclass(frozen=True)
@@ -232,16 +227,15 @@ def _annotator_sources(models_dir, paths: "ModelPaths | None", folder_roots, set
     folder and the folders registered for annotators (other packs' folder names included)."""
     from .annotators.segmentation import find_annotator_models
 
-    found = {k: getattr(paths, k) for k in ("grounding_dino", "sam2", "u2net")} if paths else {}
+    found = paths.annotator_paths().as_dict() if paths else {}
     roots = ([Path(models_dir)] if models_dir is not None else []) + \
         [Path(r) for r in (folder_roots or {}).get("unison_annotators", ())]
     for root in roots:
-        if all(found.get(k) for k in ("grounding_dino", "sam2", "u2net")):
+        if found and all(found.values()):
             break
         if root.is_dir():
-            more = find_annotator_models(root)
-            for name in ("grounding_dino", "sam2", "u2net"):
-                found[name] = found.get(name) or getattr(more, name)
+            more = find_annotator_models(root).as_dict()
+            found = {name: found.get(name) or path for name, path in more.items()}
     sources = AnnotatorSources(**found, settings=settings)
     return None if sources.empty else sources
 

@@ -151,19 +151,28 @@ def test_schema_is_frozen(comfy_env):
 
 def test_schema_only_appends_to_the_first_release():
     """Workflows saved with the first release keep loading: every node it had is still there, its
-    inputs and outputs come first in the same order, and anything added is an optional input or an
-    output appended after the old ones (links are stored by output position)."""
+    inputs and outputs come first in the same order, and anything added is an optional input, an
+    output appended after the old ones (links are stored by output position), or a choice appended
+    to a list (every saved value still loads: a new annotator mode, say)."""
     current = schema()
     for node_id, old in json.loads(RELEASE1_SCHEMA_FILE.read_text()).items():
         new = current[node_id]
         changed = {name for node, name in SCHEMA_CHANGES if node == node_id}  # listed above, with reasons
         same = [(a, b) for a, b in zip(new["inputs"], old["inputs"]) if b["name"] not in changed]
         assert [n["name"] for n in new["inputs"][: len(old["inputs"])]] == [o["name"] for o in old["inputs"]], node_id
-        assert all(a == b for a, b in same), node_id
+        assert all(_keeps(a, b) for a, b in same), node_id
         assert all(not entry["required"] for entry in new["inputs"][len(old["inputs"]):]), node_id
         n = len(old["outputs"])
         assert (new["outputs"][:n], new["output_names"][:n]) == (old["outputs"], old["output_names"]), node_id
         assert new["output_node"] == old["output_node"], node_id
+
+
+def _keeps(new: dict, old: dict) -> bool:
+    """An input as the first release had it, or with choices appended to its list."""
+    if isinstance(new.get("choices"), list) and isinstance(old.get("choices"), list):
+        grown = new["choices"][: len(old["choices"])] == old["choices"]
+        return grown and {**new, "choices": None} == {**old, "choices": None}
+    return new == old
 
 
 def _combo_choices() -> dict:

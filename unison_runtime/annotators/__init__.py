@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import AnnotatorError
 from ..facts import ANNOTATOR_MODES  # noqa: F401  (one list for nodes, CLI and runtime)
+from .kinds import AnnotatorPaths, annotator_kind, needed_by, where_to_put
 
 if TYPE_CHECKING:
     import numpy as np
@@ -24,19 +25,13 @@ if TYPE_CHECKING:
 MASK_MODES = ("mask", "bbox", "label", "caption", "salient")
 FRAME_REF_MODES = {"firstframe": "first", "lastframe": "last", "firstlastframe": "firstlast"}
 DEFAULT_THRESHOLDS = {"salient": 0.0, "label": 0.25, "caption": 0.25}  # salient: VACE's "level > 0"
-_NEEDS = {"bbox": ("sam2",), "label": ("grounding_dino", "sam2"), "caption": ("grounding_dino", "sam2"),
-          "salient": ("u2net",)}
-_MODEL_NAMES = {"grounding_dino": "GroundingDINO", "sam2": "SAM2", "u2net": "U²-Net"}
 
 
-@dataclass
-class AnnotatorModels:
-    """Where the annotator models are (None where absent) and how to load them. Loading goes
-    through the model manager, so asking twice returns the cached model."""
+@dataclass(frozen=True)
+class AnnotatorModels(AnnotatorPaths):
+    """Where the annotator models are (`AnnotatorPaths`: None where absent) and how to load them.
+    Loading goes through the model manager, so asking twice returns the cached model."""
 
-    grounding_dino: Path | None = None
-    sam2: Path | None = None
-    u2net: Path | None = None
     device: str = "auto"
     dtype: str = "float32"
     offload_policy: str = "keep"
@@ -46,19 +41,15 @@ class AnnotatorModels:
         """Find the models under a models root (this pack's layout or ComfyUI packs' folder names)."""
         from .segmentation import find_annotator_models
 
-        paths = find_annotator_models(root)
-        return cls(paths.grounding_dino, paths.sam2, paths.u2net, **settings)
+        return cls(**find_annotator_models(root).as_dict(), **settings)
 
     def load(self, name: str):
-        """The loaded model `name` ("grounding_dino", "sam2" or "u2net")."""
-        from . import salient, segmentation
-
-        loaders = {"grounding_dino": segmentation.load_grounding_dino, "sam2": segmentation.load_sam2,
-                   "u2net": salient.load_u2net}
+        """The loaded model `name` (a field of `AnnotatorPaths`)."""
+        kind = annotator_kind(name)
         path = getattr(self, name)
         if path is None:
-            raise AnnotatorError(f"{_MODEL_NAMES[name]} is not available; see AnnotatorModels.discover")
-        return loaders[name](path, device=self.device, dtype=self.dtype, offload_policy=self.offload_policy)
+            raise AnnotatorError(f"{kind.label} is not available; see AnnotatorModels.discover")
+        return kind.load(path, device=self.device, dtype=self.dtype, offload_policy=self.offload_policy)
 
 
 @dataclass
@@ -183,18 +174,16 @@ def _check_inputs(mode, frames, mask, text, boxes, num_frames, feather) -> None:
 
 
 def _resolve_models(mode: str, models, cutout: bool) -> AnnotatorModels | None:
-    needed = _NEEDS.get(mode, ("u2net",) if mode == "reference" and cutout else ())
+    needed = needed_by("salient" if mode == "reference" and cutout else mode)  # a cut-out is salient
     if not needed:
         return models if isinstance(models, AnnotatorModels) else None
     if isinstance(models, (str, Path)):
         models = AnnotatorModels.discover(models)
-    missing = [_MODEL_NAMES[n] for n in needed if models is None or getattr(models, n) is None]
+    missing = [k.label for k in needed if models is None or getattr(models, k.name) is None]
     if missing:
         what = f"mode {mode!r}" + (" with cutout" if mode == "reference" else "")
-        raise AnnotatorError(
-            f"{what} needs {' and '.join(_MODEL_NAMES[n] for n in needed)}; missing: {', '.join(missing)}. "
-            "Put Hugging Face folders under annotators/grounding-dino and annotators/sam2 and the file "
-            "annotators/u2net/u2net.pt in the models directory (or folders named grounding-dino*, sam2*)")
+        raise AnnotatorError(f"{what} needs {' and '.join(k.label for k in needed)}; missing: "
+                             f"{', '.join(missing)}. {where_to_put()}")
     return models
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Sequence
 
 from ..errors import AnnotatorError
+from ..facts import WIDE_GREY_MODES
 
 if TYPE_CHECKING:
     import numpy as np
@@ -91,7 +92,6 @@ def _binarise(array: "np.ndarray") -> "np.ndarray":
 
 
 # -- given mask images, read as VACE reads them ----------------------------------------------------
-_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 
 def grey_levels(rgb: "np.ndarray") -> "np.ndarray":
@@ -115,7 +115,7 @@ def mask_levels(image) -> "np.ndarray":
     """
     import numpy as np
 
-    if image.mode in _SIXTEEN_BIT_MODES:
+    if image.mode in WIDE_GREY_MODES:
         values = np.asarray(image).astype(np.float64)
         return (np.rint(np.clip(values, 0, 65535) * 255.0 / 65535.0) / 255.0).astype(np.float32)
     grey = np.asarray(image.convert("L"))

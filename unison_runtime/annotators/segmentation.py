@@ -13,21 +13,19 @@ box of every object re-derived from that object's mask on the previous frame.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import ModelLoadError
 from ..layout import model_type
 from ..models import get_manager, torch_dtype
+from .kinds import ANNOTATOR_KINDS, AnnotatorKind, AnnotatorPaths, annotator_kind
 from .loaded import Detector, Segmenter  # noqa: F401  (the loaded models)
 from .masks import MaskResult, as_frames, bounding_box, check_boxes, labels_prompt
 
 if TYPE_CHECKING:
     import numpy as np
 
-GDINO_TYPES = ("grounding-dino",)
-SAM2_TYPES = ("sam2", "sam2_video")
 # VACE's GroundingDINO settings: thresholds, NMS at IoU 0.5, and only the top box is segmented.
 BOX_THRESHOLD = 0.25
 TEXT_THRESHOLD = 0.2
@@ -35,42 +33,24 @@ NMS_IOU = 0.5
 MAX_BOXES = 10  # the most boxes the `max_boxes` option takes (each box is one tracked object)
 
 
-@dataclass(frozen=True)
-class AnnotatorPaths:
-    """Where each annotator model was found under a models root (None where absent)."""
-
-    grounding_dino: Path | None = None
-    sam2: Path | None = None
-    u2net: Path | None = None
-
-
-_FIELDS = ("grounding_dino", "sam2", "u2net")
-
-
 # -- locating ---------------------------------------------------------------------------------
-def _looks_like(name: str, family: str) -> bool:
-    key = name.lower().replace("_", "-")
-    return key.startswith(("grounding-dino", "groundingdino")) if family == "gdino" else key.startswith("sam2")
-
-
 def find_annotator_models(root: str | Path, max_depth: int = 3) -> AnnotatorPaths:
-    """Search a models root for annotator weights under the names ComfyUI packs use.
+    """Search a models root for each annotator model (`kinds.ANNOTATOR_KINDS`) under the names
+    ComfyUI packs use.
 
-    Looks at `annotators/grounding-dino`, `annotators/sam2`, `annotators/u2net/u2net.pt` (this
-    pack's layout) first, then any folder up to `max_depth` deep named `grounding-dino*` /
-    `GroundingDINO*` / `sam2*` (e.g. `sam2.1_hiera_tiny`) holding a Hugging Face config of the
-    right model type, and any `u2net.pt` / `u2net.pth`.
+    Looks at this pack's layout first (`annotators/grounding-dino`, `annotators/sam2`,
+    `annotators/u2net/u2net.pt`), then any folder up to `max_depth` deep named like the model
+    (`grounding-dino*` / `GroundingDINO*` / `sam2*`, e.g. `sam2.1_hiera_tiny`) holding a Hugging
+    Face config of its model type, and any weights file of its name (`u2net.pt` / `u2net.pth`);
+    last, other packs' original files (`layout.EXTRA_FOLDERS`) where nothing else was found.
     """
     from .. import layout
 
     root = Path(root).expanduser()
     found: dict[str, Path] = {}
-    if model_type(root / layout.GROUNDING_DINO) in GDINO_TYPES:
-        found["grounding_dino"] = root / layout.GROUNDING_DINO
-    if model_type(root / layout.SAM2) in SAM2_TYPES:
-        found["sam2"] = root / layout.SAM2
-    if (root / layout.U2NET).is_file():
-        found["u2net"] = root / layout.U2NET
+    for kind in ANNOTATOR_KINDS:
+        if _fits(kind, root / kind.layout_path):
+            found[kind.name] = root / kind.layout_path
     frontier = [root]
     for _ in range(max_depth):
         next_level = []
@@ -79,31 +59,37 @@ def find_annotator_models(root: str | Path, max_depth: int = 3) -> AnnotatorPath
                 children = sorted(folder.iterdir())
             except OSError:
                 continue
+            next_level += [child for child in children if child.is_dir()]
             for child in children:
-                if child.is_dir():
-                    next_level.append(child)
-                    if "grounding_dino" not in found and _looks_like(child.name, "gdino") \
-                            and model_type(child) in GDINO_TYPES:
-                        found["grounding_dino"] = child
-                    if "sam2" not in found and _looks_like(child.name, "sam2") and model_type(child) in SAM2_TYPES:
-                        found["sam2"] = child
-                elif "u2net" not in found and child.name.lower() in ("u2net.pt", "u2net.pth"):
-                    found["u2net"] = child
+                for kind in ANNOTATOR_KINDS:
+                    if kind.name not in found and _found_by_name(kind, child):
+                        found[kind.name] = child
         frontier = next_level
-    # Other packs' original files (layout.EXTRA_FOLDERS) only where nothing else was found.
     packs = layout.find_in_packs(layout.default_extra_roots(root))
-    return AnnotatorPaths(**{**{k: v for k, v in packs.items() if k in _FIELDS}, **found})
+    return AnnotatorPaths(**{**{k.name: packs.get(k.name) for k in ANNOTATOR_KINDS}, **found})
 
 
-def _check_hf_folder(folder: Path, allowed: tuple[str, ...], what: str, example: str) -> Path:
+def _fits(kind: AnnotatorKind, path: Path) -> bool:
+    """Whether `path` holds `kind`: its weights file, or a Hugging Face folder of its model type."""
+    return path.is_file() if kind.is_file else model_type(path) in kind.model_types
+
+
+def _found_by_name(kind: AnnotatorKind, child: Path) -> bool:
+    if kind.is_file:
+        return child.is_file() and child.name.lower() in kind.file_names
+    return child.is_dir() and kind.matches_folder(child.name) and model_type(child) in kind.model_types
+
+
+def _check_hf_folder(folder: Path, kind: AnnotatorKind, example: str) -> Path:
+    allowed, what = kind.model_types, kind.label
     folder = Path(folder).expanduser()
     if not folder.is_dir():
         raise ModelLoadError(f"{what} folder not found: {folder}")
-    kind = model_type(folder)
-    if kind not in allowed:
+    found = model_type(folder)
+    if found not in allowed:
         hint = "" if (folder / "config.json").exists() else (
             f" (no config.json: give the Hugging Face folder, e.g. {example}, or the original checkpoint file)")
-        raise ModelLoadError(f"{folder} is not a {what} model (model_type {kind!r}; allowed {allowed}){hint}")
+        raise ModelLoadError(f"{folder} is not a {what} model (model_type {found!r}; allowed {allowed}){hint}")
     return folder
 
 
@@ -119,7 +105,7 @@ def load_grounding_dino(folder: str | Path, *, device: str = "auto", dtype: str 
         from .original_checkpoints import load_original_grounding_dino
 
         return load_original_grounding_dino(folder, device=device, dtype=dtype, offload_policy=offload_policy)
-    folder = _check_hf_folder(Path(folder), GDINO_TYPES, "GroundingDINO", "IDEA-Research/grounding-dino-tiny")
+    folder = _check_hf_folder(Path(folder), annotator_kind("grounding_dino"), "IDEA-Research/grounding-dino-tiny")
 
     def loader(device_name: str, dtype_name: str) -> Detector:
         from transformers import GroundingDinoForObjectDetection, GroundingDinoProcessor
@@ -141,7 +127,7 @@ def load_sam2(folder: str | Path, *, device: str = "auto", dtype: str = "float32
         from .original_checkpoints import load_original_sam2
 
         return load_original_sam2(folder, device=device, dtype=dtype, offload_policy=offload_policy)
-    folder = _check_hf_folder(Path(folder), SAM2_TYPES, "SAM2", "facebook/sam2.1-hiera-tiny")
+    folder = _check_hf_folder(Path(folder), annotator_kind("sam2"), "facebook/sam2.1-hiera-tiny")
     video = model_type(folder) == "sam2_video"
 
     def loader(device_name: str, dtype_name: str) -> Segmenter:

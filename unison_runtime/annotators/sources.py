@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import AnnotatorError
+from ..facts import FPS
 
 if TYPE_CHECKING:
     import numpy as np
@@ -64,7 +65,7 @@ def fit_source_to_area(src_width: int, src_height: int, src_frames: int, area: i
     return SourceFit(ow * dw, oh * dh, (latent_frames - 1) * df + 1)
 
 
-def resample_frame_ids(src_frames: int, num_frames: int, fps: float = 24.0) -> list[int]:
+def resample_frame_ids(src_frames: int, num_frames: int, fps: float = FPS) -> list[int]:
     """Which source frames make `num_frames` frames spread over the whole clip, first and last
     included: the frame shown at each of `num_frames` evenly spaced times (decord's frame
     timestamps at a constant `fps`, float32, as the reference reads them). More frames than the
@@ -81,7 +82,7 @@ def resample_frame_ids(src_frames: int, num_frames: int, fps: float = 24.0) -> l
     return np.argmax(inside, axis=1).tolist()
 
 
-def resample_frames(frames: "np.ndarray", num_frames: int, fps: float = 24.0) -> "np.ndarray":
+def resample_frames(frames: "np.ndarray", num_frames: int, fps: float = FPS) -> "np.ndarray":
     """`frames` (`[T, ...]`) resampled to `num_frames` over the whole clip (`resample_frame_ids`)."""
     if len(frames) == num_frames:
         return frames
@@ -113,7 +114,7 @@ def resize_crop(frames: "np.ndarray", width: int, height: int) -> "np.ndarray":
 
 
 def fit_video(frames: "np.ndarray", width: int, height: int, num_frames: int | None = None,
-              fps: float = 24.0) -> "np.ndarray":
+              fps: float = FPS) -> "np.ndarray":
     """A source (or its mask video) at the prepared size and length: frames resampled over the
     clip, then resized and centre-cropped. A single image is repeated to `num_frames`."""
     if num_frames is not None:

@@ -20,11 +20,8 @@ import warnings
 from pathlib import Path
 
 from .. import layout
+from ..planner.constrained import UNISON_TOKENS  # the 14 tokens, in LLaMA-Factory's order
 
-UNISON_TOKENS = (
-    "<CFI>", "<CFV>", "<BORES>", "<EORES>", "<BONF>", "<EONF>", "<BOFIDX>", "<EOFIDX>",
-    "<REF>", "<CTRL>", "<BOEDIT>", "<EOEDIT>", "<IMGPAD>", "<VIDPAD>",
-)
 # Qwen2.5's special tokens, in the order of the real vocabulary (ids follow the BPE vocab).
 QWEN_SPECIAL_TOKENS = (
     "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",

@@ -30,8 +30,9 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelLoadError
+from ..facts import ATTENTION_BACKENDS, DEFAULT_OFFLOAD_POLICY  # backends: our names → diffusers'
 from ..file_memo import memo_on_files
-from ..models import DEFAULT_OFFLOAD_POLICY, default_device, get_manager, resolve_dtype, torch_dtype
+from ..models import default_device, get_manager, resolve_dtype, torch_dtype
 from ..state_dicts import load_errors, read_state_dict
 from .streaming import load_converted
 from .checkpoints import (
@@ -49,8 +50,6 @@ NATIVE_FILES = {
     "text_encoder": "models_t5_umt5-xxl-enc-bf16.pth",
     "tokenizer": "google/umt5-xxl",
 }
-# Our names → diffusers' attention backend names (the choice list for nodes and CLI: its keys).
-ATTENTION_BACKENDS = {"native": "native", "flash": "flash", "flash3": "_flash_3", "sage": "sage"}
 # The package each non-native backend imports (diffusers falls back or fails only mid-generation).
 _BACKEND_PACKAGES = {"flash": ("flash_attn", "flash-attn"), "flash3": ("flash_attn_interface", "flash-attn 3 (Hopper build)"),
                      "sage": ("sageattention", "sageattention")}

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ..errors import GenerationError, PlanError, RequestError
+from ..facts import REFERENCE_TASKS
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..router import Overrides, Route
@@ -20,7 +21,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .stage_two import StageTwoInputs
 
 MIN_IMAGE_TO_VIDEO_FRAMES = 5  # the given frame plus at least one 4-frame latent step to animate
-REFERENCE_TASKS = ("image_reference", "video_reference")
 
 
 def check_settings(options: "RunOptions", overrides: "Overrides | None" = None,

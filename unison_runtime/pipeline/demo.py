@@ -48,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run_demo(out: Path, models: Path | None = None, steps: int = DEMO_STEPS,
              only: tuple[str, ...] = (), progress: bool = True) -> dict:
     from ..demo_models import MARKER, build_demo_models
-    from ..plan import VIDEO_TASKS
+    from ..facts import VIDEO_TASKS
     from ..outputs import write_text
     from ..router import Overrides
     from .checks import check_out_dir

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
+from ..facts import FPS
 from ..plan import Plan
 from ..router import Overrides, Route
 from .options import RunOptions
@@ -181,7 +182,7 @@ def save_outputs(result: RunResult, out_dir: Path) -> list[Path]:
     if result.answer is not None:
         return [write_text(out_dir / "answer.txt", result.answer + "\n")]
     if result.route.plan.is_video:
-        return [save_mp4(result.frames, out_dir / "output.mp4", fps=24, next_free=True)]
+        return [save_mp4(result.frames, out_dir / "output.mp4", fps=FPS, next_free=True)]
     return [save_png(result.frames[0], out_dir / "output.png", next_free=True)]
 
 

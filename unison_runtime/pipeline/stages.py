@@ -122,13 +122,18 @@ def prepare_request(planned: Planned, annotators: "AnnotatorSources | None" = No
     from .checks import mask_notes
     from .stage_two import load_route_media, prepare_stage_two
 
+    from ..annotators.kinds import needed_by
+
     route = _routed(planned)
     models = None
-    if route.annotator == "salient":
-        if annotators is None or annotators.u2net is None:
-            raise ModelLoadError(f"{route.task} without a mask finds the salient object with U²-Net: put "
-                                 "u2net.pt under models/unison/annotators/u2net/ (or connect "
-                                 "UnisonAnnotatorLoader), or give a mask")
+    needed = needed_by(route.annotator) if route.annotator else ()
+    missing = [k for k in needed if annotators is None or getattr(annotators, k.name) is None]
+    if missing:
+        raise ModelLoadError(f"{route.task} with the {route.annotator} annotator needs "
+                             f"{' and '.join(k.label for k in missing)}: put "
+                             f"{' and '.join(k.layout_path for k in missing)} under models/unison/ (or connect "
+                             "UnisonAnnotatorLoader)" + (", or give a mask" if route.annotator == "salient" else ""))
+    if needed:
         models = annotators.load()
     media = load_route_media(route, planned.request)
     inputs = prepare_stage_two(route, media, models)

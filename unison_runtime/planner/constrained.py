@@ -181,17 +181,17 @@ def unison_plan_grammar(tokenizer, end_ids: Sequence[int], media_count: int | No
     answer is cut after `prose_tokens` tokens (planning only needs to know it is prose).
 
     It accepts what `plan.Plan.from_tokens` accepts: blocks in any order, each at most once, at
-    most one selector, media indices below `media_count`; numbers at least plan.py's minimum and
+    most one selector, media indices below `media_count`; numbers at least facts' minimum and
     written in full (`Plan.from_tokens(clamp=True)` brings one above the maximum into range).
     """
-    from .. import plan as plan_module
+    from .. import facts
 
     tok = {name: single_token_id(tokenizer, name) for name in UNISON_TOKENS}
     digits = Digits.of(tokenizer)
     comma = single_token_id(tokenizer, ",")
     end = Fixed({end_ids[0]: ACCEPT})
-    size = (plan_module.MIN_SIDE, plan_module.MAX_SIDE)
-    frames = (0, plan_module.MAX_FRAMES - 1)  # <BONF>n<EONF> is n+1 frames
+    size = (facts.MIN_SIDE, facts.MAX_SIDE)
+    frames = (0, facts.MAX_FRAMES - 1)  # <BONF>n<EONF> is n+1 frames
     count = 10 if media_count is None else min(media_count, 10)
 
     def numbers(ranges: Sequence[tuple[int, int]], then: Node) -> Node:

@@ -15,7 +15,7 @@ from ..errors import PlanError
 from ..facts import MAX_FRAMES, MAX_SIDE, MIN_SIDE
 from . import prompting
 from .constrained import JsonField, tagged_json_grammar
-from .qwen import QwenPlanner
+from .qwen import QwenPlanner, in_media_indices
 
 SYSTEM_PROMPT = """You turn a user's request into a JSON plan for a media generation system.
 Media attached to the request appear as <IMGPAD> (image) and <VIDPAD> (video); they are numbered 0, 1, 2... in order.
@@ -41,7 +41,7 @@ FRAMES = dict(kind="int", lo=1, hi=MAX_FRAMES, finish=True)
 
 def plan_schema(media_count: int) -> dict[str, list[JsonField]]:
     """Task name -> the keys that follow it; tasks that need media only when media is given."""
-    from ..plan import TASKS
+    from ..facts import TASKS
 
     index = dict(kind="int", lo=0, hi=max(media_count, 1) - 1)
     size = [JsonField("width", **SIZE), JsonField("height", **SIZE)]
@@ -73,7 +73,7 @@ class InstructPlanner(QwenPlanner):
     def plan(self, request):
         grammar = None
         if self.constrained:
-            grammar = tagged_json_grammar(self.loaded.tokenizer, "task", plan_schema(len(request.media)),
+            grammar = tagged_json_grammar(self.loaded.tokenizer, "task", plan_schema(len(request.slots)),
                                           end_id=self._end_ids()[0])
         messages = prompting.plain_turn(request.prompt, system=SYSTEM_PROMPT)
         text = self._generate_text(messages, grammar, self.max_plan_tokens)
@@ -84,7 +84,7 @@ class InstructPlanner(QwenPlanner):
 
         try:
             data = json.loads(text)
-            return _plan_from_dict(data, len(request.media), raw=text)
+            return in_media_indices(_plan_from_dict(data, len(request.slots), raw=text), request)
         except (ValueError, PlanError) as exc:  # only reachable unconstrained
             fallback = Plan.understanding(request.media_kinds)
             return replace(fallback, raw=text, warnings=(f"the planner's JSON was not a valid plan ({exc}); "

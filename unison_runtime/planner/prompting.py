@@ -35,8 +35,9 @@ def media_turn(request) -> list[dict]:
 
     Images only: as the reference builds it, the prompt as text with its pad tokens kept, then
     the images (the reference attaches its first image; every one is attached here). With a
-    video (the reference cannot answer about videos): each item in place of its marker. Pad
-    tokens the user typed as text stay text either way.
+    video (the reference cannot answer about videos): each item in place of its marker. A pad the
+    user typed stays its pad token with no media attached, as the reference keeps it; Qwen's own
+    vision tokens typed as text are escaped.
     """
     from ..request import escape_placeholders
 

@@ -6,8 +6,10 @@ optionally merged in memory). A checkpoint whose file holds an `lm_head.weight` 
 the embeddings is loaded untied whatever its config.json says, so users never hand-edit it.
 Every load goes through the model manager (kind "planner") and reads local files only.
 
-`QwenPlanner.plan` prompts with the plain user turn, decodes greedily under the plan grammar
-(`planner.constrained`) and cross-checks the result against the request (`planner.rules`).
+`QwenPlanner.plan` prompts with the plain user turn (a typed pad is a pad: the model's indices
+count it, `in_media_indices` maps them to the media), decodes greedily with the folder's
+repetition penalty, as the reference does, under the plan grammar (`planner.constrained`), and
+may cross-check the result against the request (`planner.rules`).
 """
 
 from __future__ import annotations
@@ -325,6 +327,30 @@ class CancelCheck:
         return scores
 
 
+# -- plan indices --------------------------------------------------------------------------------
+def in_media_indices(plan, request):
+    """`plan` (indices counting every pad the model saw, typed ones too) with indices into
+    `request.media`. A typed pad no media fills is dropped from the plan with a warning: as the
+    mask, the edit then has no given mask (run.sh example 9: the route makes one); as the source,
+    the route chooses it from the request's media (the reference's video edit takes its first)."""
+    slots = request.slots
+    if all(slot is not None for slot in slots):
+        return plan
+    changes, notes = {}, []
+    for name, role in (("mask_index", "mask"), ("source_index", "source")):
+        slot = getattr(plan, name)
+        if slot is None:
+            continue
+        changes[name] = slots[slot]
+        if slots[slot] is None:
+            notes.append(f"the plan's {role} is pad #{slot + 1}, the {request.pad_token(slot)} typed in the "
+                         f"request: no media fills it, so the plan leaves the {role} out")
+    if changes.get("source_index", plan.source_index) is None and changes.get("mask_index") is not None:
+        notes.append(f"the plan's mask (media #{changes['mask_index'] + 1}) goes with its source: left out too")
+        changes["mask_index"] = None
+    return replace(plan, **changes, warnings=(*plan.warnings, *notes)) if changes else plan
+
+
 # -- the planner -------------------------------------------------------------------------------
 @dataclass
 class QwenPlanner:
@@ -369,7 +395,7 @@ class QwenPlanner:
         grammar = None
         if self.constrained:
             grammar = unison_plan_grammar(self.loaded.tokenizer, self._end_ids(),
-                                          media_count=len(request.media), allow_prose=self.allow_prose,
+                                          media_count=len(request.slots), allow_prose=self.allow_prose,
                                           prose_tokens=self.prose_tokens)
         return self._generate_text(messages, grammar, self.max_plan_tokens)
 
@@ -379,11 +405,11 @@ class QwenPlanner:
         cleaned = text.strip()
         if not looks_like_plan(cleaned):
             return replace(Plan.understanding(request.media_kinds), raw=text)
-        count = len(request.media)
+        count = len(request.slots)  # the model's indices count every pad it saw, typed ones too
         try:
-            return Plan.from_tokens(cleaned, media_count=count, clamp=True)
+            return in_media_indices(Plan.from_tokens(cleaned, media_count=count, clamp=True), request)
         except PlanError as exc:  # only reachable unconstrained
-            try:  # an index past the media (a pad token typed as text, run.sh example 9): drop it
+            try:  # an index past the pads the model saw: drop it
                 plan = Plan.from_tokens(cleaned, clamp=True)
                 dropped = {k: None for k in ("mask_index", "source_index")
                            if getattr(plan, k) is not None and getattr(plan, k) >= count}
@@ -392,7 +418,7 @@ class QwenPlanner:
                     plan = replace(plan, **dropped, warnings=(*plan.warnings, f"dropped {note}: the request "
                                                               f"has {count} media item(s)"))
                     Plan.from_tokens(plan.to_tokens(), media_count=count)
-                    return plan
+                    return in_media_indices(plan, request)
             except PlanError:
                 pass
             fallback = Plan.understanding(request.media_kinds)  # not a plan: answer instead
@@ -453,7 +479,7 @@ class QwenPlanner:
         from PIL import Image
 
         from ..media import sample_indices
-        from ..plan import FPS
+        from ..facts import FPS
 
         frames = item.given.frames()
         if item.kind == "image":
@@ -503,7 +529,9 @@ class QwenPlanner:
 
     # -- generation helpers --------------------------------------------------------------------
     def _generate_text(self, messages: list[dict], grammar, max_new_tokens: int) -> str:
-        """Greedy generation from a plain-text turn; decoded without skipping special tokens."""
+        """Greedy generation from a plain-text turn with the folder's repetition penalty, as the
+        reference's generate() decodes a plan (Qwen's generation_config.json: top_k 1, which is
+        greedy, and repetition_penalty 1.05); decoded without skipping special tokens."""
         import torch
 
         from ..models import get_manager
@@ -515,7 +543,9 @@ class QwenPlanner:
         if grammar is not None:
             processors.append(logits_processor(grammar, inputs["input_ids"].shape[1]))
         with get_manager().use(self.loaded), torch.random.fork_rng(devices=self._rng_devices()):
-            ids = self._generate_ids(inputs, {"max_new_tokens": max_new_tokens}, processors=processors)
+            penalty = self._folder_decoding().get("repetition_penalty", 1.0)
+            ids = self._generate_ids(inputs, {"max_new_tokens": max_new_tokens, "repetition_penalty": penalty},
+                                     processors=processors)
         return strip_end_of_turn(self.loaded.tokenizer.decode(ids, skip_special_tokens=False))
 
     def _generate_ids(self, inputs: dict, settings: dict, processors=(), suppress=()) -> list[int]:
@@ -524,7 +554,7 @@ class QwenPlanner:
 
         model = self.loaded.model
         # Every knob set: generate() fills unset ones from the folder's generation_config.json,
-        # whose sampling and repetition penalty would change the greedy plan.
+        # whose sampling would make the plan random (callers pass the knobs they take from it).
         config = GenerationConfig(**{**GREEDY, "eos_token_id": self._end_ids(),
                                      "pad_token_id": self._end_ids()[-1],
                                      "suppress_tokens": list(suppress) or None, **settings})

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..errors import RequestError, UnisonError
-from ..plan import FPS, MAX_FRAMES, MAX_SIDE, MIN_SIDE, VIDEO_TASKS, Plan, snap_size
+from ..facts import FPS, MAX_FRAMES, MAX_SIDE, MIN_SIDE, VIDEO_TASKS
+from ..plan import Plan, snap_size
 from ..request import MARKER, Request, parse_request
 
 # -- cue vocabulary (matched on lower-cased text where each media marker reads " <mK> ") --------
