@@ -367,7 +367,8 @@ def measure_sampling_steps(models_dir: Path, media_dir: Path, width: int = 64, h
 
 
 def _wan_sigma_scheduler(config: dict):
-    """diffusers' flow UniPC on Wan's sigmas (0.999 → 0), as `sampling.make_scheduler` sets them."""
+    """diffusers' flow UniPC on Wan's sigmas (0.999 → 0): the reference our solver (`generator.unipc`)
+    is checked against."""
     import numpy as np
     from diffusers import UniPCMultistepScheduler
 
