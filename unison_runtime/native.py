@@ -117,7 +117,7 @@ def padded_context(t5_context: "torch.Tensor") -> "torch.Tensor":
     separate batch, and the negative would attend over 512 - n zero rows instead of 2048 - n.
     An all-zero negative (ConditioningZeroOut) stays all zeros.
     """
-    from .generator.conditioning import CONTEXT_LENGTH
+    from .facts import CONTEXT_LENGTH
 
     if t5_context.ndim == 3 and t5_context.shape[0] == 1 and not bool(t5_context.any()):
         return t5_context.new_zeros(1, max(CONTEXT_LENGTH, t5_context.shape[1]), t5_context.shape[2]).float()
