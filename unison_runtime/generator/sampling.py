@@ -65,7 +65,7 @@ def generate(
     check_inputs(inputs, settings, text_width=models.text_width)
 
     # 2. Define call parameters
-    do_cfg = settings.cfg > 1.0
+    do_cfg = settings.guided
     work: dict[str, torch.Tensor] = {}
     try:
         # 3. Encode the negative prompt when no negative context was given
