@@ -97,6 +97,21 @@ def _schedule(levels: "torch.Tensor") -> FlowSchedule:
     return FlowSchedule(sigmas=levels.to(torch.float32), timesteps=timesteps)
 
 
+def model_sigma(timestep: "torch.Tensor", sigma: "torch.Tensor") -> float:
+    """The level at which a model conditioned on σ·1000 (ComfyUI's) sees Wan's integer `timestep`;
+    σ itself when the timestep is 0 (σ below 1/1000), where no velocity could be read back."""
+    t = int(timestep)
+    return t / TRAIN_TIMESTEPS if t > 0 else float(sigma)
+
+
+def x0_at(x: "torch.Tensor", denoised: "torch.Tensor", at: float, sigma: float) -> "torch.Tensor":
+    """A flow model's x0 at level `sigma` from its x0 `denoised` computed at level `at`: the same
+    velocity v = (x − denoised)/at, so x0 = x − sigma·v."""
+    if at == sigma:
+        return denoised
+    return x - (sigma / at) * (x - denoised)
+
+
 @dataclass(frozen=True)
 class SolverStep:
     """What one step saw and made, for progress, previews and cancellation."""
