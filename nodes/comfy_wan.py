@@ -62,8 +62,8 @@ def _check_wan_base(base, node: str, vace: bool = False) -> None:
     import comfy.model_base
 
     if not isinstance(base, comfy.model_base.WAN21):
-        raise ValueError(f"{node}: the model is {_describe_model(base)}, but Wan 2.1 "
-                         f"{'VACE ' if vace else ''}is expected ({WAN_VACE_FILES})")
+        expected = f"Wan 2.1 VACE is expected ({WAN_VACE_FILES})" if vace else "a Wan 2.1 model is expected"
+        raise ValueError(f"{node}: the model is {_describe_model(base)}, but {expected}")
     if vace and not isinstance(base, comfy.model_base.WAN21_Vace):
         raise ValueError(f"{node}: the model is {_describe_model(base)}, a Wan model without VACE blocks, but "
                          f"Wan 2.1 VACE is expected ({WAN_VACE_FILES})")
