@@ -154,3 +154,19 @@ def test_the_callback_sees_each_step_and_can_stop_the_run():
         unipc.sample(lambda x, s, t: calls.append(1) or x * 0, torch.randn(SHAPE), unipc.wan_schedule(5, 5.0), callback)
     schedule = unipc.wan_schedule(5, 5.0)
     assert seen == [(0, 5, float(schedule.sigmas[0])), (1, 5, float(schedule.sigmas[1]))] and len(calls) == 2
+
+
+def test_a_comfy_model_is_asked_at_wans_integer_timestep():
+    """ComfyUI conditions its model on σ·1000: asking it at t/1000 gives Wan's integer timestep t,
+    and the prediction re-expressed at σ with the same velocity is the x0 the reference gets."""
+    g = torch.Generator().manual_seed(2)
+    x, v = torch.randn(SHAPE, generator=g, dtype=torch.float64), torch.randn(SHAPE, generator=g, dtype=torch.float64)
+    schedule = unipc.wan_schedule(50, 5.0)
+    sigma, timestep = schedule.sigmas[10], schedule.timesteps[10]
+    at = unipc.model_sigma(timestep, sigma)
+    assert at == int(timestep) / 1000 and at != float(sigma)
+    denoised_at = x - at * v  # what a flow model gives at level `at`
+    torch.testing.assert_close(unipc.x0_at(x, denoised_at, at, float(sigma)), x - float(sigma) * v)
+    # Below 1/1000 the timestep is 0 and no velocity could be read back: the level itself.
+    assert unipc.model_sigma(torch.tensor(0), torch.tensor(0.0004)) == pytest.approx(0.0004)
+    assert unipc.x0_at(x, denoised_at, 0.5, 0.5) is denoised_at

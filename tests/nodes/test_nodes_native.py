@@ -281,3 +281,15 @@ def test_wan_sigmas_are_the_reference_schedule(steps, shift):
     from unison_runtime.native import wan_sigmas
 
     assert torch.equal(wan_sigmas(steps, shift), reference_scheduler(steps, shift).sigmas)
+
+
+def test_wan_sigmas_node_reads_its_defaults_from_the_sampler_settings():
+    from nodes.sampling import UnisonWanSigmas
+    from unison_runtime.generator.inputs import SamplerSettings
+    from unison_runtime.native import wan_sigmas
+
+    widgets = UnisonWanSigmas.INPUT_TYPES()["required"]
+    assert (widgets["steps"][1]["default"], widgets["shift"][1]["default"]) == (SamplerSettings().steps, SamplerSettings().shift)
+    (sigmas,) = UnisonWanSigmas().get_sigmas(7, 3.0)
+    assert sigmas.shape == (8,) and float(sigmas[-1]) == 0.0
+    assert (sigmas == wan_sigmas(7, 3.0)).all()
