@@ -93,8 +93,9 @@ SAMPLER_NODE = "UnisonWanUniPC"
 
 
 def wan_unipc_sampler(schedule=None):
-    """A ComfyUI SAMPLER running Wan's UniPC. With a `FlowSchedule` (our own sampler node), its exact
-    timesteps are used when the sigmas are its own; otherwise they come from the given sigmas."""
+    """A ComfyUI SAMPLER running Wan's UniPC. Given a `FlowSchedule` (UnisonVACESampler's native path
+    passes `wan_schedule`'s), its exact timesteps are used when the sigmas are its own; otherwise
+    (UnisonWanUniPC, any SIGMAS) they are truncated from the given float32 sigmas."""
     import comfy.samplers
 
     return comfy.samplers.KSAMPLER(sample_wan_unipc, extra_options={"schedule": schedule})
