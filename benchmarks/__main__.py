@@ -33,6 +33,10 @@ def main(argv: list[str] | None = None) -> int:
                              "default docs/PERFORMANCE.md)")
     parser.add_argument("--dry-run", action="store_true", help="with --gpu: run the plan on the CPU, tiny, "
                                                                 "to test its plumbing (writes only to --doc)")
+    parser.add_argument("--comfyui-dir", default=os.environ.get("COMFYUI_DIR"),
+                        help="with --gpu: a ComfyUI checkout to measure the native path in (default $COMFYUI_DIR)")
+    parser.add_argument("--comfyui-python", default=os.environ.get("COMFYUI_PYTHON"),
+                        help="with --gpu: that ComfyUI's Python (default $COMFYUI_PYTHON)")
     args = parser.parse_args(argv)
     if args.gpu:
         return gpu_main(args)
@@ -48,7 +52,8 @@ def gpu_main(args) -> int:
 
     from benchmarks.gpu import render, run_gpu_benchmarks, write_section
 
-    report = run_gpu_benchmarks(dry_run=args.dry_run)
+    report = run_gpu_benchmarks(dry_run=args.dry_run, comfy_dir=args.comfyui_dir or "",
+                                comfy_python=args.comfyui_python)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "gpu.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     doc = args.doc or (None if args.dry_run else _ROOT / "docs" / "PERFORMANCE.md")

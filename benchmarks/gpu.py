@@ -5,7 +5,10 @@ random weights directly on the GPU (nothing to download), then, at 832×480×81,
 - one complete 50-step generation under `auto` (seconds per step, total, peak VRAM);
 - each offload policy for a few steps (its peak VRAM, including a T5 encode and the VAE);
 - attention backends (those installed), batched vs separate CFG, `compile`, for a few steps;
-- VAE decode tiled and untiled (seconds, peak VRAM).
+- VAE decode tiled and untiled (seconds, peak VRAM);
+- the native path beside them (`native_gpu.py`, in the ComfyUI Python given by COMFYUI_DIR and
+  COMFYUI_PYTHON, run first, while this process holds no GPU memory): our sampler on ComfyUI's own
+  Wan VACE, one complete 50-step video under ComfyUI's default memory mode and under `--lowvram`.
 The figures replace the `## GPU` section of docs/PERFORMANCE.md. `--dry-run` runs the same plan on
 the CPU with the tiny demo configs and a tiny size, to test the plumbing (its figures mean nothing).
 """
@@ -13,6 +16,9 @@ the CPU with the tiny demo configs and a tiny size, to test the plumbing (its fi
 from __future__ import annotations
 
 import time
+import json
+import os
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -20,6 +26,8 @@ from typing import Any, Callable
 FULL = {"width": 832, "height": 480, "num_frames": 81, "steps": 50, "short_steps": 3, "cfg": 5.0}
 DRY = {"width": 32, "height": 32, "num_frames": 5, "steps": 2, "short_steps": 1, "cfg": 5.0}
 GIB = 1024**3
+NATIVE_MODES = ("default", "--lowvram")  # ComfyUI's memory modes the native path runs under
+NATIVE_SCRIPT = Path(__file__).with_name("native_gpu.py")
 
 
 @dataclass
@@ -143,7 +151,33 @@ def _now(cuda: bool) -> float:
     return time.perf_counter()
 
 
-def run_gpu_benchmarks(dry_run: bool = False, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run_native(dry_run: bool, comfy_dir: str | None, comfy_python: str | None,
+               log: Callable[[str], None] = print) -> dict[str, Any]:
+    """The native path in ComfyUI's own Python, once per memory mode (each a fresh process: ComfyUI
+    reads its memory mode at start). Without a ComfyUI to run it in, says how to give one."""
+    if not comfy_dir:
+        return {"skipped": "no ComfyUI given: set COMFYUI_DIR (and COMFYUI_PYTHON, its Python) to measure the "
+                           "native path"}
+    python = comfy_python or "python"
+    out: dict[str, Any] = {}
+    for mode in NATIVE_MODES:
+        log(f"[benchmarks --gpu] native path, ComfyUI {mode} ...")
+        argv = [python, str(NATIVE_SCRIPT), comfy_dir, *([mode] if mode.startswith("--") else []),
+                *(["--dry-run"] if dry_run else [])]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=3600)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            out[mode] = {"error": f"{type(err).__name__}: {err}"[:300]}
+            continue
+        if done.returncode != 0:
+            out[mode] = {"error": (done.stderr.strip().splitlines() or ["exit status %d" % done.returncode])[-1][:300]}
+            continue
+        out[mode] = json.loads(done.stdout.strip().splitlines()[-1])
+    return out
+
+
+def run_gpu_benchmarks(dry_run: bool = False, log: Callable[[str], None] = print, comfy_dir: str | None = None,
+                       comfy_python: str | None = None) -> dict[str, Any]:
     import importlib.util
 
     import torch
@@ -163,9 +197,14 @@ def run_gpu_benchmarks(dry_run: bool = False, log: Callable[[str], None] = print
     if dry_run:  # the plumbing of every case, on the CPU: non-native kernels cannot run here
         cases = [c for c in cases if c.attention == "native"]
     start = time.perf_counter()
+    comfy_dir = comfy_dir if comfy_dir is not None else os.environ.get("COMFYUI_DIR")
+    comfy_python = comfy_python if comfy_python is not None else os.environ.get("COMFYUI_PYTHON")
+    native = run_native(dry_run, comfy_dir, comfy_python, log)  # first: this process holds no GPU memory yet
+    built = time.perf_counter()
     models = build_random(device, dtype_name, tiny=dry_run)
     report = {"dry_run": dry_run, "device": torch.cuda.get_device_name() if not dry_run else "cpu (dry run)",
-              "dtype": dtype_name, "size": size, "build_seconds": round(time.perf_counter() - start, 1), "cases": {}}
+              "dtype": dtype_name, "size": size, "build_seconds": round(time.perf_counter() - built, 1), "cases": {},
+              "native": native}
     for case in cases:
         log(f"[benchmarks --gpu] {case.name} ...")
         try:
@@ -193,7 +232,26 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"| {name} | {r['seconds_per_step'] if r['seconds_per_step'] is not None else '–'} | "
                      f"{r['total_seconds']} | {r['peak_vram_gb'] if r['peak_vram_gb'] is not None else '–'} | "
                      f"{r['placement']} | {choices} |")
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + render_native(report.get("native") or {})) + "\n"
+
+
+def render_native(native: dict[str, Any]) -> list[str]:
+    """The native path's table: our sampler on ComfyUI's Wan VACE, per ComfyUI memory mode."""
+    lines = ["", "Native path: our sampler (Wan's UniPC) on ComfyUI's own Wan VACE and VAE, core WanVaceToVideo → "
+             "SamplerCustom → VAE decode, in ComfyUI's Python; random 2048-token context (no T5 encode).", ""]
+    if "skipped" in native:
+        return lines + [native["skipped"] + "."]
+    lines += ["| ComfyUI memory mode | s/step (median) | sampling s | VACE encode s | decode s | per video s | "
+              "peak VRAM GB |", "|---|---|---|---|---|---|---|"]
+    for mode, r in native.items():
+        if "error" in r:
+            lines.append(f"| {mode} | – | – | – | – | – | failed: {r['error']} |")
+            continue
+        dash = lambda v: "–" if v is None else v  # noqa: E731
+        lines.append(f"| {mode} ({r['mode']}) | {dash(r['seconds_per_step'])} | {r['sampling_seconds']} | "
+                     f"{r['vace_encode_seconds']} | {r['decode_seconds']} | {r['video_seconds']} | "
+                     f"{dash(r['peak_vram_gb'])} |")
+    return lines
 
 
 def write_section(doc: Path, section: str) -> None:

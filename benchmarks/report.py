@@ -12,6 +12,7 @@ GPU_TODO = (
     "VAE decode tiled vs untiled (seconds, peak VRAM)",
     "`torch.compile` (`compile_repeated_blocks`) warm-up cost and steady-state speed-up",
     "planner (Qwen2.5-VL-3B) plan latency and tokens/s on the GPU",
+    "the native path (our sampler on ComfyUI's own Wan VACE, in a ComfyUI Python: `COMFYUI_DIR`, `COMFYUI_PYTHON`) beside the diffusers path at 832×480×81, 50 steps, cfg 5: seconds per step and per video, peak VRAM under ComfyUI's default memory mode and `--lowvram`",
 )
 ACTIVATION_NOTES = (
     "DiT, per denoising call of B samples (B = 2 with batched CFG), in the weights' dtype (bf16: 2 bytes): "
@@ -259,14 +260,16 @@ def render_markdown(report: dict[str, Any]) -> str:
         lines += [f"A GPU was present ({gpu}) but this suite measures the CPU path only.", ""]
     else:
         lines += ["No GPU was lent for this run, so there are **no GPU figures**. `python -m benchmarks --gpu` "
-                  "measures them (planned to take under 8 minutes on one GPU, never yet run on one; `--dry-run` "
+                  "measures them (planned to take under 12 minutes on one GPU, never yet run on one; `--dry-run` "
                   "tests its plumbing on the CPU) and "
                   "rewrites this section. Not yet measured:", ""]
     lines += [f"- {item}" for item in GPU_TODO]
     lines += ["", "## Reproduce", "", "```", "python -m benchmarks --quick --out /tmp/unison-bench   # < 3 min on 2 cores",
               "python -m benchmarks --out /tmp/unison-bench           # more repeats",
               "python -m benchmarks --gpu                             # full-size GPU figures (needs a GPU)",
-              "python -m benchmarks --gpu --dry-run --out /tmp/g      # the GPU plan's plumbing, on the CPU", "```",
+              "python -m benchmarks --gpu --dry-run --out /tmp/g      # the GPU plan's plumbing, on the CPU",
+              "COMFYUI_DIR=ComfyUI COMFYUI_PYTHON=ComfyUI/venv/bin/python python -m benchmarks --gpu   "
+              "# with the native path", "```",
               "`--models DIR` reuses a tiny-model folder (otherwise they are built once into the temp dir); "
               "`--doc docs/PERFORMANCE.md` rewrites this file.", ""]
     return "\n".join(lines)

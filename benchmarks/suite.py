@@ -140,13 +140,15 @@ def rotated(items: list, round_index: int) -> list:
     return items[k:] + items[:k]
 
 
-def run_options(models_dir: Path, media_dir: Path, out_dir: Path | None = None, **sampling):
-    from unison_runtime.pipeline.options import ModelOptions, OutputOptions, RunOptions, SamplingOptions
+def run_options(models_dir: Path, media_dir: Path, out_dir: Path | None = None, max_new_tokens: int = 256,
+                **sampling):
+    from unison_runtime.generator.inputs import SamplerSettings
+    from unison_runtime.pipeline.options import ModelOptions, OutputOptions, RunOptions
     from unison_runtime.sources import LoadSettings
 
     return RunOptions(models=ModelOptions(models_dir=Path(models_dir), planner="rules", load=LoadSettings(device="cpu")),
-                      sampling=SamplingOptions(**sampling), output=OutputOptions(out_dir=out_dir),
-                      media_roots=(Path(media_dir),))
+                      sampling=SamplerSettings(**sampling), max_new_tokens=max_new_tokens,
+                      output=OutputOptions(out_dir=out_dir), media_roots=(Path(media_dir),))
 
 
 def prepare_models(models_dir: Path | None) -> Path:
@@ -367,7 +369,8 @@ def measure_sampling_steps(models_dir: Path, media_dir: Path, width: int = 64, h
 
 
 def _wan_sigma_scheduler(config: dict):
-    """diffusers' flow UniPC on Wan's sigmas (0.999 → 0), as `sampling.make_scheduler` sets them."""
+    """diffusers' flow UniPC on Wan's sigmas (0.999 → 0): the reference our solver (`generator.unipc`)
+    is checked against."""
     import numpy as np
     from diffusers import UniPCMultistepScheduler
 

@@ -6,9 +6,9 @@ what they need when they first run.
 Node IDs below are published: never rename one (saved workflows refer to them).
 """
 
-from . import auto, comfy_glue, generation, loaders, native, planning
+from . import auto, comfy_glue, generation, loaders, native, planning, sampling
 
-_MODULES = (loaders, planning, generation, auto, native)
+_MODULES = (loaders, planning, generation, auto, native, sampling)
 
 NODE_CLASS_MAPPINGS: dict = {}
 NODE_DISPLAY_NAME_MAPPINGS: dict = {}

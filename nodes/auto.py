@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from unison_runtime.facts import MAX_FRAMES, MAX_SIDE, PLAN_BY_CHOICES
+from unison_runtime.generator.inputs import SamplerSettings
 
 from . import comfy_glue as glue
 from . import convert, native
 from .values import ANNOTATORS, GENERATOR, PLANNER, PROJECTOR
 
 CATEGORY = "Unison"
+DEFAULT = SamplerSettings()  # the widgets' defaults
 
 
 class UnisonAuto:
@@ -47,10 +49,10 @@ class UnisonAuto:
                 "width": ("INT", {"default": 0, "min": 0, "max": MAX_SIDE, "step": 16, "tooltip": "0: as planned."}),
                 "height": ("INT", {"default": 0, "min": 0, "max": MAX_SIDE, "step": 16, "tooltip": "0: as planned."}),
                 "num_frames": ("INT", {"default": 0, "min": 0, "max": MAX_FRAMES, "tooltip": "0: as planned (videos only)."}),
-                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True,
-                                 "tooltip": "Noise seed."}),
-                "steps": ("INT", {"default": 50, "min": 1, "max": 200, "tooltip": "Sampling steps."}),
-                "cfg": ("FLOAT", {"default": 5.0, "min": 0.0, "max": 30.0, "step": 0.1, "round": 0.01,
+                "seed": ("INT", {"default": DEFAULT.seed, "min": 0, "max": 0xFFFFFFFFFFFFFFFF,
+                                 "control_after_generate": True, "tooltip": "Noise seed."}),
+                "steps": ("INT", {"default": DEFAULT.steps, "min": 1, "max": 200, "tooltip": "Sampling steps."}),
+                "cfg": ("FLOAT", {"default": DEFAULT.cfg, "min": 0.0, "max": 30.0, "step": 0.1, "round": 0.01,
                                   "tooltip": "Classifier-free guidance scale."}),
                 "use_projector": ("BOOLEAN", {"default": True, "tooltip": "Off: T5 text alone conditions the generator."}),
                 "plan_by": (list(PLAN_BY_CHOICES), {
@@ -79,7 +81,7 @@ class UnisonAuto:
             video1=None, mask1=None, video=None):
         glue.on_first_run()
         from unison_runtime.pipeline import run as run_pipeline
-        from unison_runtime.pipeline.options import ModelOptions, RunOptions, SamplingOptions
+        from unison_runtime.pipeline.options import ModelOptions, RunOptions
         from unison_runtime.router import Overrides
         from unison_runtime.sources import ModelSources
 
@@ -87,7 +89,7 @@ class UnisonAuto:
         models = ModelOptions(
             models_dir=root, folder_roots=folder_roots, planner=plan_by, use_projector=use_projector,
             given=ModelSources(planner=planner, projector=projector, generator=generator, annotators=annotators))
-        options = RunOptions(models=models, sampling=SamplingOptions(seed=seed, steps=steps, cfg=cfg),
+        options = RunOptions(models=models, sampling=SamplerSettings(seed=seed, steps=steps, cfg=cfg),
                              media_roots=tuple(glue.allowed_roots()), hooks=glue.run_hooks(steps))
         overrides = Overrides(width=width or None, height=height or None, num_frames=num_frames or None)
         video1, video_fps = native.one_video(video1, video, "UnisonAuto")

@@ -4,12 +4,14 @@ and UnisonVACESampler (stage two)."""
 from __future__ import annotations
 
 from unison_runtime.facts import ANNOTATOR_MODES, MAX_FRAMES, MAX_SIDE, SWITCHES
+from unison_runtime.generator.inputs import SamplerSettings
 
 from . import comfy_glue as glue
 from . import convert, native
 from .values import ANNOTATORS, CONDITIONING, GENERATOR, PLAN, PLANNER, PROJECTOR, expect
 
 CATEGORY = "Unison"
+DEFAULT = SamplerSettings()  # the widgets' defaults
 
 
 def _planned(plan, node: str):
@@ -157,16 +159,18 @@ class UnisonVACESampler:
             "required": {
                 "generator": (GENERATOR, {"tooltip": "Wan2.1 VACE from UnisonGeneratorLoader."}),
                 "plan": (PLAN, {"tooltip": "The resolved plan from UnisonTaskRouter."}),
-                "seed": ("INT", {"default": 0, "min": 0, "max": 0xFFFFFFFFFFFFFFFF, "control_after_generate": True,
+                "seed": ("INT", {"default": DEFAULT.seed, "min": 0, "max": 0xFFFFFFFFFFFFFFFF,
+                                 "control_after_generate": True,
                                  "tooltip": "Noise seed; the same seed and settings give the same result."}),
-                "steps": ("INT", {"default": 50, "min": 1, "max": 200, "tooltip": "Sampling steps (50 as in the paper)."}),
-                "cfg": ("FLOAT", {"default": 5.0, "min": 0.0, "max": 30.0, "step": 0.1, "round": 0.01,
+                "steps": ("INT", {"default": DEFAULT.steps, "min": 1, "max": 200,
+                                  "tooltip": "Sampling steps (50 as in the paper)."}),
+                "cfg": ("FLOAT", {"default": DEFAULT.cfg, "min": 0.0, "max": 30.0, "step": 0.1, "round": 0.01,
                                   "tooltip": "Classifier-free guidance scale; 1.0 turns the negative pass off."}),
-                "shift": ("FLOAT", {"default": 5.0, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
+                "shift": ("FLOAT", {"default": DEFAULT.shift, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
                                     "tooltip": "Flow-matching sigma shift."}),
-                "context_scale": ("FLOAT", {"default": 1.0, "min": 0.0, "max": 2.0, "step": 0.05,
+                "context_scale": ("FLOAT", {"default": DEFAULT.context_scale, "min": 0.0, "max": 2.0, "step": 0.05,
                                             "tooltip": "Strength of the VACE context (source frames, masks, references)."}),
-                "negative_prompt": ("STRING", {"default": "", "multiline": True,
+                "negative_prompt": ("STRING", {"default": DEFAULT.negative_prompt, "multiline": True,
                                                "tooltip": "What to avoid; empty uses Wan 2.1's standard negative prompt."}),
             },
             "optional": {
@@ -176,7 +180,7 @@ class UnisonVACESampler:
                 "references": ("IMAGE", {"tooltip": "Reference images; default: the router's."}),
                 **native.NATIVE_INPUTS,
                 "vae_tiling": (list(SWITCHES), {
-                    "default": "auto",
+                    "default": DEFAULT.vae_tiling,
                     "tooltip": "Tiled VAE encode/decode (less VRAM, a little slower); auto: on when the GPU lacks room."}),
             },
         }
@@ -186,12 +190,10 @@ class UnisonVACESampler:
                vae_tiling=None):
         glue.on_first_run()
         from unison_runtime.pipeline import stages
-        from unison_runtime.pipeline.options import SamplingOptions
-
         planned = _planned(plan, "UnisonVACESampler")
         inputs = convert.override_inputs(stages.generation_inputs(planned), frames, masks, references)
-        sampling = SamplingOptions(seed=seed, steps=steps, cfg=cfg, shift=shift, context_scale=context_scale,
-                                   negative_prompt=negative_prompt, vae_tiling=vae_tiling or "auto")
+        sampling = SamplerSettings(seed=seed, steps=steps, cfg=cfg, shift=shift, context_scale=context_scale,
+                                   negative_prompt=negative_prompt, vae_tiling=vae_tiling or DEFAULT.vae_tiling)
         conditioning = conditioning if conditioning is not None else stages.Conditioning(planned.prompt)
         if native.wants_native(model, vae, clip):  # ComfyUI's models: its own sampler and memory manager
             images, latent = native.sample_native(model, vae, clip, inputs, conditioning, sampling)

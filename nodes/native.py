@@ -7,12 +7,14 @@
   the Unison context (what our own sampler's DiT sees), for `WanVaceToVideo` / `KSampler`.
 - `sample_native`: UnisonVACESampler with ComfyUI's MODEL/VAE/CLIP connected samples through
   ComfyUI's own graph (CLIPTextEncode → this conditioning → WanVaceToVideo → SamplerCustom with
-  Wan's sigmas → TrimVideoLatent → VAEDecode), so LoRAs, GGUF and ComfyUI's memory manager apply.
+  Wan's UniPC and sigmas → TrimVideoLatent → VAEDecode), so LoRAs, GGUF and ComfyUI's memory
+  manager apply; what is connected is checked first (`comfy_wan.check_wan_vace`).
 """
 
 from __future__ import annotations
 
 from . import comfy_glue as glue
+from . import comfy_wan
 from .values import CONDITIONING, PLAN, PLANNER, PROJECTOR
 
 CATEGORY = "Unison"
@@ -132,9 +134,6 @@ def _map_conditioning(conditioning, fn):
     return [[fn(tensor), dict(options)] for tensor, options in conditioning]
 
 
-# ComfyUI's UniPC (bh2, as diffusers' default) on Wan's own sigmas: the closest ComfyUI gets to our
-# sampler (the remaining difference, ComfyUI's UniPC implementation, is measured in docs/NODES.md).
-NATIVE_SAMPLER = "uni_pc_bh2"
 NATIVE_INPUTS = {
     "model": ("MODEL", {"tooltip": "Optional: Wan2.1 VACE as ComfyUI loads it (UNETLoader, LoRAs applied, GGUF...). "
                                    "With vae and clip, sampling runs through ComfyUI's own sampler and memory manager."}),
@@ -161,17 +160,19 @@ def clip_encode(clip, text: str):
 
 
 def sample_native(model, vae, clip, inputs, conditioning, sampling):
-    """(IMAGE frames, LATENT) for prepared stage-two inputs (overrides applied), sampled by
-    ComfyUI's core nodes with `sampling` (the runtime's SamplingOptions)."""
+    """(IMAGE frames, LATENT) for prepared stage-two inputs (overrides applied), sampled on ComfyUI's
+    model with Wan's UniPC (our solver, `comfy_wan.wan_unipc_sampler`) and `sampling` (the runtime's
+    SamplerSettings), through ComfyUI's own conditioning, VACE encoding and sampling calls."""
     import comfy.sample
-    import comfy.samplers
     import latent_preview
     from comfy_extras.nodes_wan import TrimVideoLatent, WanVaceToVideo
 
     from unison_runtime.generator.conditioning import resolve_negative_prompt
-    from unison_runtime.native import comfy_prompt, padded_context, unison_context, vace_inputs, wan_sigmas
+    from unison_runtime.generator.unipc import wan_schedule
+    from unison_runtime.native import comfy_prompt, padded_context, unison_context, vace_inputs
 
-    seed, steps, cfg, shift = sampling.seed, sampling.steps, sampling.cfg, sampling.shift
+    comfy_wan.check_wan_vace(model, vae, clip)  # before anything is encoded
+    schedule = wan_schedule(sampling.steps, sampling.shift)
     tokens = conditioning.projector_tokens
     positive = _map_conditioning(clip_encode(clip, comfy_prompt(conditioning.prompt)),
                                  lambda t: unison_context(t, tokens))
@@ -183,11 +184,10 @@ def sample_native(model, vae, clip, inputs, conditioning, sampling):
         control_video=vace.control_video, control_masks=vace.control_masks,
         reference_image=vace.reference_image).args
     empty = comfy.sample.fix_empty_latent_channels(model, latent["samples"])
-    noise = comfy.sample.prepare_noise(empty, seed)  # the same draw as our sampler's noise
-    # As core SamplerCustom: explicit sigmas (a flow model's timestep is sigma·1000 whatever its shift).
-    samples = comfy.sample.sample_custom(model, noise, cfg, comfy.samplers.sampler_object(NATIVE_SAMPLER),
-                                         wan_sigmas(steps, shift), positive, negative, empty, seed=seed,
-                                         callback=latent_preview.prepare_callback(model, steps))
+    noise = comfy.sample.prepare_noise(empty, sampling.seed)  # the same draw as our sampler's noise
+    samples = comfy.sample.sample_custom(model, noise, sampling.guidance_scale, comfy_wan.wan_unipc_sampler(schedule),
+                                         schedule.sigmas, positive, negative, empty, seed=sampling.seed,
+                                         callback=latent_preview.prepare_callback(model, sampling.steps))
     (trimmed,) = TrimVideoLatent.execute({"samples": samples}, trim).args
     images = vae.decode(trimmed["samples"])
     if images.ndim == 5:  # as core VAEDecode: [B, T, H, W, C] → frames

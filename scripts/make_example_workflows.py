@@ -79,21 +79,20 @@ CORE_NODES = {
     "CLIPLoader": CoreNode((), ("clip_name", "type", "device"), (("CLIP", "CLIP"),)),
     "VAELoader": CoreNode((), ("vae_name",), (("VAE", "VAE"),)),
     "LoraLoaderModelOnly": CoreNode((("model", "MODEL", False),), ("lora_name", "strength_model"), (("MODEL", "MODEL"),)),
-    "ModelSamplingSD3": CoreNode((("model", "MODEL", False),), ("shift",), (("MODEL", "MODEL"),)),
     "CLIPTextEncode": CoreNode((("clip", "CLIP", False),), ("text",), (("CONDITIONING", "CONDITIONING"),)),
     "WanVaceToVideo": CoreNode(
         (("positive", "CONDITIONING", False), ("negative", "CONDITIONING", False), ("vae", "VAE", False),
          ("control_video", "IMAGE", True), ("control_masks", "MASK", True), ("reference_image", "IMAGE", True)),
         ("width", "height", "length", "batch_size", "strength"),
         (("positive", "CONDITIONING"), ("negative", "CONDITIONING"), ("latent", "LATENT"), ("trim_latent", "INT"))),
-    "KSampler": CoreNode(
+    "SamplerCustom": CoreNode(
         (("model", "MODEL", False), ("positive", "CONDITIONING", False), ("negative", "CONDITIONING", False),
-         ("latent_image", "LATENT", False)),
-        ("seed", "steps", "cfg", "sampler_name", "scheduler", "denoise"), (("LATENT", "LATENT"),)),
+         ("sampler", "SAMPLER", False), ("sigmas", "SIGMAS", False), ("latent_image", "LATENT", False)),
+        ("add_noise", "noise_seed", "cfg"), (("output", "LATENT"), ("denoised_output", "LATENT"))),
     "TrimVideoLatent": CoreNode((("samples", "LATENT", False),), ("trim_amount",), (("LATENT", "LATENT"),)),
     "VAEDecode": CoreNode((("samples", "LATENT", False), ("vae", "VAE", False)), (), (("IMAGE", "IMAGE"),)),
 }
-CONTROL_AFTER_GENERATE = {("KSampler", "seed")}
+CONTROL_AFTER_GENERATE = {("SamplerCustom", "noise_seed")}
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
 
 
@@ -115,6 +114,21 @@ class Workflow:
 
 
 # -- the description -------------------------------------------------------------------------
+if str(PACK) not in sys.path:
+    sys.path.insert(0, str(PACK))
+from unison_runtime.generator.inputs import SamplerSettings  # noqa: E402  (the pack's own defaults)
+
+DEFAULT = SamplerSettings()
+SEED = 42  # the examples' seed (the nodes default to 0)
+
+
+def sampler_widgets():
+    """UnisonVACESampler's widgets: the runtime's defaults, the examples' seed."""
+    return {"seed": SEED, "steps": DEFAULT.steps, "cfg": DEFAULT.cfg, "shift": DEFAULT.shift,
+            "context_scale": DEFAULT.context_scale, "negative_prompt": DEFAULT.negative_prompt,
+            "vae_tiling": DEFAULT.vae_tiling}
+
+
 def planner_loader(i=1, model=PLANNER_MODEL, mode="unison"):
     return Node(i, "UnisonPlannerLoader", {"model": model, "adapter": "none", "mode": mode,
                                            "dtype": "auto", "offload_policy": "auto"})
@@ -150,9 +164,7 @@ def generation(name, title, description, request, media_nodes=(), media_links=No
         router(11, 10, annotators=4 if annotators else None),
         Node(12, "UnisonProjector", {"enabled": True}, {"planner": (1, 0), "projector": (2, 0), "plan": (11, 0)}),
         Node(13, "UnisonVACESampler",
-             {"seed": 42, "steps": 50, "cfg": 5.0, "shift": 5.0, "context_scale": 1.0, "negative_prompt": "",
-              "vae_tiling": "auto"},
-             {"generator": (3, 0), "plan": (11, 0), "conditioning": (12, 0)}),
+             sampler_widgets(), {"generator": (3, 0), "plan": (11, 0), "conditioning": (12, 0)}),
     ]
     if video:  # the sampler's VIDEO output (24 fps) straight into core SaveVideo
         nodes.append(Node(15, "SaveVideo", {"filename_prefix": f"unison/{name}", "format": "auto", "codec": "auto"},
@@ -167,9 +179,7 @@ def public_weights(name, title, description, request):
     mode) and the sampler gets no projector conditioning (T5 alone)."""
     nodes = [planner_loader(1, PLANNER_BASE, "instruct"), generator_loader(3), planner(10, request), router(11, 10),
              Node(13, "UnisonVACESampler",
-                  {"seed": 42, "steps": 50, "cfg": 5.0, "shift": 5.0, "context_scale": 1.0, "negative_prompt": "",
-                   "vae_tiling": "auto"},
-                  {"generator": (3, 0), "plan": (11, 0)}),
+                  sampler_widgets(), {"generator": (3, 0), "plan": (11, 0)}),
              Node(14, "SaveImage", {"filename_prefix": f"unison/{name}"}, {"images": (13, 0)})]
     return Workflow(name, title, description, nodes)
 
@@ -248,8 +258,9 @@ ROUTER_CONTROL_VIDEO, ROUTER_CONTROL_MASKS, ROUTER_REFERENCE_IMAGE = 9, 10, 11
 
 def native_wan_vace(name, title, description, request, lora=False):
     """Planner → router → (CLIPTextEncode + projector → Unison Conditioning (native)) → core
-    WanVaceToVideo → KSampler → TrimVideoLatent → VAEDecode → CreateVideo → SaveVideo, with
-    ComfyUI's own loaders (and a core LoRA loader when `lora`)."""
+    WanVaceToVideo → core SamplerCustom with Unison Wan UniPC and Unison Wan Sigmas (the reference's
+    sampling) → TrimVideoLatent → VAEDecode → CreateVideo → SaveVideo, with ComfyUI's own loaders
+    (and a core LoRA loader when `lora`)."""
     if str(PACK) not in sys.path:
         sys.path.insert(0, str(PACK))
     from unison_runtime.facts import FPS
@@ -265,7 +276,8 @@ def native_wan_vace(name, title, description, request, lora=False):
         Node(5, "VAELoader", {"vae_name": VAE_FILE}),
         *([Node(6, "LoraLoaderModelOnly", {"lora_name": LORA_FILE, "strength_model": 1.0}, {"model": (3, 0)})]
           if lora else []),
-        Node(7, "ModelSamplingSD3", {"shift": 5.0}, {"model": model}),
+        Node(7, "UnisonWanUniPC", {}),
+        Node(8, "UnisonWanSigmas", {"steps": DEFAULT.steps, "shift": DEFAULT.shift}),
         planner(10, request),
         router(11, 10),
         Node(12, "UnisonProjector", {"enabled": True}, {"planner": (1, 0), "projector": (2, 0), "plan": (11, 0)}),
@@ -276,9 +288,9 @@ def native_wan_vace(name, title, description, request, lora=False):
              {"positive": (15, 0), "negative": (15, 1), "vae": (5, 0), "width": (11, ROUTER_WIDTH),
               "height": (11, ROUTER_HEIGHT), "length": (11, ROUTER_LENGTH), "control_video": (11, ROUTER_CONTROL_VIDEO),
               "control_masks": (11, ROUTER_CONTROL_MASKS), "reference_image": (11, ROUTER_REFERENCE_IMAGE)}),
-        Node(17, "KSampler", {"seed": 42, "steps": 50, "cfg": 5.0, "sampler_name": "uni_pc_bh2", "scheduler": "simple",
-                              "denoise": 1.0},
-             {"model": (7, 0), "positive": (16, 0), "negative": (16, 1), "latent_image": (16, 2)}),
+        Node(17, "SamplerCustom", {"add_noise": True, "noise_seed": SEED, "cfg": DEFAULT.cfg},
+             {"model": model, "positive": (16, 0), "negative": (16, 1), "sampler": (7, 0), "sigmas": (8, 0),
+              "latent_image": (16, 2)}),
         Node(18, "TrimVideoLatent", {"trim_amount": 0}, {"samples": (17, 0), "trim_amount": (16, 3)}),
         Node(19, "VAEDecode", {}, {"samples": (18, 0), "vae": (5, 0)}),
         Node(20, "CreateVideo", {"fps": float(FPS)}, {"images": (19, 0)}),
@@ -290,8 +302,9 @@ def native_wan_vace(name, title, description, request, lora=False):
 NATIVE_WORKFLOWS = [
     native_wan_vace("14_native_wan_vace", "Unison planning → native Wan VACE",
                     "Unison plans the request; ComfyUI's own Wan VACE nodes generate it (UNETLoader, CLIPLoader "
-                    "type wan, VAELoader, WanVaceToVideo, KSampler). The same graph serves text-to-video and "
-                    "video edits: the router leaves the VACE inputs a task has not unconnected.",
+                    "type wan, VAELoader, WanVaceToVideo, SamplerCustom with Unison Wan UniPC and Unison Wan "
+                    "Sigmas: the reference's own sampling). The same graph serves text-to-video and video edits: "
+                    "the router leaves the VACE inputs a task has not unconnected.",
                     "Make a 2-second 768x480 video of a lion walking through tall grass."),
     native_wan_vace("15_native_wan_vace_lora", "Unison planning → native Wan VACE with a LoRA",
                     "The native Wan VACE graph with a core LoRA loader (pick your own Wan 2.1 1.3B LoRA). "

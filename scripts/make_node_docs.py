@@ -32,9 +32,10 @@ ComfyUI's input folder. Models go under `models/unison/{planner,projector,genera
 NATIVE_SECTION = """## With ComfyUI's own nodes (native Wan VACE graphs)
 
 Our planning can drive ComfyUI's core Wan VACE graph (`UNETLoader`/`CLIPLoader` type wan/
-`VAELoader` → `CLIPTextEncode` → `WanVaceToVideo` → `KSampler` → `TrimVideoLatent` → `VAEDecode`
-→ `CreateVideo`/`SaveVideo`), with LoRAs, GGUF files and ComfyUI's memory manager. Templates
-`14_native_wan_vace` and `15_native_wan_vace_lora` are exactly this graph.
+`VAELoader` → `CLIPTextEncode` → `WanVaceToVideo` → `SamplerCustom` with **Unison Wan UniPC** and
+**Unison Wan Sigmas** → `TrimVideoLatent` → `VAEDecode` → `CreateVideo`/`SaveVideo`), with LoRAs,
+GGUF files and ComfyUI's memory manager. Templates `14_native_wan_vace` and
+`15_native_wan_vace_lora` are exactly this graph.
 
 | our output | connect to (core) | notes |
 |---|---|---|
@@ -51,7 +52,8 @@ Our planning can drive ComfyUI's core Wan VACE graph (`UNETLoader`/`CLIPLoader` 
 | UnisonVACESampler `latent` (LATENT) | `VAEDecode` (Wan 2.1 VAE), latent nodes | the VAE's own latents, reference frames trimmed |
 | UnisonVACESampler `video` (VIDEO) | `SaveVideo` | 24 fps, the planner's time base |
 | core `LoadVideo` (VIDEO) | UnisonPlanner / UnisonAuto `video`, UnisonTaskRouter `source_override_video` | frames at the file's own frame rate |
-| core `UNETLoader` (+ `LoraLoaderModelOnly`…), `VAELoader`, `CLIPLoader` (type wan) | UnisonVACESampler `model`, `vae`, `clip` | all three: our sampler samples through ComfyUI's own nodes instead of diffusers |
+| core `UNETLoader` (+ `LoraLoaderModelOnly`…), `VAELoader`, `CLIPLoader` (type wan) | UnisonVACESampler `model`, `vae`, `clip` | all three: our sampler samples ComfyUI's own model with Wan's UniPC instead of diffusers; a model, VAE or CLIP that is not Wan 2.1 VACE's is refused in one line before anything runs |
+| Unison Wan UniPC (SAMPLER), Unison Wan Sigmas (SIGMAS) | core `SamplerCustom` / `SamplerCustomAdvanced` sampler, sigmas | the reference's sampling for any core Wan 2.1 graph (in place of `KSampler` + `ModelSamplingSD3`) |
 
 **Unison Conditioning (native).** `CLIPTextEncode` (UMT5-XXL) gives `[1, 512, 4096]`: the prompt's
 tokens, then padding rows that ComfyUI zeroes. ComfyUI's Wan model (`comfy/ldm/wan/model.py`)
@@ -64,19 +66,37 @@ as the reference pads it: ComfyUI's Wan conditioning batches positive and negati
 lengths match, so an unpadded negative would run alone at 512 tokens and attend over 512 − n zero
 rows instead of 2048 − n. An all-zero negative (`ConditioningZeroOut`) stays all zeros.
 
-**Native vs our diffusers sampler.** On the same weights the two paths give the same text
-context, the same VACE latents (inactive/reactive halves, folded masks, reference latent with a
-zero reactive half and a zero mask) and the same DiT output for the same input (differences
-≤ 2e-5), and both draw the same seeded noise (`torch.randn` on the CPU, reference frames
-included). They differ by design in the solver: our sampler runs Wan's flow-matching UniPC
-(order 2, diffusers) on Wan's sigmas (`linspace(0.999, 0)`, shifted); ComfyUI's `uni_pc_bh2` is
-its own UniPC (order up to 3, sigmas converted as a VP schedule). UnisonVACESampler with
-`model`/`vae`/`clip` connected feeds ComfyUI's UniPC Wan's own sigmas (as core `SamplerCustom`
-does); a `KSampler` with the `simple` scheduler (the templates) takes ComfyUI's sigma table,
-which starts at 1.0 instead of 0.999. Measured on the tiny models (4 steps, frames in 0..1):
-our sampler's native path differs from the diffusers path by 0.016 mean absolute (edit with a
-mask and a reference); `KSampler` (`uni_pc_bh2`, `simple`) by about 0.10. `tests/nodes/
-native_parity.py` checks all of this in ComfyUI's own Python.
+**Native vs our diffusers path.** There is one solver, `unison_runtime/generator/unipc.py`: Wan's
+flow-matching UniPC written from the UniPC algorithm (order 2, B(h) = e^h − 1, data prediction, a
+corrector after every step, first order at the last; step coefficients in float32 from the float32
+schedule, as the reference computes them), checked step by step against diffusers'
+`UniPCMultistepScheduler` in Wan's configuration (1 to 50 steps, shifts 1 to 8: every intermediate
+sample within 2.4e-8 in float64, 2.9e-6 in float32). Our diffusers path runs it on the diffusers
+DiT; UnisonVACESampler with `model`/`vae`/`clip` connected, and core `SamplerCustom` with Unison Wan
+UniPC, run it on ComfyUI's model prediction (CFG, LoRAs and patches applied by ComfyUI), with
+ComfyUI's progress bar, latent preview and Cancel. Two of ComfyUI's conventions are bridged so that
+it samples as the reference does:
+- the reference conditions its DiT on the integer timestep `trunc(σ·1000)`, ComfyUI on `σ·1000`:
+  the sampler asks ComfyUI's model at that timestep's level and re-expresses the prediction at σ
+  with the same velocity (without this the tiny models' frames differ by 0.010 mean, 0.11 max);
+- the reference starts from the unit noise, ComfyUI from `σ0·noise` (σ0 = 0.9998 at shift 5): on
+  an empty latent (a fresh generation) the sampler divides the start by σ0 (without: 3e-5 mean,
+  3e-4 max). A latent with content (partial denoise) starts as ComfyUI scaled it.
+
+Measured on the tiny models, same weights, seed, steps, cfg and shift, frames in 0..1
+(`tests/nodes/test_native_comfyui.py`, identical on ComfyUI 0.8.0 and 0.33.0): text-to-video
+(4 steps, shift 5), an image edit with a mask and a reference (3 steps, shift 3) and a video control
+(5 steps, shift 8, cfg 4) differ by at most 7.3e-6 (mean 7e-7), inside the 1e-4 bar. What remains is
+float32 rounding in two implementations of the same networks: for identical inputs ComfyUI's Wan DiT
+and diffusers' differ by 1.9e-5 on outputs of magnitude 3.3, ComfyUI's UMT5 and ours by 1.9e-6 on
+the text context, the VACE latents by 3e-7; the solver adds nothing measurable. (Before, with
+ComfyUI's own `uni_pc_bh2`, the native path differed by 0.016 mean, 0.18 max; a core `KSampler`
+with the `simple` scheduler, which starts at σ = 1.0 and uses that UniPC, by about 0.10.) Given
+sigmas other than Unison Wan Sigmas', the timesteps come from the float32 sigmas, which for about
+one (steps, shift) pair in 400 puts one step one timestep off the reference's float64 schedule;
+UnisonVACESampler passes the exact schedule. A level below 1/1000 (timestep 0) is asked at σ itself.
+`tests/nodes/native_parity.py` computes the native side in ComfyUI's own Python, which has no
+diffusers, and the test compares it with our diffusers path.
 
 ComfyUI 0.8.0's `CLIPLoader` recognises UMT5-XXL only at its real size (24 blocks, width 4096, a
 fixed config), and `UNETLoader` assumes a Wan text width of 4096; the tests' tiny stand-ins load

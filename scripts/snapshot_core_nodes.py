@@ -20,8 +20,8 @@ PACK = Path(__file__).resolve().parents[1]
 OUT = PACK / "tests" / "nodes" / "core_object_info.json"
 CORE_NODES = ("LoadImage", "LoadImageMask", "SaveImage", "PreviewAny", "CreateVideo", "SaveVideo", "LoadVideo",
               # the native Wan VACE templates
-              "UNETLoader", "CLIPLoader", "VAELoader", "LoraLoaderModelOnly", "ModelSamplingSD3", "CLIPTextEncode",
-              "WanVaceToVideo", "KSampler", "TrimVideoLatent", "VAEDecode")
+              "UNETLoader", "CLIPLoader", "VAELoader", "LoraLoaderModelOnly", "CLIPTextEncode",
+              "WanVaceToVideo", "SamplerCustom", "TrimVideoLatent", "VAEDecode")
 FILE_LISTS = {("LoadImage", "image"), ("LoadImageMask", "image"), ("LoadVideo", "file"), ("UNETLoader", "unet_name"),
               ("CLIPLoader", "clip_name"), ("VAELoader", "vae_name"), ("LoraLoaderModelOnly", "lora_name")}
 KEEP = ("input", "input_order", "output", "output_name", "output_node", "name", "category")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import pytest
 
@@ -154,7 +155,7 @@ def test_gpu_plan_dry_run_writes_every_case_into_the_gpu_section(tmp_path):
 
     doc = tmp_path / "PERFORMANCE.md"
     doc.write_text("# Performance\n\n## Import cost\n\nkept\n\n## GPU\n\nold\n\n## Reproduce\n\nkept too\n")
-    assert main(["--gpu", "--dry-run", "--out", str(tmp_path / "out"), "--doc", str(doc)]) == 0
+    assert main(["--gpu", "--dry-run", "--out", str(tmp_path / "out"), "--doc", str(doc), "--comfyui-dir", ""]) == 0
     text = doc.read_text()
     assert "## Import cost\n\nkept" in text and "## Reproduce\n\nkept too" in text and "\nold\n" not in text
     assert "not GPU figures" in text
@@ -165,3 +166,22 @@ def test_gpu_plan_dry_run_writes_every_case_into_the_gpu_section(tmp_path):
         assert f"| {name} |" in text
     assert report["cases"]["policy sequential"]["placement"] == "sequential"
     assert report["cases"]["complete run, auto"]["steps"] == 2
+
+
+@pytest.mark.skipif(not os.environ.get("COMFYUI_DIR"), reason="COMFYUI_DIR is not set: no ComfyUI to run the native path in")
+def test_gpu_plan_dry_run_measures_the_native_path_in_comfyuis_python(tmp_path):
+    """The native half of the plan: our sampler on ComfyUI's Wan VACE in COMFYUI_PYTHON (no
+    diffusers there), under ComfyUI's default memory mode and --lowvram, beside the diffusers path."""
+    from benchmarks.gpu import NATIVE_MODES, render
+
+    doc = tmp_path / "PERFORMANCE.md"
+    assert main(["--gpu", "--dry-run", "--out", str(tmp_path / "out"), "--doc", str(doc)]) == 0
+    report = json.loads((tmp_path / "out" / "gpu.json").read_text())
+    native = report["native"]
+    assert list(native) == list(NATIVE_MODES)
+    for mode, run in native.items():
+        assert "error" not in run, run
+        assert run["steps"] == report["size"]["steps"] == 2 and run["frames"] == [1, 5, 32, 32, 3]
+        assert 0 < run["sampling_seconds"] <= run["video_seconds"]
+        assert f"| {mode} (" in doc.read_text()
+    assert "Native path: our sampler" in render(report)

@@ -318,3 +318,26 @@ def test_soft_masks_are_folded_soft_and_split_binarised(models):
     channels = control[0, -64:].float()
     assert torch.allclose(channels[..., : SIZE // 16], torch.tensor(0.75, dtype=channels.dtype), atol=1e-3)
     assert torch.allclose(channels[..., SIZE // 16:], torch.tensor(0.25, dtype=channels.dtype), atol=1e-3)
+
+
+def test_sampler_settings_are_one_checked_value_with_the_papers_defaults():
+    import dataclasses
+
+    default = SamplerSettings()
+    assert (default.steps, default.cfg, default.shift, default.context_scale, default.seed) == (50, 5.0, 5.0, 1.0, 0)
+    assert default.negative_prompt == "" and default.guided and default.guidance_scale == 5.0
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        default.steps = 3
+    with pytest.raises(GenerationError, match="steps 0 is not allowed"):  # refused when built
+        SamplerSettings(steps=0)
+    with pytest.raises(GenerationError, match="negative_prompt must be text"):
+        SamplerSettings(negative_prompt=None)
+    # cfg 1 or less: no negative pass (as Wan's reference); a sampler that always mixes gets 1.
+    for cfg in (0.0, 0.5, 1.0):
+        assert not SamplerSettings(cfg=cfg).guided and SamplerSettings(cfg=cfg).guidance_scale == 1.0
+
+
+def test_no_guidance_runs_one_pass_per_step(models, contexts):
+    with Capture(models.transformer) as cap:
+        generate(models, inputs(contexts, num_frames=1), SamplerSettings(steps=2, cfg=0.5))
+    assert len(cap.calls) == 2 and cap.calls[0]["hidden_states"].shape[0] == 1

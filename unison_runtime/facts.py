@@ -27,6 +27,7 @@ MIN_SIDE = 16
 MAX_SIDE = 2048
 MAX_FRAMES = 241  # 10 s at 24 fps; frame counts are 4k+1
 FPS = 24  # the planner's training data counts time at 24 fps; videos are saved at 24 fps
+CONTEXT_LENGTH = 2048  # Unison's DiT text length in tokens (Wan's 512 raised); not a pixel limit
 
 # -- choices offered by the nodes and the CLI -------------------------------------------------
 PLANNER_CHOICES = ("auto", "rules", "unison", "instruct")  # who plans (see sources.choose_planner_source)

@@ -117,7 +117,7 @@ def padded_context(t5_context: "torch.Tensor") -> "torch.Tensor":
     separate batch, and the negative would attend over 512 - n zero rows instead of 2048 - n.
     An all-zero negative (ConditioningZeroOut) stays all zeros.
     """
-    from .generator.conditioning import CONTEXT_LENGTH
+    from .facts import CONTEXT_LENGTH
 
     if t5_context.ndim == 3 and t5_context.shape[0] == 1 and not bool(t5_context.any()):
         return t5_context.new_zeros(1, max(CONTEXT_LENGTH, t5_context.shape[1]), t5_context.shape[2]).float()
@@ -136,15 +136,8 @@ def comfy_latent(latents: "torch.Tensor", latents_mean, latents_std) -> "torch.T
 
 
 def wan_sigmas(steps: int, shift: float) -> "torch.Tensor":
-    """Wan's flow-matching sigmas, `steps + 1` values ending at 0: `linspace(0.999, 0)` shifted
-    (`shift·s / (1 + (shift − 1)·s)`), the schedule our sampler runs (`generator.sampling`).
-    ComfyUI's `simple` scheduler starts at 1.0 instead."""
-    import torch
+    """Wan's flow-matching sigmas, `steps + 1` float32 values ending at 0 (`generator.unipc.wan_schedule`,
+    the schedule our sampler runs). ComfyUI's `simple` scheduler starts at 1.0 instead."""
+    from .generator.unipc import wan_schedule
 
-    from .generator.sampling import WAN_SIGMA_MAX
-
-    if int(steps) < 1:
-        raise GenerationError(f"steps {steps!r} is not allowed: at least 1")
-    s = torch.linspace(WAN_SIGMA_MAX, 0.0, int(steps) + 1, dtype=torch.float64)[:-1]
-    shifted = shift * s / (1 + (shift - 1) * s)
-    return torch.cat([shifted, shifted.new_zeros(1)]).float()
+    return wan_schedule(int(steps), float(shift)).sigmas

@@ -1,10 +1,15 @@
-"""Native path vs our diffusers path on the same tiny weights, run in ComfyUI's own Python by
-test_native_comfyui.py:  python native_parity.py COMFYUI_DIR PACK MODELS_DIR SHIM_PARENT
+"""The native side of the parity check, run in ComfyUI's own Python (no diffusers there, as in a
+user's ComfyUI) by test_native_comfyui.py:
 
-Each side builds its own inputs from the same request and media: ComfyUI's CLIPLoader (type wan)
-+ CLIPTextEncode + Unison Conditioning (native) against our T5 context; core WanVaceToVideo's
-VACE latents against our generator's; then one DiT forward of ComfyUI's UNETLoader model against
-our transformer, each on its own side's inputs. Prints one JSON line of maximum differences.
+    python native_parity.py COMFYUI_DIR PACK MODELS_DIR SHIM_PARENT CASES_FILE OUT_FILE
+
+CASES_FILE (written by the test, `torch.save`): the prompt, the projector tokens, a DiT input, and
+per case the prepared stage-two inputs and sampler settings. This script loads the tiny Wan files
+with ComfyUI's own loaders and computes, with ComfyUI's own code: the text context (CLIPLoader
+type wan + CLIPTextEncode + Unison Conditioning's padding), the VACE latents of the first case
+(core WanVaceToVideo), one DiT forward of UNETLoader's model on the given input, and every case's
+frames through UnisonVACESampler's native path (Wan's UniPC on ComfyUI's model). It writes them
+to OUT_FILE; the test computes the same with our diffusers path and compares.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import sys
 from pathlib import Path
 
 
-def main(comfy_dir: str, pack: str, models: str, shim_parent: str) -> dict:
+def main(comfy_dir: str, pack: str, models: str, shim_parent: str, cases_file: str, out_file: str) -> dict:
     sys.path[:0] = [comfy_dir, pack, shim_parent]  # ComfyUI's `nodes` module first (the pack has a package of that name)
     from comfy.cli_args import args
 
@@ -27,87 +32,57 @@ def main(comfy_dir: str, pack: str, models: str, shim_parent: str) -> dict:
     from comfy_extras.nodes_wan import WanVaceToVideo
 
     from unison_runtime import layout
-    from unison_runtime.generator.conditioning import encode_context
-    from unison_runtime.generator.inputs import GenerationInputs
-    from unison_runtime.generator.loading import load_generator
-    from unison_runtime.generator.sampling import prepare_control_latents
+    from unison_runtime.generator.inputs import SamplerSettings
     from unison_runtime.native import comfy_prompt, unison_context, vace_inputs
     from unison_runtime.pipeline.stage_two import StageTwoInputs
+    from unison_runtime.pipeline.stages import Conditioning
 
+    given = torch.load(cases_file, weights_only=True)
     root = Path(models) / layout.COMFYUI_MODELS
     unet = comfy.sd.load_diffusion_model(str(root / layout.COMFY_DIFFUSION_MODELS / layout.COMFY_TRANSFORMER_FILE))
     clip = comfy.sd.load_clip([str(root / layout.COMFY_TEXT_ENCODERS / layout.COMFY_TEXT_ENCODER_FILE)],
                               clip_type=comfy.sd.CLIPType.WAN)
     vae = comfy.sd.VAE(sd=comfy.utils.load_torch_file(str(root / layout.COMFY_VAE / layout.COMFY_VAE_FILE)))
-    ours = load_generator(Path(models) / layout.GENERATOR_DIFFUSERS, device="cpu", dtype="float32")
-    g = torch.Generator().manual_seed(3)
+    pack_nodes = _load_pack(pack).nodes
 
+    def stage_of(case: dict) -> StageTwoInputs:
+        arrays = {k: None if case[k] is None else case[k].numpy() for k in ("frames", "masks")}
+        return StageTwoInputs(case["width"], case["height"], case["num_frames"], **arrays,
+                              references=[r.numpy() for r in case["references"]])
+
+    out: dict = {"frames": {}, "t5_tokens": None}
     # 1. Text context: T5 tokens (padding removed), 4 projector tokens, zeros to 2048.
-    prompt = "a red car (at night) <IMGPAD>"
-    tokens = torch.randn(1, 4, ours.text_width, generator=g)
-    native_t5 = clip.encode_from_tokens_scheduled(clip.tokenize(comfy_prompt(prompt)))[0][0]
-    native_context = unison_context(native_t5, tokens)
-    our_context = encode_context(ours, prompt, tokens)
+    native_t5 = clip.encode_from_tokens_scheduled(clip.tokenize(comfy_prompt(given["prompt"])))[0][0]
+    out["t5_tokens"] = int(native_t5.shape[1])
+    out["context"] = unison_context(native_t5, given["tokens"])
 
-    # 2. VACE context for an edit with a mask and a reference, 48x32, 5 frames.
-    frames = torch.randint(0, 256, (5, 32, 48, 3), generator=g, dtype=torch.uint8).numpy()
-    masks = torch.zeros(5, 32, 48, dtype=torch.uint8)
-    masks[:, 8:24, 16:40] = 255
-    reference = torch.randint(0, 256, (32, 48, 3), generator=g, dtype=torch.uint8).numpy()
-    stage = StageTwoInputs(48, 32, 5, frames=frames, masks=masks.numpy(), references=[reference])
-    vace = vace_inputs(stage)
-    cond = [[native_context, {}]]
+    # 2. VACE context of the first case (core WanVaceToVideo), in the DiT's normalised space.
+    first = stage_of(next(iter(given["cases"].values())))
+    vace = vace_inputs(first)
+    cond = [[out["context"], {}]]
     positive, *_ = WanVaceToVideo.execute(cond, cond, vae, vace.width, vace.height, vace.length, 1, 1.0,
                                           control_video=vace.control_video, control_masks=vace.control_masks,
                                           reference_image=vace.reference_image).args
     options = positive[0][1]
     wan21 = comfy.latent_formats.Wan21()
     raw = options["vace_frames"][0].float()
-    native_control = torch.cat([wan21.process_in(raw[:, :16]), wan21.process_in(raw[:, 16:]),
-                                options["vace_mask"][0].float()], dim=1)
-    source, vace_masks, references = stage.to_tensors()
-    inputs = GenerationInputs(context=our_context, width=48, height=32, num_frames=5, source=source, masks=vace_masks,
-                              reference_images=references)
-    our_control, _ = prepare_control_latents(ours, inputs)
+    out["vace"] = torch.cat([wan21.process_in(raw[:, :16]), wan21.process_in(raw[:, 16:]),
+                             options["vace_mask"][0].float()], dim=1)
 
-    # 3. One DiT forward at t = 700 on the same noise, each side on its own inputs.
-    x = torch.randn(1, 16, our_control.shape[2], 4, 6, generator=g)
-    t = torch.tensor([700.0])
+    # 3. One DiT forward of UNETLoader's model, on this side's own context and VACE latents.
     with torch.no_grad():
-        native_out = unet.model.diffusion_model(x, t, native_context, vace_context=native_control[:, None],
-                                                vace_strength=[1.0])
-        our_out = ours.transformer(hidden_states=x, timestep=t, encoder_hidden_states=our_context,
-                                   control_hidden_states=our_control.float(),
-                                   control_hidden_states_scale=torch.ones(len(ours.transformer.config.vace_layers)),
-                                   return_dict=False)[0]
+        out["dit"] = unet.model.diffusion_model(given["dit_x"], given["dit_t"], out["context"],
+                                                vace_context=out["vace"][:, None], vace_strength=[1.0])
 
-    # 4. Whole runs: our sampler node's native path (ComfyUI's UniPC on Wan's sigmas) vs our diffusers path.
-    from types import SimpleNamespace
-
-    from unison_runtime.generator.inputs import SamplerSettings
-    from unison_runtime.pipeline.stage_two import generate_frames
-
-    pack_nodes = _load_pack(pack).nodes
-    settings = dict(seed=5, steps=4, cfg=5.0, shift=5.0, context_scale=1.0, negative_prompt="blurry")
-    from unison_runtime.pipeline.options import SamplingOptions
-    from unison_runtime.pipeline.stages import Conditioning
-
-    native_frames, _ = pack_nodes.native.sample_native(unet, vae, clip, stage, Conditioning(prompt, tokens),
-                                                       SamplingOptions(**settings))
-    ours_video = generate_frames(ours, stage, prompt, tokens, SamplerSettings(**{k: v for k, v in settings.items()
-                                                                                 if k != "negative_prompt"}),
-                                 settings["negative_prompt"])
-    our_frames = ((ours_video + 1) / 2).permute(1, 2, 3, 0)
-
-    def diff(a, b):
-        assert a.shape == b.shape, (tuple(a.shape), tuple(b.shape))
-        return float((a.detach().float() - b.detach().float()).abs().max())
-
-    return {"context_max_diff": diff(native_context, our_context), "vace_max_diff": diff(native_control, our_control),
-            "dit_max_diff": diff(native_out, our_out), "dit_scale": float(our_out.abs().max()),
-            "native_t5_tokens": int(native_t5.shape[1]),
-            "frames_mean_diff": float((native_frames.float() - our_frames).abs().mean()),
-            "frames_max_diff": diff(native_frames, our_frames)}
+    # 4. Whole runs: UnisonVACESampler's native path on each case.
+    for name, case in given["cases"].items():
+        frames, _ = pack_nodes.native.sample_native(unet, vae, clip, stage_of(case),
+                                                    Conditioning(given["prompt"], given["tokens"]),
+                                                    SamplerSettings(**case["settings"]))
+        out["frames"][name] = frames.float().contiguous()
+    out["diffusers_imported"] = "diffusers" in sys.modules  # a user's ComfyUI has none: nothing may need it
+    torch.save(out, out_file)
+    return {"t5_tokens": out["t5_tokens"], "cases": list(out["frames"])}
 
 
 def _load_pack(pack: str):
@@ -124,4 +99,4 @@ def _load_pack(pack: str):
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(*sys.argv[1:5])))
+    print(json.dumps(main(*sys.argv[1:7])))

@@ -22,11 +22,11 @@ UPDATE_ENV = "UNISON_UPDATE_NODE_SCHEMA"
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
 KNOWN_TYPES = {"IMAGE", "MASK", "STRING", "INT", "FLOAT", "BOOLEAN", "UNISON_PLANNER", "UNISON_GENERATOR",
                "UNISON_PROJECTOR", "UNISON_ANNOTATORS", "UNISON_PLAN", "UNISON_CONDITIONING",
-               "CONDITIONING", "LATENT", "MODEL", "VAE", "CLIP", "VIDEO"}
+               "CONDITIONING", "LATENT", "MODEL", "VAE", "CLIP", "VIDEO", "SAMPLER", "SIGMAS"}
 EXPECTED_NODES = {
     "UnisonPlannerLoader", "UnisonGeneratorLoader", "UnisonProjectorLoader", "UnisonAnnotatorLoader",
     "UnisonPlanner", "UnisonTaskRouter", "UnisonProjector", "UnisonAnnotator", "UnisonVACESampler", "UnisonAuto",
-    "UnisonNativeConditioning",
+    "UnisonNativeConditioning", "UnisonWanUniPC", "UnisonWanSigmas",
 }
 
 

@@ -233,7 +233,7 @@ def test_sampler_passes_comfys_interrupt_and_raw_latents(monkeypatch, fake_inter
     seen = {}
     monkeypatch.setattr(comfy_glue, "latent_previewer", lambda: (lambda x: seen.setdefault("preview", x)))
 
-    def generate_frames(models, stage, prompt, tokens, settings, negative_prompt, callback=None, check_cancel=None):
+    def generate_frames(models, stage, prompt, tokens, settings, callback=None, check_cancel=None):
         seen["check_cancel"] = check_cancel
         callback(1, 2, latents)
         check_cancel()

@@ -273,15 +273,23 @@ def test_sampler_offers_a_core_video_at_24_fps():
 
 
 @pytest.mark.parametrize("steps,shift", [(4, 5.0), (50, 5.0), (7, 3.0)])
-def test_wan_sigmas_are_our_samplers_schedule(generator_models, steps, shift):
+def test_wan_sigmas_are_the_reference_schedule(steps, shift):
+    """The native sockets' sigmas are the levels diffusers' scheduler visits in Wan's configuration."""
     import torch
 
-    from unison_runtime import layout
-    from unison_runtime.generator.inputs import SamplerSettings
-    from unison_runtime.generator.loading import load_generator
-    from unison_runtime.generator.sampling import make_scheduler
+    from test_generator_unipc import reference_scheduler
     from unison_runtime.native import wan_sigmas
 
-    models = load_generator(generator_models / layout.GENERATOR_DIFFUSERS, device="cpu")
-    scheduler = make_scheduler(models, SamplerSettings(steps=steps, shift=shift))
-    torch.testing.assert_close(wan_sigmas(steps, shift), scheduler.sigmas.float(), atol=1e-6, rtol=0)
+    assert torch.equal(wan_sigmas(steps, shift), reference_scheduler(steps, shift).sigmas)
+
+
+def test_wan_sigmas_node_reads_its_defaults_from_the_sampler_settings():
+    from nodes.sampling import UnisonWanSigmas
+    from unison_runtime.generator.inputs import SamplerSettings
+    from unison_runtime.native import wan_sigmas
+
+    widgets = UnisonWanSigmas.INPUT_TYPES()["required"]
+    assert (widgets["steps"][1]["default"], widgets["shift"][1]["default"]) == (SamplerSettings().steps, SamplerSettings().shift)
+    (sigmas,) = UnisonWanSigmas().get_sigmas(7, 3.0)
+    assert sigmas.shape == (8,) and float(sigmas[-1]) == 0.0
+    assert (sigmas == wan_sigmas(7, 3.0)).all()

@@ -18,6 +18,7 @@ import re
 from typing import TYPE_CHECKING
 
 from ..errors import GenerationError
+from ..facts import CONTEXT_LENGTH
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -30,7 +31,6 @@ DEFAULT_NEGATIVE_PROMPT = (
     "JPEG压缩残留，丑陋的，残缺的，多余的手指，画得不好的手部，画得不好的脸部，畸形的，毁容的，形态畸形的肢体，"
     "手指融合，静止不动的画面，杂乱的背景，三条腿，背景人很多，倒着走"
 )
-CONTEXT_LENGTH = 2048      # Unison's DiT text length
 T5_MAX_TOKENS = 512        # Wan's T5 text_len: longer prompts are truncated there
 PROJECTOR_TOKENS = 4
 

@@ -14,13 +14,12 @@ from ..errors import GenerationError
 from ..facts import MAX_FRAMES, SIZE_STEP, SWITCHES
 from ..facts import MAX_SIDE as MAX_SIZE
 from ..facts import MIN_SIDE as MIN_SIZE
-from .conditioning import DEFAULT_NEGATIVE_PROMPT
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
 MAX_REFERENCES = 3
-SAMPLERS = ("unipc",)
+MAX_STEPS = 1000
 
 
 @dataclass
@@ -37,19 +36,33 @@ class GenerationInputs:
     reference_images: "list[torch.Tensor] | None" = None  # each [3, h, w] in [-1, 1]
 
 
-@dataclass
+@dataclass(frozen=True)
 class SamplerSettings:
-    """How to sample (DESIGN §5 defaults)."""
+    """How to sample: the one set of sampler options (DESIGN §5 defaults) for the runtime, the CLI
+    and the nodes, whose widgets read their defaults from `SamplerSettings()`. Checked when built,
+    so a bad value is refused before any model loads."""
 
+    seed: int = 0
     steps: int = 50
-    cfg: float = 5.0
+    cfg: float = 5.0                 # 1 or less: no guidance (one pass), as Wan's reference reads it
     shift: float = 5.0
     context_scale: float = 1.0
-    seed: int = 0
-    negative_prompt: str = DEFAULT_NEGATIVE_PROMPT
+    negative_prompt: str = ""        # empty: Wan 2.1's standard negative prompt
     batch_cfg: bool | str = "auto"   # one DiT call for both CFG passes ("auto": when it fits)
     vae_tiling: bool | str = "auto"  # tiled VAE encode/decode ("auto": when untiled does not fit)
-    sampler: str = "unipc"
+
+    def __post_init__(self) -> None:
+        check_sampler_settings(self)
+
+    @property
+    def guided(self) -> bool:
+        """Whether classifier-free guidance runs (a negative pass): cfg above 1."""
+        return self.cfg > 1.0
+
+    @property
+    def guidance_scale(self) -> float:
+        """The cfg a sampler that always mixes the passes must get for the same result (1: cond only)."""
+        return float(self.cfg) if self.guided else 1.0
 
 
 def switch(name: str, value) -> str:
@@ -62,7 +75,8 @@ def switch(name: str, value) -> str:
 
 
 def check_inputs(inputs: GenerationInputs, settings: SamplerSettings, text_width: int | None = None) -> None:
-    """Raise a GenerationError naming the first bad value and what is allowed."""
+    """Raise a GenerationError naming the first bad value and what is allowed (the settings were
+    checked when they were built)."""
 
     # sizes and frames
     for name, value in (("width", inputs.width), ("height", inputs.height)):
@@ -115,7 +129,6 @@ def check_inputs(inputs: GenerationInputs, settings: SamplerSettings, text_width
         _check_tensor(f"reference_images[{i}]", ref, 3)
         if ref.shape[0] != 3 or min(ref.shape[1:]) < 1:
             raise GenerationError(f"reference_images[{i}] must be [3, H, W]; got {tuple(ref.shape)}")
-    check_sampler_settings(settings)
 
 
 def check_sampler_settings(settings: SamplerSettings) -> None:
@@ -126,8 +139,8 @@ def check_sampler_settings(settings: SamplerSettings) -> None:
             raise GenerationError(f"{name} must be a number, got {value!r}")
     if isinstance(settings.seed, bool):
         raise GenerationError(f"seed must be an integer, got {settings.seed!r}")
-    if not isinstance(settings.steps, int) or not 1 <= settings.steps <= 1000:
-        raise GenerationError(f"steps {settings.steps!r} is not allowed: use 1 to 1000")
+    if isinstance(settings.steps, bool) or not isinstance(settings.steps, int) or not 1 <= settings.steps <= MAX_STEPS:
+        raise GenerationError(f"steps {settings.steps!r} is not allowed: use 1 to {MAX_STEPS}")
     if not 0.0 <= settings.cfg <= 30.0:
         raise GenerationError(f"cfg {settings.cfg!r} is not allowed: use 0 to 30 (1 or less disables guidance)")
     if not 0.0 < settings.shift <= 100.0:
@@ -136,10 +149,10 @@ def check_sampler_settings(settings: SamplerSettings) -> None:
         raise GenerationError(f"context_scale {settings.context_scale!r} is not allowed: use 0 to 10")
     if not isinstance(settings.seed, int) or not 0 <= settings.seed < 2**64:
         raise GenerationError(f"seed {settings.seed!r} is not allowed: use an integer from 0 to 2**64-1")
+    if not isinstance(settings.negative_prompt, str):
+        raise GenerationError(f"negative_prompt must be text, got {type(settings.negative_prompt).__name__}")
     switch("batch_cfg", settings.batch_cfg)
     switch("vae_tiling", settings.vae_tiling)
-    if settings.sampler not in SAMPLERS:
-        raise GenerationError(f"sampler {settings.sampler!r} is not allowed: use one of {', '.join(SAMPLERS)}")
 
 
 def _check_tensor(name: str, value: Any, ndim: int) -> None:

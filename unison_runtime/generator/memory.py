@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .conditioning import CONTEXT_LENGTH
+from ..facts import CONTEXT_LENGTH
 
 TILE = 256          # diffusers' AutoencoderKLWan tile_sample_min_height/width
 TILE_STRIDE = 192   # tile_sample_stride_height/width

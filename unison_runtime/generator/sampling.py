@@ -3,11 +3,12 @@
 `generate(models, inputs, settings, callback=None)` returns frames `[C, T, H, W]` float32 in
 [-1, 1] on the CPU (`media.frames_to_comfy` turns them into ComfyUI's `[T, H, W, C]` 0..1).
 
-It follows diffusers' `WanVACEPipeline` step for step (same VAE encodings, mask folding, noise,
-scheduler and guidance arithmetic — the tests check the outputs match a direct pipeline call)
-with these differences, all deliberate:
+It follows diffusers' `WanVACEPipeline` step for step (same VAE encodings, mask folding, noise and
+guidance arithmetic; the solver is our own port of Wan's flow-matching UniPC, `unipc`, checked
+step by step against diffusers' scheduler — the tests check the outputs match a direct pipeline
+call) with these differences, all deliberate:
 - contexts come in already built (T5 + projector tokens, padded to 2048 — see `conditioning`);
-- Wan's sigma schedule: explicit sigmas `linspace(0.999, 0, N+1)[:-1]`, shifted by `shift`;
+- Wan's sigma schedule `linspace(0.999, 0, N+1)[:-1]`, shifted by `shift` (`unipc.wan_schedule`);
 - the conditional and unconditional passes share one transformer call when `batch_cfg` (on, or
   `auto` when the device has room for twice the activations; `vae_tiling` likewise), every such
   choice written to the model manager's notes;
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Callable
 from ..errors import Cancelled
 from ..models import get_manager
 from .inputs import GenerationInputs, SamplerSettings, check_inputs, switch
+from .unipc import wan_schedule
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -34,7 +36,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .loading import GeneratorModels
 
 VAE_STRIDE_T, VAE_STRIDE_S = 4, 8
-WAN_SIGMA_MAX = 0.999
 
 StepCallback = Callable[[int, int, "torch.Tensor"], object]
 
@@ -64,7 +65,7 @@ def generate(
     check_inputs(inputs, settings, text_width=models.text_width)
 
     # 2. Define call parameters
-    do_cfg = settings.cfg > 1.0
+    do_cfg = settings.guided
     work: dict[str, torch.Tensor] = {}
     try:
         # 3. Encode the negative prompt when no negative context was given
@@ -75,7 +76,7 @@ def generate(
         work["context"], work["negative"] = context, neg
 
         # 4. Prepare timesteps
-        scheduler = make_scheduler(models, settings)
+        schedule = wan_schedule(settings.steps, settings.shift)
 
         # 5. Prepare VACE conditioning latents (VAE on the device only for this block)
         _check(check_cancel)
@@ -90,7 +91,7 @@ def generate(
         # 7. Denoising loop
         with manager.use(models, "transformer"), _attention_backend(models.attention_backend):
             batched = do_cfg and choose_batch_cfg(models, inputs, settings, num_refs)
-            denoise(models, scheduler, work, settings, do_cfg, callback, num_refs, check_cancel, batched)
+            denoise(models, schedule, work, settings, do_cfg, callback, num_refs, check_cancel, batched)
 
         # 8. Decode, dropping the reference frames
         _check(check_cancel)
@@ -155,19 +156,6 @@ def choose_vae_tiling(models: "GeneratorModels", inputs: GenerationInputs, setti
 # ------------------------------------------------------------------------------------------------
 # Steps
 # ------------------------------------------------------------------------------------------------
-def make_scheduler(models: "GeneratorModels", settings: SamplerSettings):
-    """Flow-matching UniPC with `shift`, on Wan's sigmas (starting at 0.999, not diffusers' 1.0)."""
-    import numpy as np
-    from diffusers import UniPCMultistepScheduler
-
-    # Flow matching whatever the folder's scheduler_config says (a user's file may name another solver).
-    scheduler = UniPCMultistepScheduler.from_config(models.scheduler_config, flow_shift=settings.shift,
-                                                    use_flow_sigmas=True, prediction_type="flow_prediction")
-    sigmas = np.linspace(WAN_SIGMA_MAX, 0.0, settings.steps + 1)[:-1]
-    scheduler.set_timesteps(sigmas=sigmas, device=_device_of(models.transformer))
-    return scheduler
-
-
 def prepare_reference(image: "torch.Tensor", height: int, width: int) -> "torch.Tensor":
     """Scale `[3, h, w]` to fit `height`×`width` and centre it on a white canvas (VACE's rule)."""
     import torch
@@ -275,54 +263,57 @@ def _check(check_cancel) -> None:
         check_cancel()
 
 
-def denoise(models, scheduler, work: dict, settings: SamplerSettings, do_cfg: bool, callback,
+def denoise(models, schedule, work: dict, settings: SamplerSettings, do_cfg: bool, callback,
             num_refs: int = 0, check_cancel=None, batched: bool | None = None) -> None:
-    """The sampling loop; updates `work["latents"]` in place of the dict."""
+    """The sampling loop (`unipc.sample` on the DiT's x0); updates `work["latents"]` in place of the dict."""
     import torch
+
+    from .unipc import sample
 
     transformer = models.transformer
     device, dtype = _device_of(transformer), transformer.dtype
     context = work["context"].to(device=device, dtype=dtype)
     negative = work["negative"].to(device=device, dtype=dtype) if do_cfg else None
     control = work["control"].to(device)
-    scale = torch.full((len(transformer.config.vace_layers),), float(settings.context_scale), device=device, dtype=dtype)
+    scale = torch.full((len(transformer.config.vace_layers),), float(settings.context_scale), device=device,
+                       dtype=dtype)
     if batched is None:
         batched = switch("batch_cfg", settings.batch_cfg) != "off"
     batched = do_cfg and batched
     context_in = torch.cat([context, negative]) if batched else None
     control_in = torch.cat([control, control]) if batched else None
-    timesteps = scheduler.timesteps
-    total = len(timesteps)
+
+    def velocity(latents, timestep):
+        """The guided flow velocity at `latents`: one batched call for both passes, or two calls."""
+        model_input, t = latents.to(dtype), timestep.to(device)
+        with torch.no_grad():
+            if batched:
+                both = transformer(hidden_states=torch.cat([model_input, model_input]), timestep=t.expand(2),
+                                   encoder_hidden_states=context_in, control_hidden_states=control_in,
+                                   control_hidden_states_scale=scale, return_dict=False)[0]
+                cond, uncond = both.chunk(2)
+                return uncond + settings.cfg * (cond - uncond)
+            kwargs = dict(timestep=t.expand(1), control_hidden_states=control,
+                          control_hidden_states_scale=scale, return_dict=False)
+            cond = transformer(hidden_states=model_input, encoder_hidden_states=context, **kwargs)[0]
+            if not do_cfg:
+                return cond
+            uncond = transformer(hidden_states=model_input, encoder_hidden_states=negative, **kwargs)[0]
+            return uncond + settings.cfg * (cond - uncond)
+
+    def x0(latents, sigma, timestep):
+        _check(check_cancel)
+        return latents - sigma * velocity(latents, timestep)  # a flow model's x0
+
+    def on_step(step) -> None:
+        work["latents"] = step.next
+        if callback is not None:
+            result = callback(step.index + 1, step.total, step.next[:, :, num_refs:])
+            if result is Cancelled or isinstance(result, Cancelled):
+                raise Cancelled(f"generation cancelled after step {step.index + 1} of {step.total}")
+
     try:
-        for i, t in enumerate(timesteps):
-            _check(check_cancel)
-            latents = work["latents"]
-            model_input = latents.to(dtype)
-            with torch.no_grad():
-                if batched:
-                    both = transformer(
-                        hidden_states=torch.cat([model_input, model_input]),
-                        timestep=t.expand(2),
-                        encoder_hidden_states=context_in,
-                        control_hidden_states=control_in,
-                        control_hidden_states_scale=scale,
-                        return_dict=False,
-                    )[0]
-                    cond, uncond = both.chunk(2)
-                    noise_pred = uncond + settings.cfg * (cond - uncond)
-                else:
-                    kwargs = dict(timestep=t.expand(1), control_hidden_states=control,
-                                  control_hidden_states_scale=scale, return_dict=False)
-                    noise_pred = transformer(hidden_states=model_input, encoder_hidden_states=context, **kwargs)[0]
-                    if do_cfg:
-                        uncond = transformer(hidden_states=model_input, encoder_hidden_states=negative, **kwargs)[0]
-                        noise_pred = uncond + settings.cfg * (noise_pred - uncond)
-            work["latents"] = scheduler.step(noise_pred, t, latents, return_dict=False)[0]
-            del latents, model_input, noise_pred
-            if callback is not None:
-                result = callback(i + 1, total, work["latents"][:, :, num_refs:])
-                if result is Cancelled or isinstance(result, Cancelled):
-                    raise Cancelled(f"generation cancelled after step {i + 1} of {total}")
+        work["latents"] = sample(x0, work.pop("latents"), schedule, on_step)
     finally:
         # A cancelled or failed step's traceback keeps this frame alive: let go of the device
         # tensors now, not when the caller drops the exception.

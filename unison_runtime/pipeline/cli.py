@@ -34,15 +34,18 @@ def add_model_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_sampler_arguments(parser: argparse.ArgumentParser) -> None:
     from ..facts import SWITCHES
+    from ..generator.inputs import SamplerSettings
 
+    default = SamplerSettings()
     sampler = parser.add_argument_group("sampling")
-    sampler.add_argument("--seed", type=int, default=0)
-    sampler.add_argument("--steps", type=int, default=50)
-    sampler.add_argument("--cfg", type=float, default=5.0)
-    sampler.add_argument("--shift", type=float, default=5.0)
-    sampler.add_argument("--context-scale", type=float, default=1.0)
-    sampler.add_argument("--negative-prompt", default="", help="empty: Wan 2.1's default negative prompt")
-    sampler.add_argument("--vae-tiling", default="auto", choices=SWITCHES,
+    sampler.add_argument("--seed", type=int, default=default.seed)
+    sampler.add_argument("--steps", type=int, default=default.steps)
+    sampler.add_argument("--cfg", type=float, default=default.cfg)
+    sampler.add_argument("--shift", type=float, default=default.shift)
+    sampler.add_argument("--context-scale", type=float, default=default.context_scale)
+    sampler.add_argument("--negative-prompt", default=default.negative_prompt,
+                         help="empty: Wan 2.1's default negative prompt")
+    sampler.add_argument("--vae-tiling", default=default.vae_tiling, choices=SWITCHES,
                          help="tiled VAE encode/decode (auto: on when the device lacks room for untiled)")
 
 
@@ -78,9 +81,9 @@ def model_options(args: argparse.Namespace):
 
 
 def sampling_options(args: argparse.Namespace):
-    from .options import SamplingOptions
+    from ..generator.inputs import SamplerSettings
 
-    return SamplingOptions(seed=args.seed, steps=args.steps, cfg=args.cfg, shift=args.shift,
+    return SamplerSettings(seed=args.seed, steps=args.steps, cfg=args.cfg, shift=args.shift,
                            context_scale=args.context_scale, negative_prompt=args.negative_prompt,
                            vae_tiling=args.vae_tiling)
 

@@ -52,7 +52,8 @@ def run_demo(out: Path, models: Path | None = None, steps: int = DEMO_STEPS,
     from ..outputs import write_text
     from ..router import Overrides
     from .checks import check_out_dir
-    from .options import ModelOptions, OutputOptions, RunOptions, SamplingOptions
+    from ..generator.inputs import SamplerSettings
+    from .options import ModelOptions, OutputOptions, RunOptions
     from .run import run
     from .samples import write_sample_media
 
@@ -83,7 +84,7 @@ def run_demo(out: Path, models: Path | None = None, steps: int = DEMO_STEPS,
         frames = PREVIEW_VIDEO_FRAMES if task in VIDEO_TASKS else None
         overrides = Overrides(**PREVIEW, num_frames=frames)
         options = RunOptions(models=ModelOptions(models_dir=models, planner="rules"),
-                             sampling=SamplingOptions(steps=steps, max_new_tokens=16),
+                             sampling=SamplerSettings(steps=steps), max_new_tokens=16,
                              output=OutputOptions(out_dir=out / task), media_roots=(inputs,))
         t0 = time.perf_counter()
         result = run(text, overrides, options)

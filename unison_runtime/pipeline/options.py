@@ -1,6 +1,7 @@
 """How to run a request, split by concern: which models (`ModelOptions`), how to sample
-(`SamplingOptions`), where results go (`OutputOptions`), and the caller's progress/cancel hooks
-(`RunHooks`). The CLI and the nodes build these; every check happens here, before any model loads.
+(`generator.inputs.SamplerSettings`, the one sampler-options type), where results go
+(`OutputOptions`), and the caller's progress/cancel hooks (`RunHooks`). The CLI and the nodes build
+these; every check happens when they are built, before any model loads.
 """
 
 from __future__ import annotations
@@ -8,14 +9,13 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from ..errors import Cancelled, RequestError
 from ..facts import PLANNER_CHOICES
+from ..generator.inputs import SamplerSettings
 from ..sources import LoadSettings, ModelSources
 
-if TYPE_CHECKING:  # pragma: no cover
-    from ..generator.inputs import SamplerSettings
 
 @dataclass(frozen=True)
 class ModelOptions:
@@ -44,35 +44,6 @@ class ModelOptions:
     def plan_by(self) -> str:
         """"rules" when the rules decide the plan, else "auto" (the model when there is one)."""
         return "rules" if self.planner == "rules" else "auto"
-
-
-@dataclass(frozen=True)
-class SamplingOptions:
-    """Stage two's sampler settings (DESIGN §5 defaults) and the answer length."""
-
-    seed: int = 0
-    steps: int = 50
-    cfg: float = 5.0
-    shift: float = 5.0
-    context_scale: float = 1.0
-    negative_prompt: str = ""
-    max_new_tokens: int = 256
-    vae_tiling: str = "auto"  # facts.SWITCHES; auto: tiled when the device lacks room for untiled
-
-    def __post_init__(self) -> None:
-        from ..generator.inputs import check_sampler_settings
-        from ..planner import check_max_new_tokens
-
-        check_sampler_settings(self.sampler_settings())
-        check_max_new_tokens(self.max_new_tokens)
-        if not isinstance(self.negative_prompt, str):
-            raise RequestError(f"negative_prompt must be text, got {type(self.negative_prompt).__name__}")
-
-    def sampler_settings(self) -> "SamplerSettings":
-        from ..generator.inputs import SamplerSettings
-
-        return SamplerSettings(steps=self.steps, cfg=self.cfg, shift=self.shift,
-                               context_scale=self.context_scale, seed=self.seed, vae_tiling=self.vae_tiling)
 
 
 @dataclass(frozen=True)
@@ -105,7 +76,13 @@ class RunHooks:
 @dataclass
 class RunOptions:
     models: ModelOptions = field(default_factory=ModelOptions)
-    sampling: SamplingOptions = field(default_factory=SamplingOptions)
+    sampling: SamplerSettings = field(default_factory=SamplerSettings)
     output: OutputOptions = field(default_factory=OutputOptions)
     media_roots: tuple[Path, ...] = ()
     hooks: RunHooks = field(default_factory=RunHooks)
+    max_new_tokens: int = 256  # the answer's length (understanding tasks); its seed is sampling.seed
+
+    def __post_init__(self) -> None:
+        from ..planner import check_max_new_tokens
+
+        check_max_new_tokens(self.max_new_tokens)

@@ -123,8 +123,7 @@ def run(text: str, overrides: Overrides | None = None, options: RunOptions | Non
     if not planned.route.needs_generator:
         # 4a. Understanding: the planner model answers with the media attached
         with clock.stage("answer"):
-            sampling = options.sampling
-            planned = stages.answer_request(planned, model, sampling.max_new_tokens, sampling.seed,
+            planned = stages.answer_request(planned, model, options.max_new_tokens, options.sampling.seed,
                                             hooks.check_cancel)
         result.answer = planned.answer
     else:

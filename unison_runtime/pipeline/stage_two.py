@@ -199,11 +199,11 @@ def _stack_resized(images: list["np.ndarray"], route: Route) -> "np.ndarray":
 
 
 def generate_frames(generator, stage: StageTwoInputs, prompt: str, projector_tokens=None,
-                    settings=None, negative_prompt: str = "", callback=None, check_cancel=None):
+                    settings=None, callback=None, check_cancel=None):
     """Stage two for prepared inputs: conditioning (DESIGN §5) then sampling.
 
     `prompt` is the request text with its pad tokens; `projector_tokens` `[1, 4, W]` or None (T5
-    only). `callback(step, total, latents)` runs after every step (progress, preview, cancel);
+    only); `settings` a `SamplerSettings` (its negative prompt included; default: DESIGN §5's). `callback(step, total, latents)` runs after every step (progress, preview, cancel);
     `check_cancel()` between stages and before every step.
     Returns frames `[3, T, H, W]` float32 in [-1, 1].
     """
@@ -211,14 +211,15 @@ def generate_frames(generator, stage: StageTwoInputs, prompt: str, projector_tok
     from ..generator.inputs import GenerationInputs, SamplerSettings
     from ..generator.sampling import generate
 
+    settings = settings or SamplerSettings()
     source, masks, references = stage.to_tensors()
     # One T5 block for both prompts (the usual default negative's tokens are kept by the models).
-    context, negative = encode_contexts(generator, prompt, projector_tokens, negative_prompt)
+    context, negative = encode_contexts(generator, prompt, projector_tokens, settings.negative_prompt)
     inputs = GenerationInputs(
         context=context, negative_context=negative,
         width=stage.width, height=stage.height, num_frames=stage.num_frames,
         source=source, masks=masks, reference_images=references or None,
     )
-    video = generate(generator, inputs, settings or SamplerSettings(), callback=callback,
+    video = generate(generator, inputs, settings, callback=callback,
                      check_cancel=check_cancel)
     return video.clamp(-1.0, 1.0)

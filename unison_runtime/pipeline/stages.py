@@ -28,8 +28,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
     from ..generator.loading import GeneratorModels
     from ..planner.qwen import QwenPlanner
+    from ..generator.inputs import SamplerSettings
     from ..sources import AnnotatorSources, ModelSources, ProjectorSource
-    from .options import ModelOptions, RunHooks, SamplingOptions
+    from .options import ModelOptions, RunHooks
 
 CancelCheck = Callable[[], None]
 
@@ -172,12 +173,11 @@ def condition(planned: Planned, model: "QwenPlanner | None", projector: "Project
 
 
 def generate_video(generator: "GeneratorModels", inputs: StageTwoInputs, conditioning: Conditioning,
-                   sampling: "SamplingOptions", hooks: "RunHooks") -> "torch.Tensor":
+                   sampling: "SamplerSettings", hooks: "RunHooks") -> "torch.Tensor":
     """Stage two: frames `[3, T, H, W]` float32 in [-1, 1]; progress and cancel through `hooks`."""
     from .stage_two import generate_frames
 
-    return generate_frames(generator, inputs, conditioning.prompt, conditioning.projector_tokens,
-                           sampling.sampler_settings(), sampling.negative_prompt,
+    return generate_frames(generator, inputs, conditioning.prompt, conditioning.projector_tokens, sampling,
                            callback=hooks.on_step, check_cancel=hooks.check_cancel)
 
 

@@ -46,12 +46,12 @@ def detect_te_model(sd):
 
 
 def load_text_encoder_state_dicts(state_dicts=[], embedding_directory=None, clip_type=comfy.sd.CLIPType.STABLE_DIFFUSION,
-                                  model_options={}):
+                                  model_options={}, **later):  # later: arguments newer ComfyUIs add (0.33: disable_dynamic)
     config = tiny_umt5_config(state_dicts[0]) if len(state_dicts) == 1 else None
     if config is not None:
         logging.info("tiny_comfy_models: a tiny UMT5 %s", config)
         model_options = {**model_options, "umt5xxl_model_config": config}
-    return _load_text_encoder_state_dicts(state_dicts, embedding_directory, clip_type, model_options)
+    return _load_text_encoder_state_dicts(state_dicts, embedding_directory, clip_type, model_options, **later)
 
 
 def detect_unet_config(state_dict, key_prefix, metadata=None):
