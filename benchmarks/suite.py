@@ -32,7 +32,6 @@ ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "transformers", "diffusers", "numpy", "PIL", "cv2", "av")
 PACK_MODULE_NAME = "comfyui_unison"
 OVERHEAD_TARGET = 1.02
-CONTEXT_LENGTH = 2048
 
 
 # ------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ import os
 import pytest
 
 from benchmarks import suite
+from unison_runtime.facts import CONTEXT_LENGTH
 from benchmarks.__main__ import main
 from benchmarks.report import GPU_TODO, render_markdown
 
@@ -90,7 +91,7 @@ def test_sampling_step_figures(report):
 
 def test_overhead_compares_the_same_computation(report):
     ov = report["overhead"]
-    assert ov["context_tokens"] == suite.CONTEXT_LENGTH
+    assert ov["context_tokens"] == CONTEXT_LENGTH
     for name in ("ours_separate_cfg", "diffusers", "ours_batched_cfg"):
         assert positive_stat(ov["seconds"][name]), name
     assert positive_stat(ov["ratio_separate_vs_diffusers"]) and positive_stat(ov["ratio_batched_vs_diffusers"])
