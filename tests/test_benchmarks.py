@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks import suite
 from benchmarks.__main__ import main
-from benchmarks.report import GPU_TODO, render_markdown
+from benchmarks.report import GPU_TODO, PLACEMENT_SECTION, render_markdown
 
 TINY = dict(width=32, height=32)
 
@@ -165,3 +165,13 @@ def test_gpu_plan_dry_run_writes_every_case_into_the_gpu_section(tmp_path):
         assert f"| {name} |" in text
     assert report["cases"]["policy sequential"]["placement"] == "sequential"
     assert report["cases"]["complete run, auto"]["steps"] == 2
+
+
+def test_who_places_the_weights_is_in_every_rendering_and_in_the_doc():
+    """The section is text, not figures: a full benchmark run must not drop it from the doc."""
+    from pathlib import Path
+
+    section = "\n".join(PLACEMENT_SECTION)
+    assert section in render_markdown({})
+    doc = Path(__file__).resolve().parents[1] / "docs" / "PERFORMANCE.md"
+    assert section in doc.read_text(encoding="utf-8")
