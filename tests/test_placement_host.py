@@ -6,6 +6,7 @@ Without a host (every other test) the manager keeps its own policies."""
 from __future__ import annotations
 
 import pytest
+import torch
 from torch import nn
 
 from unison_runtime import models
@@ -156,3 +157,55 @@ def test_the_process_wide_host_is_the_installed_one():
     manager = ModelManager()
     own = manager.get("planner", "/p", lambda device, dtype: nn.Linear(2, 2), device="cpu", dtype="float32")
     assert manager.placement_of(own) == "keep" and len(host.adopted) == 1
+
+
+class RelocatingHost(RecordingHost):
+    """A host whose `load` really relocates the weights: to float64, the one relocation a CPU can
+    show. Code that reads where the weights are before its `use` block placed them trips over it."""
+
+    def adopt(self, kind, name, module, device):
+        super().adopt(kind, name, module, device)
+        return module
+
+    def load(self, handles, working_bytes):
+        super().load([type(m).__name__ for m in handles], working_bytes)
+        for module in handles:
+            module.to(torch.float64)
+
+
+def test_every_model_reads_where_its_weights_are_inside_its_use_block(all_models, monkeypatch):
+    import numpy as np
+
+    from unison_runtime import layout
+    from unison_runtime.annotators import AnnotatorModels
+    from unison_runtime.annotators.salient import saliency_maps
+    from unison_runtime.annotators.segmentation import detect_boxes, mask_from_bbox
+    from unison_runtime.planner import load_planner
+    from unison_runtime.projector import load_projector, project
+    from unison_runtime.request import parse_request
+
+    frames = np.random.default_rng(0).integers(0, 256, (2, 40, 56, 3), dtype=np.uint8)
+    request = parse_request("Make a video of a red car at night.", ())
+
+    def run() -> dict:
+        annotators = AnnotatorModels.discover(all_models)
+        planner = load_planner(all_models / layout.PLANNER_MERGED)
+        hidden = planner.hidden_states(request)
+        return {"boxes": detect_boxes(frames[0], "red block.", annotators.load("grounding_dino"), box_threshold=0.0,
+                                      text_threshold=0.0)[0],
+                "sam2": mask_from_bbox(frames, [[15, 10, 40, 30]], annotators.load("sam2")).masks,
+                "saliency": saliency_maps(frames, annotators.load("u2net")),
+                "hidden": hidden, "tokens": project(load_projector(all_models / layout.PROJECTOR), hidden)}
+
+    monkeypatch.setattr(models, "_MANAGER", ModelManager())
+    own = run()
+    host = RelocatingHost()
+    monkeypatch.setattr(models, "_MANAGER", ModelManager(host=host))
+    hosted = run()
+    assert sorted(kind for kind, *_ in host.adopted) == ["grounding_dino", "planner", "projector", "sam2", "u2net"]
+    assert len(host.loads) == 5
+    assert np.allclose(hosted["boxes"], own["boxes"], atol=1e-3)
+    assert (hosted["sam2"] == own["sam2"]).mean() > 0.99
+    assert np.allclose(hosted["saliency"], own["saliency"], atol=1e-4)
+    assert torch.allclose(hosted["hidden"], own["hidden"], atol=1e-4)
+    assert torch.allclose(hosted["tokens"], own["tokens"], atol=1e-4)

@@ -251,7 +251,7 @@ class ModelManager:
         self._mover = mover or _move
         self._free_memory = free_memory
         self._own_host = host
-        self._handles: dict[int, tuple[PlacementHost, Any]] = {}  # module id -> (host, its handle)
+        self._handles: dict[int, Any] = {}  # module id -> the placement host's handle for it
         self._entries: OrderedDict[ModelKey, _Entry] = OrderedDict()
         self._lock = threading.RLock()
         # Placement: module id -> (module, number of open `use` blocks); moves happen under it.
@@ -386,7 +386,7 @@ class ModelManager:
                 if id(module) not in self._handles:
                     self._kept.pop(id(module), None)
                     self._resident.pop(id(module), None)
-                    self._handles[id(module)] = (host, host.adopt(entry.key.kind, name, module, entry.key.device))
+                    self._handles[id(module)] = host.adopt(entry.key.kind, name, module, entry.key.device)
             entry.placement = HOSTED
         if modules:
             self.note(f"memory: {host.name} places {entry.key.kind} (offload policy "
@@ -516,7 +516,7 @@ class ModelManager:
                 self._adopt(entry, host)
             chosen = {n: m for n, m in modules_of(value).items() if not names or n in names}
             work = _work_of(value)
-            self._acquire_hosted(list(chosen.values()), max((work.get(n, 0) for n in chosen), default=0))
+            self._acquire_hosted(host, list(chosen.values()), max((work.get(n, 0) for n in chosen), default=0))
             try:
                 yield value
             finally:
@@ -559,7 +559,7 @@ class ModelManager:
                 self._uncount(counted)  # leave nothing stranded on the execution device
                 raise
 
-    def _acquire_hosted(self, modules: list[Any], working_bytes: int) -> None:
+    def _acquire_hosted(self, host: PlacementHost, modules: list[Any], working_bytes: int) -> None:
         if not modules:
             return
         with self._lock, self._placement_lock:
@@ -569,13 +569,7 @@ class ModelManager:
             try:
                 # Every module in use, not only these: making room, the host may move any of its
                 # models out, and one that a block is using must be back before that block goes on.
-                by_host: dict[int, tuple[PlacementHost, list]] = {}
-                for module_id in self._in_use:
-                    if module_id in self._handles:
-                        host, handle = self._handles[module_id]
-                        by_host.setdefault(id(host), (host, []))[1].append(handle)
-                for host, handles in by_host.values():
-                    host.load(handles, working_bytes)
+                host.load([self._handles[i] for i in self._in_use if i in self._handles], working_bytes)
             except BaseException:
                 self._uncount(modules)
                 raise
@@ -621,8 +615,9 @@ class ModelManager:
                     hosted.append(self._handles.pop(id(module)))
                 if id(module) not in self._in_use:
                     self._resident.pop(id(module), None)
-            for host, handle in hosted:
-                host.release([handle])
+            host = self._host()
+            if hosted and host is not None:
+                host.release(hosted)
 
     def _evict_over_budget(self, keep: ModelKey) -> None:
         if self.budget_bytes is None:
