@@ -28,7 +28,7 @@ ACTIVATION_NOTES = (
     "keeps until it blends them. Encoding mirrors decoding.",
 )
 
-# Who places the weights (not measured by the suite; checked by tests/nodes/test_comfy_model_management.py).
+# Who places the weights (not measured by the suite; checked by tests/nodes/test_comfyui_model_management.py).
 PLACEMENT_SECTION = (
     "## Who places the weights: our model manager outside ComfyUI, ComfyUI's inside",
     "",

@@ -1,5 +1,5 @@
 """Our models under ComfyUI's real model management, in ComfyUI's own Python on the CPU, run by
-test_comfy_model_management.py:  python comfy_placement.py COMFYUI_DIR PACK MODELS_DIR
+test_comfyui_model_management.py:  python comfy_placement.py COMFYUI_DIR PACK MODELS_DIR
 
 The pack is loaded as ComfyUI loads it and its memory hooks installed; then the tiny planner and
 U²-Net go through what ComfyUI does to its own models: load before use, unload for room (whole and

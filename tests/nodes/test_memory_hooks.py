@@ -1,7 +1,7 @@
 """The node layer hands the runtime's model placement to ComfyUI's memory management: each cached
 module becomes a ComfyUI ModelPatcher, loaded whole through `load_models_gpu` before each use and
 taken out of ComfyUI's loaded models when our cache drops it; ComfyUI's device and free memory reach
-the runtime. Here ComfyUI is a recording stand-in; test_comfy_model_management.py runs the same
+the runtime. Here ComfyUI is a recording stand-in; test_comfyui_model_management.py runs the same
 against the real ComfyUI 0.8.0 and 0.33.0."""
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ Two limits of ComfyUI's detection that real files never meet:
 Each patch touches only state dicts that are not real-sized, so real models load as in ComfyUI.
 
 It also serves GET /tiny_comfy_models/loaded_models: ComfyUI's own `current_loaded_models`, seen
-from inside the server (test_comfy_model_management.py). The pack itself has no such route.
+from inside the server (test_comfyui_model_management.py). The pack itself has no such route.
 """
 
 from __future__ import annotations
