@@ -29,6 +29,45 @@ ACTIVATION_NOTES = (
     "keeps until it blends them. Encoding mirrors decoding.",
 )
 
+# Who places the weights (not measured by the suite; checked by tests/nodes/test_comfyui_model_management.py).
+PLACEMENT_SECTION = (
+    "## Who places the weights: our model manager outside ComfyUI, ComfyUI's inside",
+    "",
+    "Outside ComfyUI (the CLI, the demo, the tests) the model manager (`unison_runtime.models`) places every "
+    "model under its offload policy (`--offload auto|keep|offload|sequential`; the accounting above). Inside "
+    "ComfyUI, ComfyUI's model management does: the node layer installs a placement host "
+    "(`nodes/comfy_memory.py`), each torch module the manager caches (planner, projector, GroundingDINO, SAM2, "
+    "U²-Net, and the diffusers generator's transformer, text encoder and VAE where that generator runs) becomes "
+    "a ComfyUI `ModelPatcher` (0.33's `CoreModelPatcher`, the class its own CLIP-vision and upscale models use), "
+    "and every use of it goes through `load_models_gpu`. The loaders' `offload_policy` widget is then not used "
+    "(it stays for saved workflows). What ComfyUI's options do to our models:",
+    "",
+    "| ComfyUI | our models |",
+    "|---|---|",
+    "| default | loaded whole onto the GPU before each use, after ComfyUI made room by offloading other models "
+    "(its own and ours, least recently used first); between uses they stay until ComfyUI needs the room |",
+    "| `--lowvram` | the same: whole loads (`force_full_load`). ComfyUI runs only `comfy.ops` layers partly "
+    "loaded; its default for a module of plain torch / transformers layers would split it across the CPU and "
+    "the GPU, which that module cannot run |",
+    "| `--novram` | no weight of ours moves to the GPU; our models run on the CPU |",
+    "| `--highvram`, `--gpu-only` | loaded whole and never moved back to the CPU (their offload device is the "
+    "GPU, as for ComfyUI's models) |",
+    "| `--cpu` | everything on the CPU, still listed among ComfyUI's loaded models |",
+    "| `--disable-smart-memory` | unloaded after every prompt with ComfyUI's models, and our cache released "
+    "(read from disk again at the next prompt) |",
+    "| `--reserve-vram` | counted in ComfyUI's free memory, as for its own models |",
+    "",
+    "A model bigger than the room ComfyUI can make fails with ComfyUI's out-of-memory error, as its own full "
+    "loads do. ComfyUI unloading one of ours for room, whole or in part, keeps our copy in RAM; the next use "
+    "loads it whole again, with nothing read from disk. \"Unload models\", \"Free model and node cache\" and "
+    "`POST /free` unload ours with ComfyUI's and release our cache, RAM included. Each module exists once: the "
+    "patcher wraps the module itself, and ComfyUI backs up only weights it patches (none of ours). Each use "
+    "costs a `load_models_gpu` call: about 20 µs on this CPU with ComfyUI 0.8.0 and 0.33.0 (median of 300), "
+    "against 2 µs for the manager's own policy; not measured on a GPU. The sampler's CFG batching and VAE "
+    "tiling read ComfyUI's free-memory figure.",
+    "",
+)
+
 
 def _fmt(value: Any, digits: int = 3) -> str:
     if value is None:
@@ -249,6 +288,7 @@ def render_markdown(report: dict[str, Any]) -> str:
     lines += _overhead_sizes(report.get("overhead_sizes"))
     lines += _accounting(report.get("memory_accounting"))
     lines += _loading_ram(report.get("loading_ram"))
+    lines += list(PLACEMENT_SECTION)
 
     notes = findings(report)
     if notes:

@@ -1,5 +1,6 @@
 """The few places the nodes touch ComfyUI itself: model folders, the input folder, the
-ExecutionBlocker, the progress bar and preview, cancellation, and the "unload models" hook.
+ExecutionBlocker, the progress bar and preview, cancellation, and its memory management (our
+models among its loaded models: `comfy_memory`; "unload models" releasing our cache).
 
 Every ComfyUI module is imported inside a function and has a fallback, so the nodes import and run
 without ComfyUI (the tests do exactly that). Nothing here loads a model or imports torch.
@@ -312,79 +313,64 @@ def latent_previewer():
     return to_preview
 
 
-# -- releasing models on ComfyUI's "unload models" -------------------------------------------
+# -- ComfyUI's memory management -------------------------------------------------------------
 _HOOKED_ATTR = "_unison_wrapped"
 
 
 def install_unload_hook() -> bool:
-    """Make ComfyUI's memory management release the pack's model cache too.
-
-    - `unload_all_models`: the "Unload models" / "Free memory" buttons (POST /free sets a flag the
-      prompt worker acts on), an out-of-memory error, every prompt with --disable-smart-memory.
-    - `free_memory(memory_required, device, ...)`: called when ComfyUI loads one of its own models;
-      when its own unloading left too little room on that device, our cached models go too.
-    Every caller reaches these through the module's globals, so wrapping the attributes covers
-    them all. Idempotent; does nothing (and imports nothing) outside ComfyUI.
+    """Make ComfyUI's `unload_all_models` release the pack's model cache too (its RAM as well):
+    the "Unload models" / "Free model and node cache" buttons and POST /free (a flag the prompt
+    worker acts on), an out-of-memory error, every prompt with --disable-smart-memory. ComfyUI has
+    already unloaded our models from the GPU by then (they are among its loaded models:
+    `install_memory_hooks`). Every caller reaches it through the module's globals, so wrapping the
+    attribute covers them all. Idempotent; does nothing (and imports nothing) outside ComfyUI.
     """
     import sys
 
     mm = sys.modules.get("comfy.model_management")
     if mm is None or getattr(mm, "unload_all_models", None) is None:
         return False
-    _wrap(mm, "unload_all_models", lambda result, *args, **kwargs: True)
-    if getattr(mm, "free_memory", None) is not None:
-        _wrap(mm, "free_memory", lambda result, *args, **kwargs: _still_short(mm, *args, **kwargs))
-    return True
-
-
-def _still_short(mm, memory_required=0, device=None, *_, **__) -> bool:
-    """After ComfyUI freed what it could: is `device` (a GPU) still short of `memory_required`?"""
-    if device is None or getattr(device, "type", str(device)) == "cpu":
-        return False
-    try:
-        return mm.get_free_memory(device) < memory_required
-    except Exception:  # never break ComfyUI's own memory management
-        return False
-
-
-def _wrap(mm, name: str, should_release) -> None:
-    original = getattr(mm, name)
+    original = mm.unload_all_models
     if getattr(original, _HOOKED_ATTR, False):
-        return
+        return True
 
-    def wrapper(*args, **kwargs):
+    def unload_all_models(*args, **kwargs):
         result = original(*args, **kwargs)
         try:
-            if should_release(result, *args, **kwargs):
-                from unison_runtime.models import get_manager
+            from unison_runtime.models import get_manager
 
-                released = get_manager().free()
-                if released:
-                    log.info("ComfyUI-Unison: released %d cached model(s) (%s)", released, name)
+            released = get_manager().free()
+            if released:
+                log.info("ComfyUI-Unison: released %d cached model(s)", released)
         except Exception as err:  # never break ComfyUI's own memory management
             log.warning("ComfyUI-Unison: could not release cached models: %s", err)
         return result
 
-    setattr(wrapper, _HOOKED_ATTR, True)
-    wrapper.__wrapped__ = original
-    wrapper.__doc__ = original.__doc__
-    setattr(mm, name, wrapper)
+    setattr(unload_all_models, _HOOKED_ATTR, True)
+    unload_all_models.__wrapped__ = original
+    unload_all_models.__doc__ = original.__doc__
+    mm.unload_all_models = unload_all_models
+    return True
 
 
 def install_memory_hooks() -> bool:
-    """Let the runtime's model manager read ComfyUI's free memory and device (so device "auto" is
-    ComfyUI's device), and ask ComfyUI to unload its own models before ours move in
-    (`free_memory(bytes, device)`). Idempotent; does nothing outside ComfyUI."""
+    """Hand the runtime's model placement to ComfyUI's model management (`comfy_memory`: our models
+    become ComfyUI's loaded models), and let the runtime read ComfyUI's device (so device "auto" is
+    ComfyUI's device) and free memory (for its batching and VAE tiling choices). Idempotent; does
+    nothing outside ComfyUI."""
     import sys
 
     mm = sys.modules.get("comfy.model_management")
-    if mm is None or getattr(mm, "free_memory", None) is None:
+    if mm is None or getattr(mm, "load_models_gpu", None) is None:
         return False
     from unison_runtime import models
 
+    from . import comfy_memory
+
     models.set_free_memory_provider(lambda device: _comfy_free(mm, device))
-    models.set_free_request_hook(lambda nbytes, device: _comfy_request(mm, nbytes, device))
     models.set_default_device_provider(lambda: _comfy_device(mm))
+    if not isinstance(models.placement_host(), comfy_memory.ComfyPlacement):
+        models.set_placement_host(comfy_memory.placement_host(mm))
     return True
 
 
@@ -397,17 +383,6 @@ def _comfy_free(mm, device: str):
         return int(mm.get_free_memory(torch.device(device)))
     except Exception:  # a device ComfyUI does not manage: let the runtime read it
         return None
-
-
-def _comfy_request(mm, nbytes: int, device: str) -> None:
-    import torch
-
-    # The unwrapped function: our own free_memory hook must not release the model we are placing.
-    free = getattr(mm.free_memory, "__wrapped__", mm.free_memory)
-    try:
-        free(nbytes, torch.device(device))
-    except Exception as err:  # never fail a run because ComfyUI could not unload something
-        log.warning("ComfyUI-Unison: ComfyUI could not free %d bytes on %s: %s", nbytes, device, err)
 
 
 def _comfy_device(mm) -> str | None:

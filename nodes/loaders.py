@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from unison_runtime.annotators.kinds import ANNOTATOR_KINDS, described
 from unison_runtime.facts import ATTENTION_BACKENDS, DEFAULT_OFFLOAD_POLICY, DTYPES, OFFLOAD_POLICIES, PLANNER_MODES
-from unison_runtime.models import OFFLOAD_POLICY_HELP as OFFLOAD_TOOLTIP
+from unison_runtime.models import OFFLOAD_POLICY_HELP
 
 from . import comfy_glue as glue
 from .values import ANNOTATORS, GENERATOR, PLANNER, PROJECTOR
 
 CATEGORY = "Unison/loaders"
 
+OFFLOAD_TOOLTIP = ("In ComfyUI, ComfyUI's memory manager places these weights (--lowvram, --novram, --highvram "
+                   "apply) and this setting is not used; it stays for saved workflows. The standalone CLI's "
+                   "policies: " + OFFLOAD_POLICY_HELP)
 DTYPE_TOOLTIP = "Weight precision; auto = bfloat16 on GPUs that support it, float16 on others, float32 on CPU."
 
 

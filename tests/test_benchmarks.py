@@ -13,7 +13,7 @@ import pytest
 from benchmarks import suite
 from unison_runtime.facts import CONTEXT_LENGTH
 from benchmarks.__main__ import main
-from benchmarks.report import GPU_TODO, render_markdown
+from benchmarks.report import GPU_TODO, PLACEMENT_SECTION, render_markdown
 
 TINY = dict(width=32, height=32)
 
@@ -186,3 +186,13 @@ def test_gpu_plan_dry_run_measures_the_native_path_in_comfyuis_python(tmp_path):
         assert 0 < run["sampling_seconds"] <= run["video_seconds"]
         assert f"| {mode} (" in doc.read_text()
     assert "Native path: our sampler" in render(report)
+
+
+def test_who_places_the_weights_is_in_every_rendering_and_in_the_doc():
+    """The section is text, not figures: a full benchmark run must not drop it from the doc."""
+    from pathlib import Path
+
+    section = "\n".join(PLACEMENT_SECTION)
+    assert section in render_markdown({})
+    doc = Path(__file__).resolve().parents[1] / "docs" / "PERFORMANCE.md"
+    assert section in doc.read_text(encoding="utf-8")

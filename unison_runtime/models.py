@@ -16,6 +16,12 @@ it asks the host (`set_free_request_hook`: ComfyUI's `free_memory`) for room, th
 idle kept models if still short, and it refuses with a clear error a module that cannot fit at all.
 Every such decision is written to `take_notes()`.
 
+A host that manages memory itself (ComfyUI, through `set_placement_host`, installed by
+`nodes.comfy_glue`) takes placement over: each cached torch module is registered with it once
+(`PlacementHost.adopt`), every `use` block asks it to load the modules in use (`load`), and freeing
+an entry tells it to forget them (`release`). The host then decides where weights live and when
+they leave the device; the offload policies above are not applied (they are accepted and ignored).
+
 A cached value is either a `torch.nn.Module`, an object with a `torch_modules()` method returning
 `{name: nn.Module}` (bundles such as the generator), or anything else (kept, never moved).
 torch is imported lazily so that importing this module stays cheap.
@@ -29,7 +35,7 @@ import time
 from collections import OrderedDict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 from .devices import validate_device
 from .errors import ModelLoadError
@@ -53,6 +59,34 @@ MARGIN_BYTES = 512 * 1024**2
 _free_memory_provider: Callable[[str], int | None] | None = None
 _free_request_hook: Callable[[int, str], None] | None = None
 _device_provider: Callable[[], str | None] | None = None
+_placement_host: "PlacementHost | None" = None
+
+
+class PlacementHost(Protocol):
+    """Places the weights of cached models for a host with its own memory management."""
+
+    name: str  # for notes, e.g. "ComfyUI's model management"
+
+    def adopt(self, kind: str, name: str, module: Any, device: str) -> Any:
+        """Register one module of a newly cached value (its weights are on the offload device);
+        returns the host's handle for it. `device` is where the module runs."""
+
+    def load(self, handles: list[Any], working_bytes: int) -> None:
+        """Before a `use` block: place these modules (every one in use, the new ones included)
+        where they run, making room for `working_bytes` of activations too."""
+
+    def release(self, handles: list[Any]) -> None:
+        """The manager dropped these modules: stop managing them (their weights leave the device)."""
+
+
+def set_placement_host(host: PlacementHost | None) -> None:
+    """Hand placement to `host` (None: the manager's own offload policies, as outside ComfyUI)."""
+    global _placement_host
+    _placement_host = host
+
+
+def placement_host() -> PlacementHost | None:
+    return _placement_host
 
 
 def set_free_memory_provider(fn: Callable[[str], int | None] | None) -> None:
@@ -123,13 +157,16 @@ class ModelKey:
         return f"{self.kind} from {', '.join(self.source)} ({self.dtype} on {self.device})"
 
 
+HOSTED = "host"  # an entry's placement when a `PlacementHost` places its modules
+
+
 @dataclass
 class _Entry:
     key: ModelKey
     value: Any
     offload_policy: str  # as asked (may be "auto")
     load_seconds: float
-    placement: str = "keep"  # as applied: keep, offload or sequential
+    placement: str = "keep"  # as applied: keep, offload, sequential, or HOSTED
     last_used: float = field(default_factory=time.monotonic)
     files: tuple = ()  # size and mtime of the source files when loaded (see `ModelManager.get`)
 
@@ -201,16 +238,20 @@ class ModelManager:
 
     `mover(module, device)` and `free_memory(device)` default to `module.to(device)` and
     `free_device_memory`; the memory accounting test replaces them to drive real architectures
-    built on the `meta` device through a fake card.
+    built on the `meta` device through a fake card. `host` defaults to the installed
+    `set_placement_host` (none outside ComfyUI).
     """
 
     def __init__(self, budget_bytes: int | None = None, offload_device: str = "cpu",
                  mover: Callable[[Any, str], None] | None = None,
-                 free_memory: Callable[[str], int | None] | None = None):
+                 free_memory: Callable[[str], int | None] | None = None,
+                 host: PlacementHost | None = None):
         self.budget_bytes = budget_bytes
         self.offload_device = offload_device
         self._mover = mover or _move
         self._free_memory = free_memory
+        self._own_host = host
+        self._handles: dict[int, Any] = {}  # module id -> the placement host's handle for it
         self._entries: OrderedDict[ModelKey, _Entry] = OrderedDict()
         self._lock = threading.RLock()
         # Placement: module id -> (module, number of open `use` blocks); moves happen under it.
@@ -245,7 +286,8 @@ class ModelManager:
         are absolute paths) are the files or folders the model was read from: when one changed on
         disk since it was loaded (size or mtime), the cached copy is dropped and loaded again. A
         cache hit asked for another offload policy re-places the cached value under the new one
-        (no reload).
+        (no reload). With a placement host the value loads onto the offload device and the host
+        places it from its first `use` on; `offload_policy` is then only validated.
         """
         if offload_policy not in OFFLOAD_POLICIES:
             raise ModelLoadError(
@@ -268,14 +310,17 @@ class ModelManager:
                 self._entries.move_to_end(key)
                 if entry.offload_policy != offload_policy:
                     entry.offload_policy = offload_policy
-                    self._place(entry)
+                    if entry.placement != HOSTED:
+                        self._place(entry)
                 return entry.value
             if entry is not None:  # its files changed on disk: the cached copy is stale
-                del self._entries[key]
+                self._forget(self._entries.pop(key))
+            host = self._host()
             start = time.perf_counter()
             # Where free memory cannot be read (the CPU), keep and auto load straight onto the
-            # device; elsewhere weights load parked and are placed once their real size is known.
-            direct = offload_policy in ("keep", "auto") and self._free(device) is None
+            # device; elsewhere weights load parked and are placed once their real size is known
+            # (by the policy, or by the host from the first use).
+            direct = host is None and offload_policy in ("keep", "auto") and self._free(device) is None
             value = loader(device if direct else self.offload_device, key.dtype)
             seconds = time.perf_counter() - start
             entry = _Entry(key, value, offload_policy, seconds, placement="keep" if direct else "offload",
@@ -284,7 +329,9 @@ class ModelManager:
             self._load_counts[kind] = self._load_counts.get(kind, 0) + 1
             self.load_seconds_total += seconds
             self._evict_over_budget(keep=key)
-            if direct:
+            if host is not None:
+                self._adopt(entry, host)
+            elif direct:
                 with self._placement_lock:
                     for module in modules_of(value).values():
                         self._kept[id(module)] = entry
@@ -328,6 +375,23 @@ class ModelManager:
             self._notes.append(text)
 
     # -- placement -------------------------------------------------------------------------
+    def _host(self) -> PlacementHost | None:
+        return self._own_host if self._own_host is not None else _placement_host
+
+    def _adopt(self, entry: _Entry, host: PlacementHost) -> None:
+        """Register the entry's modules with the host, once; our own placement of them ends."""
+        modules = modules_of(entry.value)
+        with self._placement_lock:
+            for name, module in modules.items():
+                if id(module) not in self._handles:
+                    self._kept.pop(id(module), None)
+                    self._resident.pop(id(module), None)
+                    self._handles[id(module)] = host.adopt(entry.key.kind, name, module, entry.key.device)
+            entry.placement = HOSTED
+        if modules:
+            self.note(f"memory: {host.name} places {entry.key.kind} (offload policy "
+                      f"{entry.offload_policy!r} applies outside it)")
+
     def device_free(self, device: str) -> int | None:
         """Free bytes on `device` now (None: not accounted, e.g. the CPU)."""
         return self._free(device)
@@ -446,7 +510,19 @@ class ModelManager:
         the last block using it ends.
         """
         entry = self._entry_of(value)
-        if entry is None or entry.placement == "keep":
+        host = self._host()
+        if entry is not None and host is not None:
+            if entry.placement != HOSTED:  # cached before the host was installed
+                self._adopt(entry, host)
+            chosen = {n: m for n, m in modules_of(value).items() if not names or n in names}
+            work = _work_of(value)
+            self._acquire_hosted(host, list(chosen.values()), max((work.get(n, 0) for n in chosen), default=0))
+            try:
+                yield value
+            finally:
+                self._release(list(chosen.values()))
+            return
+        if entry is None or entry.placement in ("keep", HOSTED):
             yield value
             return
         stay = set(getattr(value, "cpu_modules_when_sequential", ())) if entry.placement == "sequential" else set()
@@ -483,6 +559,21 @@ class ModelManager:
                 self._uncount(counted)  # leave nothing stranded on the execution device
                 raise
 
+    def _acquire_hosted(self, host: PlacementHost, modules: list[Any], working_bytes: int) -> None:
+        if not modules:
+            return
+        with self._lock, self._placement_lock:
+            for module in modules:
+                _, count = self._in_use.get(id(module), (module, 0))
+                self._in_use[id(module)] = (module, count + 1)
+            try:
+                # Every module in use, not only these: making room, the host may move any of its
+                # models out, and one that a block is using must be back before that block goes on.
+                host.load([self._handles[i] for i in self._in_use if i in self._handles], working_bytes)
+            except BaseException:
+                self._uncount(modules)
+                raise
+
     def _release(self, modules: list[Any]) -> None:
         # No empty_cache() here: the caching allocator reuses the freed blocks for the next
         # module; emptying after every block only forces slow cudaMalloc calls (eviction and
@@ -516,11 +607,17 @@ class ModelManager:
 
     def _forget(self, entry: _Entry) -> None:
         with self._placement_lock:
+            hosted = []
             for module in modules_of(entry.value).values():
                 self._kept.pop(id(module), None)
                 self._sizes.pop(id(module), None)
+                if id(module) in self._handles:
+                    hosted.append(self._handles.pop(id(module)))
                 if id(module) not in self._in_use:
                     self._resident.pop(id(module), None)
+            host = self._host()
+            if hosted and host is not None:
+                host.release(hosted)
 
     def _evict_over_budget(self, keep: ModelKey) -> None:
         if self.budget_bytes is None:

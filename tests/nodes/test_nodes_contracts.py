@@ -332,27 +332,22 @@ def test_unload_hook_frees_the_manager_once_wrapped(monkeypatch):
     assert not any(k.kind == "test-hook" for k in manager.cached_keys())
 
 
-def test_comfy_memory_pressure_releases_the_cache_only_when_still_short(monkeypatch):
-    import types as _types
-
+def test_comfy_memory_pressure_leaves_our_cache_alone(monkeypatch):
+    """ComfyUI offloads our models itself when it needs room (they are among its loaded models:
+    test_memory_hooks.py); making room on the GPU must not throw away our copy in RAM."""
     from unison_runtime.models import get_manager
 
     fake = types.ModuleType("comfy.model_management")
     fake.unload_all_models = lambda: None
-    free_bytes = {"gpu": 10}
     fake.free_memory = lambda memory_required, device, keep_loaded=[]: ["unloaded"]
-    fake.get_free_memory = lambda device: free_bytes["gpu"]
     monkeypatch.setitem(sys.modules, "comfy.model_management", fake)
+    original = fake.free_memory
     assert comfy_glue.install_unload_hook()
     manager = get_manager()
-    gpu = _types.SimpleNamespace(type="cuda")
     manager.get("test-pressure", "x", lambda device, dtype: object(), device="cpu", dtype="float32")
-    assert fake.free_memory(5, gpu) == ["unloaded"]  # enough room after ComfyUI's own unloading
+    assert fake.free_memory is original and fake.free_memory(50, types.SimpleNamespace(type="cuda")) == ["unloaded"]
     assert any(k.kind == "test-pressure" for k in manager.cached_keys())
-    fake.free_memory(50, _types.SimpleNamespace(type="cpu"))  # CPU requests never evict us
-    assert any(k.kind == "test-pressure" for k in manager.cached_keys())
-    fake.free_memory(50, gpu)  # still short on the GPU: our cache goes too
-    assert not any(k.kind == "test-pressure" for k in manager.cached_keys())
+    manager.free("test-pressure")
 
 
 def test_sample_media_never_overwrite_user_files(comfy_env):

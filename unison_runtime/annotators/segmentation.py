@@ -212,11 +212,11 @@ def detect_boxes(image: "np.ndarray", prompt: str, gdino: Detector, box_threshol
     import torchvision
 
     h, w = image.shape[:2]
-    param = next(gdino.model.parameters())
     inputs = gdino.processor(images=image, text=prompt, return_tensors="pt")
-    inputs = {k: (v.to(param.device, param.dtype) if v.is_floating_point() else v.to(param.device))
-              for k, v in inputs.items()}
     with get_manager().use(gdino), torch.inference_mode():
+        param = next(gdino.model.parameters())  # where the weights are now that the block placed them
+        inputs = {k: (v.to(param.device, param.dtype) if v.is_floating_point() else v.to(param.device))
+                  for k, v in inputs.items()}
         outputs = gdino.model(**inputs)
     result = gdino.processor.post_process_grounded_object_detection(
         outputs, inputs["input_ids"], threshold=box_threshold, text_threshold=text_threshold,

@@ -9,6 +9,9 @@ Two limits of ComfyUI's detection that real files never meet:
 - `UNETLoader` detects a Wan DiT's sizes from its weights except the text width (always 4096); a
   tiny DiT's `text_embedding.0.weight` gives it.
 Each patch touches only state dicts that are not real-sized, so real models load as in ComfyUI.
+
+It also serves GET /tiny_comfy_models/loaded_models: ComfyUI's own `current_loaded_models`, seen
+from inside the server (test_comfyui_model_management.py). The pack itself has no such route.
 """
 
 from __future__ import annotations
@@ -65,3 +68,35 @@ def detect_unet_config(state_dict, key_prefix, metadata=None):
 comfy.sd.detect_te_model = detect_te_model
 comfy.sd.load_text_encoder_state_dicts = load_text_encoder_state_dicts
 comfy.model_detection.detect_unet_config = detect_unet_config
+
+
+def loaded_models() -> list[dict]:
+    """One row per entry of ComfyUI's `current_loaded_models`: the model's class, the pack's kind
+    for its own models (None for ComfyUI's), the load device and the bytes on it."""
+    import comfy.model_management as mm
+
+    rows = []
+    for loaded in list(mm.current_loaded_models):
+        patcher = loaded.model
+        model = getattr(patcher, "model", None)
+        rows.append({"class": type(model).__name__, "unison_kind": getattr(model, "unison_kind", None),
+                     "device": str(loaded.device), "loaded_bytes": int(patcher.loaded_size()) if patcher else 0})
+    return rows
+
+
+def _add_route() -> None:
+    import sys
+
+    server = getattr(sys.modules.get("server"), "PromptServer", None)
+    if getattr(server, "instance", None) is None:  # imported outside a server (the in-process scripts)
+        return
+    from aiohttp import web
+
+    routes = server.instance.routes
+
+    @routes.get("/tiny_comfy_models/loaded_models")
+    async def get_loaded_models(request):
+        return web.json_response(loaded_models())
+
+
+_add_route()
