@@ -175,10 +175,11 @@ class _Compiler:
 
     def input_before(self) -> re.Pattern:
         parts = [rf"{MEDIA}\s*$"]
+        other_noun = self.words("image_nouns", "video_nouns")
         for lexicon in self.lexicons:
             words = _alternatives(lexicon.input_words)
-            if words and lexicon.spaced:
-                parts.append(rf"(?<![{_letters(lexicon)}])(?:{words})\s+(?:\S+\s+)?$")  # "this red photo"
+            if words and lexicon.spaced:  # "this red photo"; in "이 사진으로 영상" 이 is the photo's
+                parts.append(rf"(?<![{_letters(lexicon)}])(?:{words})\s+(?:(?!{other_noun})\S+\s+)?$")
             elif words:
                 parts.append(rf"(?:{words})[^\s<>]{{0,3}}\s*$")  # 这张高清图片
             if lexicon.input_before:

@@ -31,7 +31,7 @@ _CONTEXT = 24  # characters around a noun that say whether it names an input
 class Reading:
     """What the rules read from one request."""
 
-    text: str  # folded (lower case...), each media marker as " <mK> "
+    text: str  # folded (lower case...), each media marker as "<mK>" (its spacing kept)
     cues: Cues  # of the languages whose scripts the text is written in
     size: tuple[int, int] | None = None
     frames: int | None = None
@@ -56,13 +56,14 @@ def read(request: Request) -> Reading:
 
 
 def _with_media_places(request: Request) -> str:
-    """The request's text with each media item's marker (`###path###` or `{name}`) as " <mK> "."""
+    """The request's text with each media item's marker (`###path###` or `{name}`) as "<mK>". The
+    spacing is the writer's: a Korean particle stays on its file ("<m0>이"), a word apart does not."""
     text, parts, position = request.text, [], 0
     for index, item in enumerate(request.media):
         at = text.find(item.marker, position)
         if at < 0:  # given media the text never names
             continue
-        parts += [text[position:at], f" <m{index}> "]
+        parts += [text[position:at], f"<m{index}>"]
         position = at + len(item.marker)
     return "".join(parts) + text[position:]
 

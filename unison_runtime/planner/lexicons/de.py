@@ -26,7 +26,7 @@ LEXICON = Lexicon(
                "diese[rnm]? (?:mann|frau|mädchen|jungen?|hund|katze|charakter|produkt)"),
     control=("pose", "haltung", "körperhaltung", "tiefe", "tiefenkarte", "kanten", r"umriss\w*", "skizze", "kritzelei",
              "strichzeichnung", "skelett", r"folg\w* (?:der|den|seiner|ihrer) bewegung(?:en)?",
-             r"bewegung(?:en)? (?:aus|von)", "bewegungsvorlage"),
+             r"\w*bewegung(?:en)? (?:aus|von)", "bewegungsvorlage", r"tanzbewegung\w*"),
     video_nouns=(r"\w*videos?", "clips?", "animation(?:en)?", "films?", "filmchen", "zeitlupe", "zeitraffer"),
     image_nouns=(r"\w*bild(?:er|chen)?", "fotos?", "gemälde", "zeichnung(?:en)?", "illustration(?:en)?", "poster",
                  "plakat", "wallpaper", "logo", "porträt"),

@@ -18,7 +18,8 @@ LEXICON = Lexicon(
     describe=("describe", "explain", "summari[sz]e", "caption", "tell me", "identify", "analy[sz]e",
               "transcribe", "recogni[sz]e"),
     question=("what", "what's", "whats", "who", "whom", "whose", "why", "how", "where", "when", "which",
-              "is there", "are there", "count"),
+              "is there", "are there", "count",
+              r"^(?:is|are|was|were|does|do|did) (?:this|that|these|those|it|the|he|she|they|there)"),  # yes/no
     text_orders=("write", "translate", "rewrite", "paraphrase", "proofread", "solve", "calculate", "compute",
                  "answer", "list", "define", "spell", "correct",
                  r"compose (?:a|an) (?:poem|haiku|letter|email|essay|story|song)"),
@@ -41,6 +42,7 @@ LEXICON = Lexicon(
         r"motion (?:guide|guidance|reference|source|control)",
         r"(?:copy|copies|copying|mimic|mimics|mimicking|imitate|imitates|imitating) (?:the|its|their|his|her)"
         r" (?:motion|movements?|moves|dance)",
+        r"(?:dance )?(?:moves|movements?) (?:of|from|in) (?:\S+ ){0,2}<MEDIA>",
     ),
     video_nouns=(
         "videos?", "clips?", "animations?", "footage", "movies?", "films?", "time-?lapse", "slow[- ]motion",

@@ -28,7 +28,7 @@ LEXICON = Lexicon(
                "(?:este|ese) (?:hombre|chico|niño|perro|gato|producto)", "(?:esta|esa) (?:mujer|chica|niña|modelo|mascota)"),
     control=("pose", "postura", "profundidad", "mapa de profundidad", "bordes", "contornos?", "boceto", "garabato",
              "esbozo", "esqueleto", r"sigu\w+ (?:el|los|la|las|su|sus) (?:movimientos?|gestos|pasos|coreografía)",
-             "guía de movimiento"),
+             "guía de movimiento", r"movimientos? de (?:baile|danza)", r"movimientos? de <MEDIA>"),
     video_nouns=("vídeos?", "clips?", "animación", "animaciones", "película", "metraje", "cámara lenta"),
     image_nouns=("imagen", "imágenes", "fotos?", "fotografías?", "dibujos?", "pinturas?", "ilustración",
                  "ilustraciones", "carteles?", "pósters?", "fondos? de pantalla", "logos?", "iconos?", "retratos?"),

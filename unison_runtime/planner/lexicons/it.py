@@ -7,7 +7,7 @@ _THIS = "(?:questa|questo|quest'|la|il|lo|l'|mia|mio)"
 LEXICON = Lexicon(
     language="it",
     scripts=("LATIN",),
-    generate=("genera(?:re|mi)?", "crea(?:re|mi)?", "fai", "fammi", "fare", "disegna(?:re|mi)?", "dipingi",
+    generate=("genera(?:re|mi)?", "crea(?:re|mi)?", "fai", "fammi", "fare", "farmi", "farci", "disegna(?:re|mi)?", "dipingi",
               "realizza", "produci", "voglio", "vorrei", "mostrami"),
     polite=(r"per favore,? ", r"(?:puoi|potresti|può|potrebbe)(?: per favore)?,? "),
     how_to=(r"come (?:faccio|fare|posso|si|disegno)",),
@@ -25,7 +25,8 @@ LEXICON = Lexicon(
                "lo stesso personaggio", "con protagonista", "protagonista", "riferimento", "identità",
                "questo (?:uomo|ragazzo|cane|gatto|prodotto)", "questa (?:donna|ragazza|modella)"),
     control=("posa", "postura", "profondità", "mappa di profondità", "bordi", "contorni?", "schizzo", "scarabocchio",
-             "bozza", "scheletro", r"segu\w+ (?:il|i|la|le|suo|suoi) (?:movimenti|movimento|passi)", "guida di movimento"),
+             "bozza", "scheletro", r"segu\w+ (?:il|i|la|le|suo|suoi) (?:movimenti|movimento|passi)", "guida di movimento",
+             r"movimenti di (?:danza|ballo)", r"movimenti di <MEDIA>"),
     video_nouns=("video", "clip", "animazion[ei]", "filmat[oi]", "film", "gif", "rallentatore"),
     image_nouns=("immagin[ei]", "foto", "fotografi[ae]", "disegn[oi]", "dipint[oi]", "illustrazion[ei]", "poster",
                  "manifest[oi]", "sfond[oi]", "logo", "icona", "ritratt[oi]", "quadr[oi]"),
