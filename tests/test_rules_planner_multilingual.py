@@ -19,7 +19,7 @@ from unison_runtime.facts import TASKS
 from unison_runtime.plan import Plan
 from unison_runtime.planner.cues import cjk_number, fold
 from unison_runtime.planner.lexicons import lexicons
-from unison_runtime.planner.rules import RulesPlanner
+from unison_runtime.planner.rules import RulesPlanner, cross_check
 from unison_runtime.request import GivenMedia, parse_request
 
 SET = Path(__file__).parent / "fixtures" / "requests_multilingual.jsonl"
@@ -92,6 +92,14 @@ def test_the_issue_requests_plan_as_meant(media_root):
     assert (guide.task, guide.source_index) == ("video_control", 0)
     guide = RulesPlanner().plan(parse_request("Make a robot dance using ###dance.mp4### as the motion guide", [media_root]))
     assert guide.task == "video_control"
+
+
+def test_cross_check_reads_other_languages_too():
+    model_plan = Plan.from_tokens("<CFV>")
+    checked = cross_check(model_plan, "生成一段３秒的１２８０×７２０视频，海浪")
+    assert checked == model_plan  # warnings only: the model's plan stands
+    assert any("1280x720" in w and "832x480 (default) is kept" in w for w in checked.warnings)
+    assert any("73 frames" in w for w in checked.warnings)
 
 
 # -- bad input: never an error, the default plan with a warning ---------------------------------------
@@ -171,6 +179,14 @@ def test_every_lexicon_word_is_a_valid_pattern_without_groups():
                     assert compiled.groups == 0, f"{lexicon.language}.{name}: {word!r} captures"
                     plain = re.sub(r"\\[A-Za-z]|<MEDIA>|<THIS>", "", word)  # escapes like \S are no letters
                     assert plain == plain.lower(), f"{lexicon.language}.{name}: {word!r} is not lower case"
+
+
+@pytest.mark.parametrize("text", ["让" * 19_000, "а" * 19_000, "を書" * 9_500, "이 " * 9_500, "ก" * 19_000,
+                                  ("生成 video 5秒 세로 " * 1_000)[:19_000], "Tanzbewegung " * 1_400])
+def test_long_runs_of_any_script_are_planned_quickly(text):
+    start = time.perf_counter()
+    RulesPlanner().plan(text)
+    assert time.perf_counter() - start < 2.0  # no pattern rescans a run of letters from every position
 
 
 def test_planning_stays_fast(media_root):

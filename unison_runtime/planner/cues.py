@@ -190,7 +190,8 @@ class _Compiler:
         compile_, words = re.compile, self.words
         units = {name: words(name, before=False) for name in ("seconds", "minutes", "frames")}  # "5sec", "5秒"
         rate = rf"(?!\s*(?:{self.raw('per')})\s*(?:s|秒|сек|초))"  # "24 frames per second"
-        resolution_words = words("resolutions")
+        size = rf"(?<![\d.])(\d{{2,5}})\s*(?:px\s*)?(?:x|×|\*|{self.raw('size_by')})\s*(\d{{2,5}})(?!\d)"
+        resolution = rf"(?<![a-z0-9.])(360|480|540|576|720|1080|1440|2160)\s*p(?![a-z0-9])|({words('resolutions')})"
         return Cues(
             generate=compile_(words("generate")),
             polite=compile_(self.at_start("polite", whole_word=False)),
@@ -216,10 +217,10 @@ class _Compiler:
             mask_after=compile_(rf"^\s*(?:{words('mask_after')})"),
             duration=compile_(rf"({self.amount()})\s*-?\s*(?:({units['seconds']})|({units['minutes']}))"),
             frames=compile_(rf"(?<![\d.])(?<!每秒)(\d{{1,6}})\s*-?\s*(?:{units['frames']}){rate}"),
-            explicit_size=compile_(rf"(?<![\d.])(\d{{2,5}})\s*(?:px\s*)?(?:x|×|\*|{self.raw('size_by')})\s*(\d{{2,5}})(?!\d)"),
+            explicit_size=compile_(size),
             width=self.side("width", "width_after"),
             height=self.side("height", "height_after"),
-            resolution=compile_(rf"(?<![a-z0-9.])(360|480|540|576|720|1080|1440|2160)\s*p(?![a-z0-9])|({resolution_words})"),
+            resolution=compile_(resolution),
             aspect=compile_(rf"(?<![\d:])(\d{{1,2}})\s*(?::|{self.raw('ratio_by')})\s*(\d{{1,2}})(?![\d:])"),
             vertical=compile_(words("vertical")),
             horizontal=compile_(words("horizontal")),
@@ -235,7 +236,13 @@ def _letters(lexicon: Lexicon) -> str:
 
 
 def _alternatives(words) -> str:
-    return "|".join(dict.fromkeys(fold(word, lower=False) for word in words))
+    return "|".join(dict.fromkeys(_bounded(fold(word, lower=False)) for word in words))
+
+
+def _bounded(pattern: str) -> str:
+    """`\\w*` and `\\w+` (endings, compounds) as at most 24 letters: `\\w` matches any script's
+    letters, so an unbounded one would rescan a long run of them from every position."""
+    return pattern.replace(r"\w*", r"\w{0,24}").replace(r"\w+", r"\w{1,24}")
 
 
 def _edges(lexicon: Lexicon, before: bool = True, after: bool = True) -> tuple[str, str]:

@@ -37,11 +37,11 @@ class RulesPlanner:
         request = _as_request(request)
         reading = read(request)
         values = _choose_task(reading, request)
-        task = values["task"]
-        notes = reading.notes + values.pop("notes", []) + _unread_notes(reading, task, values.pop("default"))
+        task, default = values["task"], values.pop("default")
         if task == "understanding":  # which one depends only on the media kinds
             plan = Plan.understanding(request.media_kinds)
-            return replace(plan, warnings=tuple(_unread_notes(reading, plan.task, False)))
+            return replace(plan, warnings=tuple(_unread_notes(reading, plan.task, default=False)))
+        notes = reading.notes + values.pop("notes") + _unread_notes(reading, task, default)
         if reading.size is not None:
             values["width"], values["height"] = reading.size
         if task in VIDEO_TASKS and reading.frames is not None:

@@ -1,14 +1,16 @@
 """The rules planner's languages, as data: one `Lexicon` per language, one module each.
 
 Each field is a tuple of regular-expression fragments: the words and phrases of one cue, written
-as people type them, in lower case, accents and all. Text and fragments are folded alike before
-matching (`planner.cues.fold`: NFKC, so full-width ５秒 / １２８０×７２０ / ？ read as 5秒 /
-1280×720 / ?; lower case; Latin and Cyrillic accents dropped, so "video" matches "vídeo").
-Two placeholders: `<MEDIA>` stands where an attached file sits in the text (`###photo.png###` or
-`{image1}`), `<THIS>` for the lexicon's own `input_words`. A language whose words are separated by
-spaces (`spaced`) has its cues matched as whole words of its own script (so "video" is found in
-"一个video的"); Chinese and Japanese are matched as substrings; Korean (`suffixed`) as word starts,
-since particles follow the word ("영상으로").
+as people type them, in lower case, accents and all, with non-capturing groups only. Text and
+fragments are folded alike before matching (`planner.cues.fold`: NFKC, so full-width ５秒 /
+１２８０×７２０ / ？ read as 5秒 / 1280×720 / ?; lower case; Latin and Cyrillic accents dropped, so
+"video" matches "vídeo"). `\\w*` and `\\w+` (endings: "сделай\\w*", compounds: "\\w*video") match
+at most 24 letters, so a long word cannot slow planning. Two placeholders: `<MEDIA>` stands where
+an attached file sits in the text (`###photo.png###` or `{image1}`), `<THIS>` for the lexicon's
+own `input_words`. A language whose words are separated by spaces (`spaced`) has its cues matched
+as whole words of its own script (so "video" is found in "一个video的"); Chinese and Japanese are
+matched as substrings; Korean (`suffixed`) as word starts, since particles follow the word
+("영상으로"). Only the lexicons whose scripts occur in a request are compiled into its patterns.
 
 Sizes each word means (the logic in `planner.reading`, the words here):
     "<w>x<h>", "<w>×<h>", "<w> by <h>" (and each language's `size_by`: por, par, mal, на, 乘)

@@ -30,7 +30,8 @@ LEXICON = Lexicon(
              r"make (?:\S+ ){0,4}(?:move|come alive|dance)", "come alive"),
     into_video=(r"(?:into|as) an? (?:\S+ ){0,2}(?:video|clip|animation)",),
     reference=(
-        "reference", "identity", "featuring", "starring", r"same (?:person|character|subject|face|man|woman|girl|boy|dog|cat)",
+        "reference", "identity", "featuring", "starring",
+        r"same (?:person|character|subject|face|man|woman|girl|boy|dog|cat)",
         r"keep(?:ing)? (?:his|her|their|its|the) (?:face|identity|look|appearance)",
         r"(?:this|that) (?:person|subject|character|face|man|woman|girl|boy|guy|lady|kid|child|model"
         r"|actor|actress|dog|cat|pet|product|object|toy|mascot)",
