@@ -51,7 +51,9 @@ def scripts_in(text: str) -> frozenset[str]:
     return frozenset(found)
 
 
+@lru_cache(maxsize=1)
 def readable_scripts() -> frozenset[str]:
+    """The scripts some lexicon reads."""
     return frozenset(script for lexicon in lexicons() for script in lexicon.scripts)
 
 
@@ -121,11 +123,6 @@ class Cues:
     number_words: dict[str, float]
     articles: frozenset[str]
     resolutions: dict[str, int]
-
-
-def cues_for(text: str) -> Cues:
-    """The cues of the languages whose scripts occur in `text` (folded)."""
-    return cues(scripts_in(text) & readable_scripts())
 
 
 @lru_cache(maxsize=32)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from ..facts import FPS, MAX_FRAMES, MAX_SIDE, MIN_SIDE
 from ..request import Request
-from .cues import MEDIA, Cues, amount_value, cues_for, fold, readable_scripts, scripts_in
+from .cues import MEDIA, Cues, amount_value, cues, fold, readable_scripts, scripts_in
 
 # aspect ratio -> the size the planner writes for it (16:9 and 9:16 from the paper; rest ours)
 ASPECT_SIZES = {
@@ -47,11 +47,12 @@ class Reading:
 
 def read(request: Request) -> Reading:
     text = " ".join(fold(_with_media_places(request)).split())
-    reading = Reading(text=text, cues=cues_for(text))
+    scripts, readable = scripts_in(text), readable_scripts()
+    reading = Reading(text=text, cues=cues(scripts & readable))
+    reading.unread = sorted(script.title() for script in scripts - readable)
     reading.size = _stated_size(reading)
     reading.frames = _stated_frames(reading)
     reading.frame_ref = stated_frame_ref(reading)
-    reading.unread = sorted(script.title() for script in scripts_in(text) - readable_scripts())
     return reading
 
 
