@@ -120,9 +120,9 @@ def findings(report: dict[str, Any]) -> list[str]:
     if native is not None and diffusers_ms and native > 10 * diffusers_ms:
         notes.append(
             f"A cached `load_generator(native_dir=...)` costs {native:.1f} ms against {diffusers_ms:.2f} ms for "
-            "the diffusers folder: `_resolve_sources` checks each single file's keys on every call, and for "
-            "`.pth` files `_file_keys` unpickles the checkpoint's whole structure (`read_state_dict`: "
-            "a memory-mapped `torch.load`, tensors mapped rather than read; `unison_runtime/generator/loading.py`) — "
+            "the diffusers folder: `resolve_files` checks each single file's keys on every call, and for "
+            "`.pth` files `file_keys` unpickles the checkpoint's whole structure (`read_state_dict`: "
+            "a memory-mapped `torch.load`, tensors mapped rather than read; `unison_runtime/generator/files.py`) — "
             "the native VAE and T5 files included — before the cache lookup. Measured here on tiny files only; "
             "the real files hold more tensors. Suggested fix: check kinds only on a cache miss (the key "
             "already names the paths), or memoise the check by (path, size, mtime).")

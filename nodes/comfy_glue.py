@@ -1,6 +1,7 @@
 """The few places the nodes touch ComfyUI itself: model folders, the input folder, the
-ExecutionBlocker, the progress bar and preview, cancellation, and its memory management (our
-models among its loaded models: `comfy_memory`; "unload models" releasing our cache).
+ExecutionBlocker, the progress bar and preview, cancellation, its memory management (our
+models among its loaded models: `comfy_memory`; "unload models" releasing our cache), and its Wan
+VACE as the runtime's generator backend (`comfy_generator`).
 
 Every ComfyUI module is imported inside a function and has a fallback, so the nodes import and run
 without ComfyUI (the tests do exactly that). Nothing here loads a model or imports torch.
@@ -250,19 +251,16 @@ def check_interrupted() -> None:
         mm.throw_exception_if_processing_interrupted()
 
 
-def run_hooks(total_steps: int, keep: dict | None = None):
+def run_hooks(total_steps: int):
     """The runtime's `RunHooks` wired to ComfyUI: Cancel (interrupt), the progress bar and the
-    latent preview of the frame being generated. `keep["latents"]`: the latest step's latents,
-    for a node's LATENT output (the caller's dict, so nothing outlives the node call)."""
+    latent preview of the frame being generated (on either generator backend)."""
     from unison_runtime.pipeline.options import RunHooks
 
     progress = Progress(total_steps)
     to_preview = latent_previewer()
 
     def on_step(step: int, total: int, latents=None) -> None:
-        if keep is not None:
-            keep["latents"] = latents
-        # Latents reach the callback as the generated frames only (the runtime drops VACE's
+        # Latents reach the callback as the generated frames only (both backends drop VACE's
         # reference frames), so the preview shows frame 0 of the output as is.
         preview = to_preview(latents) if to_preview is not None and latents is not None else None
         progress.total = total
@@ -392,11 +390,29 @@ def _comfy_device(mm) -> str | None:
         return None
 
 
+def install_generator_backend() -> bool:
+    """Make ComfyUI's own Wan VACE the runtime's generator backend (`comfy_generator`): the files a
+    loader names load through comfy.sd as ComfyUI's core loaders load them, and generation runs on
+    ComfyUI's sampler and memory manager. Idempotent; does nothing outside ComfyUI."""
+    import sys
+
+    if sys.modules.get("comfy.model_management") is None:
+        return False
+    from unison_runtime.generator import backend
+
+    from . import comfy_generator
+
+    if not isinstance(backend.host_backend(), comfy_generator.ComfyBackend):
+        backend.set_host_backend(comfy_generator.ComfyBackend())
+    return True
+
+
 def on_first_run() -> None:
     """Cheap one-time set-up each node's function calls (also done at import when possible)."""
     register_model_folders()
     install_unload_hook()
     install_memory_hooks()
+    install_generator_backend()
     ensure_sample_media()
 
 

@@ -6,6 +6,10 @@
 - `wan_unipc_sampler(schedule=None)`: the runtime's Wan UniPC (`generator.unipc`, the solver our
   diffusers path runs) as a ComfyUI `KSAMPLER`, driving ComfyUI's model prediction, with ComfyUI's
   progress bar, latent preview (its sampler callback) and Cancel (its interrupt).
+- `sample_native(model, vae, clip, inputs, conditioning, sampling)`: prepared stage-two inputs
+  generated on ComfyUI's own Wan VACE (UnisonVACESampler and UnisonAuto inside ComfyUI, through
+  `comfy_generator`): CLIPTextEncode → Unison's context → WanVaceToVideo → Wan's UniPC and sigmas →
+  TrimVideoLatent → VAEDecode, so LoRAs, GGUF and ComfyUI's memory manager apply.
 
 How ComfyUI's conventions meet the reference's (the solver itself is unchanged):
 - ComfyUI starts a sampler from `σ0·noise + (1 − σ0)·latent`; Wan starts from the unit noise
@@ -104,11 +108,10 @@ def wan_unipc_sampler(schedule=None):
 def sample_wan_unipc(model, x, sigmas, extra_args=None, callback=None, disable=None, schedule=None):
     """The KSAMPLER sampler function: `model(x, sigma, **extra_args)` is ComfyUI's denoiser (CFG,
     conditioning and patches applied), `callback` its step callback (progress, preview)."""
+    import comfy.model_management
     import torch
 
     from unison_runtime.generator import unipc
-
-    from .comfy_glue import check_interrupted
 
     base = getattr(getattr(model, "inner_model", None), "inner_model", None)  # the guider's BaseModel
     if base is not None:
@@ -119,7 +122,7 @@ def sample_wan_unipc(model, x, sigmas, extra_args=None, callback=None, disable=N
     ones = x.new_ones([x.shape[0]])
 
     def denoise(latents, sigma, timestep):
-        check_interrupted()
+        comfy.model_management.throw_exception_if_processing_interrupted()  # Cancel
         at = unipc.model_sigma(timestep, sigma)
         denoised = model(latents, ones * at, **extra_args)
         return unipc.x0_at(latents, denoised, at, float(sigma))
@@ -138,3 +141,60 @@ def _reference_start(model, x, sigmas):
     if latent is None or bool(latent.any()) or float(sigmas[0]) <= 0:
         return x
     return x / sigmas[0]
+
+
+# -- generating on ComfyUI's own Wan VACE ----------------------------------------------------
+def sample_native(model, vae, clip, inputs, conditioning, sampling, callback=None):
+    """(IMAGE frames, LATENT) for prepared stage-two inputs (overrides applied), sampled on ComfyUI's
+    model with Wan's UniPC (our solver, `wan_unipc_sampler`) and `sampling` (the runtime's
+    SamplerSettings), through ComfyUI's own conditioning, VACE encoding and sampling calls.
+    `callback(step, total, latents)`: the runtime's step hook (progress, preview and Cancel, with the
+    generated frames' latents); without one, ComfyUI's own (`latent_preview`, as KSampler)."""
+    import comfy.sample
+    import latent_preview
+    from comfy_extras.nodes_wan import TrimVideoLatent, WanVaceToVideo
+
+    from unison_runtime.generator.conditioning import resolve_negative_prompt
+    from unison_runtime.generator.unipc import wan_schedule
+    from unison_runtime.native import comfy_prompt, padded_context, unison_context, vace_inputs
+
+    check_wan_vace(model, vae, clip)  # before anything is encoded
+    schedule = wan_schedule(sampling.steps, sampling.shift)
+    tokens = conditioning.projector_tokens
+    positive = map_conditioning(clip_encode(clip, comfy_prompt(conditioning.prompt)),
+                                lambda t: unison_context(t, tokens))
+    negative = map_conditioning(clip_encode(clip, comfy_prompt(resolve_negative_prompt(sampling.negative_prompt))),
+                                padded_context)
+    vace = vace_inputs(inputs)
+    positive, negative, latent, trim = WanVaceToVideo.execute(
+        positive, negative, vae, vace.width, vace.height, vace.length, 1, sampling.context_scale,
+        control_video=vace.control_video, control_masks=vace.control_masks,
+        reference_image=vace.reference_image).args
+    empty = comfy.sample.fix_empty_latent_channels(model, latent["samples"])
+    noise = comfy.sample.prepare_noise(empty, sampling.seed)  # the same draw as our sampler's noise
+    if callback is None:
+        on_step = latent_preview.prepare_callback(model, sampling.steps)
+    else:  # ComfyUI counts steps from 0; the reference frames come first in its latents
+        def on_step(step, denoised, x, total):
+            callback(step + 1, total, denoised[:, :, trim:])
+    samples = comfy.sample.sample_custom(model, noise, sampling.guidance_scale, wan_unipc_sampler(schedule),
+                                         schedule.sigmas, positive, negative, empty, seed=sampling.seed,
+                                         callback=on_step)
+    (trimmed,) = TrimVideoLatent.execute({"samples": samples}, trim).args
+    images = vae.decode(trimmed["samples"])
+    if images.ndim == 5:  # as core VAEDecode: [B, T, H, W, C] → frames
+        images = images.reshape(-1, *images.shape[-3:])
+    return images, trimmed
+
+
+def clip_encode(clip, text: str):
+    """What core CLIPTextEncode does with `text`."""
+    return clip.encode_from_tokens_scheduled(clip.tokenize(text))
+
+
+def map_conditioning(conditioning, fn):
+    """ComfyUI CONDITIONING (a list of [tensor, options]) with `fn` applied to each tensor."""
+    if not isinstance(conditioning, list) or not all(isinstance(c, (list, tuple)) and len(c) == 2 for c in conditioning):
+        raise ValueError("expected ComfyUI CONDITIONING (from CLIPTextEncode), got "
+                         f"{type(conditioning).__name__}")
+    return [[fn(tensor), dict(options)] for tensor, options in conditioning]

@@ -142,8 +142,10 @@ class UnisonVACESampler:
     DESCRIPTION = (
         "Stage two: Wan2.1 VACE generates the frames for the resolved plan (size, frame count, source "
         "frames, masks and references from UnisonTaskRouter), conditioned on the request text and the "
-        "projector's tokens. Flow-matching UniPC sampling with classifier-free guidance; shows progress "
-        "and a latent preview, and stops promptly on Cancel."
+        "projector's tokens. Wan's flow-matching UniPC with classifier-free guidance; shows progress "
+        "and a latent preview, and stops promptly on Cancel. Inside ComfyUI it generates on ComfyUI's own "
+        "Wan VACE: the model, vae and clip from UNETLoader, VAELoader and CLIPLoader (type wan), or the files "
+        "UnisonGeneratorLoader names, loaded the way those loaders load them."
     )
     CATEGORY = CATEGORY
     RETURN_TYPES = ("IMAGE", "LATENT", "VIDEO")
@@ -157,7 +159,6 @@ class UnisonVACESampler:
     def INPUT_TYPES(cls):
         return {
             "required": {
-                "generator": (GENERATOR, {"tooltip": "Wan2.1 VACE from UnisonGeneratorLoader."}),
                 "plan": (PLAN, {"tooltip": "The resolved plan from UnisonTaskRouter."}),
                 "seed": ("INT", {"default": DEFAULT.seed, "min": 0, "max": 0xFFFFFFFFFFFFFFFF,
                                  "control_after_generate": True,
@@ -174,6 +175,8 @@ class UnisonVACESampler:
                                                "tooltip": "What to avoid; empty uses Wan 2.1's standard negative prompt."}),
             },
             "optional": {
+                "generator": (GENERATOR, {"tooltip": "Wan2.1 VACE from UnisonGeneratorLoader (inside ComfyUI it runs on "
+                                                     "ComfyUI's own Wan VACE); or connect model, vae and clip instead."}),
                 "conditioning": (CONDITIONING, {"tooltip": "From UnisonProjector; without it the request text alone (T5) conditions."}),
                 "frames": ("IMAGE", {"tooltip": "Source frames (from the router or an annotator); default: the router's."}),
                 "masks": ("MASK", {"tooltip": "Masks, white = regenerate; default: the router's."}),
@@ -185,23 +188,21 @@ class UnisonVACESampler:
             },
         }
 
-    def sample(self, generator, plan, seed, steps, cfg, shift, context_scale, negative_prompt,
+    def sample(self, plan, seed, steps, cfg, shift, context_scale, negative_prompt, generator=None,
                conditioning=None, frames=None, masks=None, references=None, model=None, vae=None, clip=None,
                vae_tiling=None):
         glue.on_first_run()
         from unison_runtime.pipeline import stages
+
         planned = _planned(plan, "UnisonVACESampler")
         inputs = convert.override_inputs(stages.generation_inputs(planned), frames, masks, references)
         sampling = SamplerSettings(seed=seed, steps=steps, cfg=cfg, shift=shift, context_scale=context_scale,
                                    negative_prompt=negative_prompt, vae_tiling=vae_tiling or DEFAULT.vae_tiling)
         conditioning = conditioning if conditioning is not None else stages.Conditioning(planned.prompt)
-        if native.wants_native(model, vae, clip):  # ComfyUI's models: its own sampler and memory manager
-            images, latent = native.sample_native(model, vae, clip, inputs, conditioning, sampling)
-        else:
-            models, last = generator.load(), {}
-            video = stages.generate_video(models, inputs, conditioning, sampling, glue.run_hooks(steps, keep=last))
-            images, latent = convert.video_to_image(video), native.our_latent(models, last.get("latents"))
-        return (images, latent, native.video_output(images))
+        loaded = native.generator_of(generator, model, vae, clip)  # ComfyUI's Wan VACE inside ComfyUI
+        made = stages.generate_video(loaded, inputs, conditioning, sampling, glue.run_hooks(steps))
+        images = convert.video_to_image(made.video)
+        return (images, native.latent_output(made.latent), native.video_output(images))
 
 
 NODES = {

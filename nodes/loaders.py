@@ -17,6 +17,9 @@ OFFLOAD_TOOLTIP = ("In ComfyUI, ComfyUI's memory manager places these weights (-
                    "apply) and this setting is not used; it stays for saved workflows. The standalone CLI's "
                    "policies: " + OFFLOAD_POLICY_HELP)
 DTYPE_TOOLTIP = "Weight precision; auto = bfloat16 on GPUs that support it, float16 on others, float32 on CPU."
+GENERATOR_DTYPE_TOOLTIP = ("Weight precision of the transformer (UNETLoader's weight dtype on ComfyUI's Wan VACE: auto "
+                           "is ComfyUI's choice, the text encoder and VAE get ComfyUI's precision). On the diffusers "
+                           "generator: " + DTYPE_TOOLTIP)
 
 
 def _settings(dtype: str = "auto", offload_policy: str = DEFAULT_OFFLOAD_POLICY):
@@ -67,8 +70,11 @@ class UnisonPlannerLoader:
 
 
 class UnisonGeneratorLoader:
-    DESCRIPTION = ("Loads Wan2.1 VACE 1.3B: a diffusers folder from models/unison/generator, or "
-                   "ComfyUI's single files picked from diffusion_models, text_encoders and vae.")
+    DESCRIPTION = ("Loads Wan2.1 VACE 1.3B: ComfyUI's single files picked from diffusion_models, text_encoders "
+                   "and vae, or a folder from models/unison/generator (Wan's native release, or the diffusers "
+                   "format). Inside ComfyUI the single files and the native folder load through ComfyUI itself, "
+                   "as UNETLoader, CLIPLoader (type wan) and VAELoader load them, and generate on its own Wan VACE; "
+                   "a diffusers-format folder needs the diffusers package.")
     CATEGORY = CATEGORY
     RETURN_TYPES = (GENERATOR,)
     RETURN_NAMES = ("generator",)
@@ -82,8 +88,8 @@ class UnisonGeneratorLoader:
             "required": {
                 "diffusers_folder": (glue.with_none(folders), {
                     "default": glue.NONE,
-                    "tooltip": "A diffusers-format (or native) Wan2.1-VACE folder under models/unison/generator. "
-                               "none: use the three single files below."}),
+                    "tooltip": "A Wan2.1-VACE folder under models/unison/generator: Wan's native release, or the "
+                               "diffusers format (needs the diffusers package). none: use the three single files below."}),
                 "transformer": (glue.with_none(glue.list_files("diffusion_models")), {
                     "default": glue.NONE,
                     "tooltip": "The VACE transformer file from models/diffusion_models (e.g. wan2.1_vace_1.3B_fp16.safetensors)."}),
@@ -93,10 +99,12 @@ class UnisonGeneratorLoader:
                 "vae": (glue.with_none(glue.list_files("vae")), {
                     "default": glue.NONE,
                     "tooltip": "The Wan 2.1 VAE from models/vae (wan_2.1_vae.safetensors)."}),
-                "dtype": (list(DTYPES), {"default": "auto", "tooltip": DTYPE_TOOLTIP}),
+                "dtype": (list(DTYPES), {"default": "auto", "tooltip": GENERATOR_DTYPE_TOOLTIP}),
                 "attention_backend": (list(ATTENTION_BACKENDS), {
                     "default": "native",
-                    "tooltip": "Attention kernel; native (PyTorch SDPA) works everywhere, the others need their package."}),
+                    "tooltip": "Attention kernel for the diffusers generator; native (PyTorch SDPA) works everywhere, "
+                               "the others need their package. On ComfyUI's Wan VACE its own flags choose "
+                               "(--use-sage-attention, --use-flash-attention) and this is not used."}),
                 "offload_policy": (list(OFFLOAD_POLICIES), {"default": DEFAULT_OFFLOAD_POLICY, "tooltip": OFFLOAD_TOOLTIP}),
             }
         }

@@ -5,10 +5,10 @@
   The computation is `unison_runtime.native`; here only blocking for understanding tasks.
 - `UnisonNativeConditioning`: ComfyUI's T5 CONDITIONING + the planner's projected hidden states →
   the Unison context (what our own sampler's DiT sees), for `WanVaceToVideo` / `KSampler`.
-- `sample_native`: UnisonVACESampler with ComfyUI's MODEL/VAE/CLIP connected samples through
-  ComfyUI's own graph (CLIPTextEncode → this conditioning → WanVaceToVideo → SamplerCustom with
-  Wan's UniPC and sigmas → TrimVideoLatent → VAEDecode), so LoRAs, GGUF and ComfyUI's memory
-  manager apply; what is connected is checked first (`comfy_wan.check_wan_vace`).
+- `NATIVE_INPUTS` / `generator_of`: UnisonVACESampler's optional MODEL / VAE / CLIP sockets, and
+  the generator it runs on: the connected ones (adopted by the runtime's host backend, ComfyUI's:
+  checked first, `comfy_wan.check_wan_vace`), else its generator source, loaded by the backend
+  the runtime picks (`unison_runtime.generator.backend`).
 """
 
 from __future__ import annotations
@@ -100,8 +100,8 @@ class UnisonNativeConditioning:
         from unison_runtime.native import padded_context, unison_context
 
         tokens = projector_tokens(conditioning, planner, projector, plan)
-        return (_map_conditioning(positive, lambda t: unison_context(t, tokens)),
-                _map_conditioning(negative, padded_context))
+        return (comfy_wan.map_conditioning(positive, lambda t: unison_context(t, tokens)),
+                comfy_wan.map_conditioning(negative, padded_context))
 
 
 def projector_tokens(conditioning, planner, projector, plan):
@@ -126,17 +126,10 @@ def projector_tokens(conditioning, planner, projector, plan):
     return stages.condition(plan, planner.load(), projector, True, check_cancel=glue.check_interrupted).projector_tokens
 
 
-def _map_conditioning(conditioning, fn):
-    """ComfyUI CONDITIONING (a list of [tensor, options]) with `fn` applied to each tensor."""
-    if not isinstance(conditioning, list) or not all(isinstance(c, (list, tuple)) and len(c) == 2 for c in conditioning):
-        raise ValueError("expected ComfyUI CONDITIONING (from CLIPTextEncode), got "
-                         f"{type(conditioning).__name__}")
-    return [[fn(tensor), dict(options)] for tensor, options in conditioning]
-
-
 NATIVE_INPUTS = {
-    "model": ("MODEL", {"tooltip": "Optional: Wan2.1 VACE as ComfyUI loads it (UNETLoader, LoRAs applied, GGUF...). "
-                                   "With vae and clip, sampling runs through ComfyUI's own sampler and memory manager."}),
+    "model": ("MODEL", {"tooltip": "Wan2.1 VACE as ComfyUI loads it (UNETLoader, LoRAs applied, GGUF...), with vae "
+                                   "and clip; they win over a connected generator. Sampling runs through ComfyUI's "
+                                   "own sampler and memory manager."}),
     "vae": ("VAE", {"tooltip": "Optional: the Wan 2.1 VAE from VAELoader (with model and clip)."}),
     "clip": ("CLIP", {"tooltip": "Optional: UMT5-XXL from CLIPLoader (type wan), with model and vae."}),
 }
@@ -154,45 +147,22 @@ def wants_native(model, vae, clip) -> bool:
     return True
 
 
-def clip_encode(clip, text: str):
-    """What core CLIPTextEncode does with `text`."""
-    return clip.encode_from_tokens_scheduled(clip.tokenize(text))
+def generator_of(generator, model, vae, clip):
+    """The loaded generator UnisonVACESampler runs on: ComfyUI's connected MODEL / VAE / CLIP (all
+    three, checked), else its generator source's."""
+    if wants_native(model, vae, clip):
+        from unison_runtime.generator.backend import adopt
+
+        return adopt(model, vae, clip)
+    if generator is None:
+        raise ValueError("UnisonVACESampler: connect a generator (UnisonGeneratorLoader), or ComfyUI's model "
+                         "(UNETLoader), vae (VAELoader) and clip (CLIPLoader, type wan)")
+    return generator.load()
 
 
-def sample_native(model, vae, clip, inputs, conditioning, sampling):
-    """(IMAGE frames, LATENT) for prepared stage-two inputs (overrides applied), sampled on ComfyUI's
-    model with Wan's UniPC (our solver, `comfy_wan.wan_unipc_sampler`) and `sampling` (the runtime's
-    SamplerSettings), through ComfyUI's own conditioning, VACE encoding and sampling calls."""
-    import comfy.sample
-    import latent_preview
-    from comfy_extras.nodes_wan import TrimVideoLatent, WanVaceToVideo
-
-    from unison_runtime.generator.conditioning import resolve_negative_prompt
-    from unison_runtime.generator.unipc import wan_schedule
-    from unison_runtime.native import comfy_prompt, padded_context, unison_context, vace_inputs
-
-    comfy_wan.check_wan_vace(model, vae, clip)  # before anything is encoded
-    schedule = wan_schedule(sampling.steps, sampling.shift)
-    tokens = conditioning.projector_tokens
-    positive = _map_conditioning(clip_encode(clip, comfy_prompt(conditioning.prompt)),
-                                 lambda t: unison_context(t, tokens))
-    negative = _map_conditioning(clip_encode(clip, comfy_prompt(resolve_negative_prompt(sampling.negative_prompt))),
-                                 padded_context)
-    vace = vace_inputs(inputs)
-    positive, negative, latent, trim = WanVaceToVideo.execute(
-        positive, negative, vae, vace.width, vace.height, vace.length, 1, sampling.context_scale,
-        control_video=vace.control_video, control_masks=vace.control_masks,
-        reference_image=vace.reference_image).args
-    empty = comfy.sample.fix_empty_latent_channels(model, latent["samples"])
-    noise = comfy.sample.prepare_noise(empty, sampling.seed)  # the same draw as our sampler's noise
-    samples = comfy.sample.sample_custom(model, noise, sampling.guidance_scale, comfy_wan.wan_unipc_sampler(schedule),
-                                         schedule.sigmas, positive, negative, empty, seed=sampling.seed,
-                                         callback=latent_preview.prepare_callback(model, sampling.steps))
-    (trimmed,) = TrimVideoLatent.execute({"samples": samples}, trim).args
-    images = vae.decode(trimmed["samples"])
-    if images.ndim == 5:  # as core VAEDecode: [B, T, H, W, C] → frames
-        images = images.reshape(-1, *images.shape[-3:])
-    return images, trimmed
+def latent_output(latent) -> dict | None:
+    """The runtime's latent (the VAE's own z) as ComfyUI's LATENT (None when the sampler gave none)."""
+    return None if latent is None else {"samples": latent}
 
 
 NODES = {
@@ -204,16 +174,6 @@ NODES = {
 VIDEO_INPUT_TIP = ("A core VIDEO (LoadVideo, CreateVideo): its frames at its own frame rate. Stands for {video1} "
                    "in the request; connect this or video1, not both.")
 VIDEO_OUTPUT_TIP = "The frames as a core VIDEO at 24 fps (the planner's time base), for SaveVideo."
-
-
-def our_latent(models, latents) -> dict | None:
-    """Our sampler's last-step latents as ComfyUI's LATENT (None when the sampler gave none)."""
-    from unison_runtime.native import comfy_latent
-
-    if latents is None:
-        return None
-    config = models.vae.config
-    return {"samples": comfy_latent(latents, config.latents_mean, config.latents_std)}
 
 
 def video_frames(video) -> tuple:

@@ -134,10 +134,20 @@ def planner_loader(i=1, model=PLANNER_MODEL, mode="unison"):
                                            "dtype": "auto", "offload_policy": "auto"})
 
 
-def generator_loader(i):
-    return Node(i, "UnisonGeneratorLoader", {"diffusers_folder": "none", "transformer": TRANSFORMER_FILE,
-                                             "text_encoder": TEXT_ENCODER_FILE, "vae": VAE_FILE, "dtype": "auto",
-                                             "attention_backend": "native", "offload_policy": "auto"})
+# ComfyUI's own Wan VACE loaders (node ids), feeding UnisonVACESampler's model / clip / vae: the
+# generation templates run on ComfyUI's stack, with no diffusers (issue 21).
+UNET, CLIP_LOADER, VAE_LOADER = 3, 7, 8
+
+
+def wan_loaders():
+    """UNETLoader, CLIPLoader (type wan) and VAELoader naming ComfyUI's repackaged Wan files."""
+    return [Node(UNET, "UNETLoader", {"unet_name": TRANSFORMER_FILE, "weight_dtype": "default"}),
+            Node(CLIP_LOADER, "CLIPLoader", {"clip_name": TEXT_ENCODER_FILE, "type": "wan", "device": "default"}),
+            Node(VAE_LOADER, "VAELoader", {"vae_name": VAE_FILE})]
+
+
+def wan_links():
+    return {"model": (UNET, 0), "clip": (CLIP_LOADER, 0), "vae": (VAE_LOADER, 0)}
 
 
 def planner(i, request, links=None):
@@ -154,8 +164,9 @@ def router(i, plan_from, annotators=None):
 
 
 def generation(name, title, description, request, media_nodes=(), media_links=None, video=False, annotators=False):
-    """Planner → router → projector → sampler → save, the graph every generation task shares."""
-    nodes = [planner_loader(1), Node(2, "UnisonProjectorLoader", {"projector": PROJECTOR_FILE}), generator_loader(3)]
+    """Planner → router → projector → sampler (on ComfyUI's Wan VACE loaders) → save, the graph every
+    generation task shares."""
+    nodes = [planner_loader(1), Node(2, "UnisonProjectorLoader", {"projector": PROJECTOR_FILE}), *wan_loaders()]
     if annotators:
         nodes.append(Node(4, "UnisonAnnotatorLoader", {"grounding_dino": "none", "sam2": "none", "u2net": U2NET_FILE}))
     nodes.extend(media_nodes)
@@ -164,7 +175,7 @@ def generation(name, title, description, request, media_nodes=(), media_links=No
         router(11, 10, annotators=4 if annotators else None),
         Node(12, "UnisonProjector", {"enabled": True}, {"planner": (1, 0), "projector": (2, 0), "plan": (11, 0)}),
         Node(13, "UnisonVACESampler",
-             sampler_widgets(), {"generator": (3, 0), "plan": (11, 0), "conditioning": (12, 0)}),
+             sampler_widgets(), {"plan": (11, 0), "conditioning": (12, 0), **wan_links()}),
     ]
     if video:  # the sampler's VIDEO output (24 fps) straight into core SaveVideo
         nodes.append(Node(15, "SaveVideo", {"filename_prefix": f"unison/{name}", "format": "auto", "codec": "auto"},
@@ -177,9 +188,8 @@ def generation(name, title, description, request, media_nodes=(), media_links=No
 def public_weights(name, title, description, request):
     """The path without the Unison LoRA and projector: the stock instruct model plans (instruct
     mode) and the sampler gets no projector conditioning (T5 alone)."""
-    nodes = [planner_loader(1, PLANNER_BASE, "instruct"), generator_loader(3), planner(10, request), router(11, 10),
-             Node(13, "UnisonVACESampler",
-                  sampler_widgets(), {"generator": (3, 0), "plan": (11, 0)}),
+    nodes = [planner_loader(1, PLANNER_BASE, "instruct"), *wan_loaders(), planner(10, request), router(11, 10),
+             Node(13, "UnisonVACESampler", sampler_widgets(), {"plan": (11, 0), **wan_links()}),
              Node(14, "SaveImage", {"filename_prefix": f"unison/{name}"}, {"images": (13, 0)})]
     return Workflow(name, title, description, nodes)
 

@@ -96,3 +96,15 @@ def models_dir_of(path: Path) -> Path:
 def _fresh_manager():
     """Each test starts with whatever the previous left cached; tests that count loads reset it."""
     yield
+
+
+@pytest.fixture(autouse=True)
+def _no_host_left_behind():
+    """A test that installs a host (ComfyUI's generator backend or placement host, with stand-in
+    ComfyUI modules) must not leave it to the next test: the runtime's own paths are the default."""
+    from unison_runtime import models
+    from unison_runtime.generator import backend
+
+    placement, generator = models._placement_host, backend._host
+    yield
+    models._placement_host, backend._host = placement, generator

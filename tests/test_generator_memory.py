@@ -24,7 +24,7 @@ SIZE = 32
 @pytest.fixture()
 def models(generator_models):
     """A private copy (not the shared cache entry), so its reuse store starts empty."""
-    loaded = loading._load_all(loading._resolve_sources(generator_models / layout.GENERATOR_DIFFUSERS,
+    loaded = loading._load_all(loading.resolve_files(generator_models / layout.GENERATOR_DIFFUSERS,
                                                         None, None, None, None, None), "cpu", "float32", "native")
     return loaded
 

@@ -234,6 +234,10 @@ def test_twenty_mixed_requests_through_the_node_layer(all_models, tmp_path, monk
     monkeypatch.setitem(sys.modules, "folder_paths", folder_paths)
     monkeypatch.setattr(comfy_glue, "_REGISTERED", False)
     comfy_glue.install_sample_media()
+    from core_nodes import stand_in_host_backend  # the core Wan loaders' stand-ins adopt their files
+    from unison_runtime.generator import backend
+
+    monkeypatch.setattr(backend, "_host", stand_in_host_backend())
     # The native-bridge templates run ComfyUI's own Wan nodes: only in real ComfyUI (test_native_comfyui.py).
     graphs = sorted(p for p in API_DIR.glob("*.json") if "_native_" not in p.stem)
     manager = get_manager()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from .annotators.kinds import AnnotatorPaths
 from .errors import ModelLoadError
@@ -98,13 +98,26 @@ class GeneratorSource:
             return cls(diffusers_dir=Path(folder), **kwargs)
         return cls(native_dir=Path(folder), **kwargs)
 
-    def load(self) -> "GeneratorModels":
-        from .generator.loading import load_generator
+    def files(self) -> dict:
+        """Which file plays which part, role → (kind, path), each single file's kind checked
+        (`generator.files.resolve_files`: the one reading of the layouts, for every backend)."""
+        from .generator.files import resolve_files
 
-        return load_generator(self.diffusers_dir, native_dir=self.native_dir,
-                              transformer_file=self.transformer_file, text_encoder_file=self.text_encoder_file,
-                              vae_file=self.vae_file, attention_backend=self.attention_backend,
-                              **self.settings.as_kwargs())
+        return resolve_files(self.diffusers_dir, self.native_dir, self.transformer_file, self.text_encoder_file,
+                             self.vae_file)
+
+    def load(self) -> "GeneratorModels | Any":
+        """The loaded generator, by the backend `generator.backend.backend_for` picks for this source
+        (ComfyUI's own loaders inside ComfyUI, diffusers elsewhere and for a diffusers folder)."""
+        from .generator.backend import backend_for
+
+        return backend_for(self).load(self)
+
+    def describe(self) -> str:
+        folder = self.diffusers_dir or self.native_dir
+        if folder is not None:
+            return Path(folder).name
+        return ", ".join(Path(p).name for p in (self.transformer_file, self.text_encoder_file, self.vae_file) if p)
 
 
 @dataclass(frozen=True)
@@ -211,15 +224,24 @@ def planner_mode(choice: str, model_dir: Path, adapter_dir: Path | None) -> str:
 
 def _generator_source(explicit: Path | None, paths: "ModelPaths | None", attention_backend: str,
                       settings: LoadSettings) -> GeneratorSource | None:
+    """An explicit folder; else the found layout `generator.backend.layout_order` prefers."""
+    from .generator.backend import layout_order
+
     common = dict(attention_backend=attention_backend, settings=settings)
-    folder = explicit or (paths and (paths.generator_diffusers or paths.generator_native))
-    if folder:
-        return GeneratorSource.from_folder(Path(folder), **common)
-    if paths is not None and paths.comfy_transformer is not None:
+    if explicit:
+        return GeneratorSource.from_folder(Path(explicit), **common)
+    if paths is None:
+        return None
+    found = {
+        "diffusers": GeneratorSource(diffusers_dir=paths.generator_diffusers, **common)
+        if paths.generator_diffusers else None,
+        "native": GeneratorSource(native_dir=paths.generator_native, **common) if paths.generator_native else None,
         # ComfyUI's repackaged single files; a missing text encoder or VAE is named at load.
-        return GeneratorSource(transformer_file=paths.comfy_transformer, text_encoder_file=paths.comfy_text_encoder,
-                               vae_file=paths.comfy_vae, **common)
-    return None
+        "single_files": GeneratorSource(transformer_file=paths.comfy_transformer,
+                                        text_encoder_file=paths.comfy_text_encoder, vae_file=paths.comfy_vae, **common)
+        if paths.comfy_transformer else None,
+    }
+    return next((found[layout] for layout in layout_order() if found[layout] is not None), None)
 
 
 def _annotator_sources(models_dir, paths: "ModelPaths | None", folder_roots, settings: LoadSettings):

@@ -87,6 +87,17 @@ def _install(base: Path, models: Path, monkeypatch):
 
 
 @pytest.fixture
+def host_backend(monkeypatch):
+    """The core Wan loader stand-ins' host backend (core_nodes.py), registered for one test."""
+    from core_nodes import stand_in_host_backend
+    from unison_runtime.generator import backend
+
+    host = stand_in_host_backend()
+    monkeypatch.setattr(backend, "_host", host)
+    return host
+
+
+@pytest.fixture
 def no_comfy(monkeypatch):
     """Make sure no folder_paths is importable (the pack outside ComfyUI)."""
     monkeypatch.setitem(sys.modules, "folder_paths", None)

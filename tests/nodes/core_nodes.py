@@ -1,7 +1,13 @@
 """Stand-ins for the few core ComfyUI nodes the example workflows use, with the same node IDs,
 input names, widget order and output types as ComfyUI 0.8.0 (LoadImage, LoadImageMask,
-SaveImage, PreviewAny, CreateVideo, SaveVideo, LoadVideo). They let the test executor run the shipped
-API workflows without ComfyUI; the real nodes are exercised by the COMFYUI_DIR tests."""
+SaveImage, PreviewAny, CreateVideo, SaveVideo, LoadVideo, UNETLoader, CLIPLoader, VAELoader). They
+let the test executor run the shipped API workflows without ComfyUI; the real nodes are exercised by
+the COMFYUI_DIR tests.
+
+Outside ComfyUI there is no ComfyUI to load Wan VACE with: the loader stand-ins hand on the file they
+name (`CoreFile`), and `StandInHostBackend`, registered as the runtime's host backend for the tests
+that run these graphs (`host_backend` fixture), adopts those files as ComfyUI's backend adopts its
+MODEL / VAE / CLIP, and runs them on our diffusers generator (the real tiny models, not a stub)."""
 
 from __future__ import annotations
 
@@ -142,5 +148,76 @@ class LoadVideo:
         return (StandInVideo(torch.from_numpy(load_video(path)).float() / 255.0, video_fps(path)),)
 
 
+class CoreFile:
+    """What a core loader stand-in outputs: the model file it names (ComfyUI's would load it)."""
+
+    def __init__(self, folder: str, name: str):
+        import folder_paths
+
+        self.path = folder_paths.get_full_path(folder, name)
+        assert self.path is not None, f"{name} is not in {folder}"
+
+
+def _files(folder: str) -> list[str]:
+    import folder_paths
+
+    return folder_paths.get_filename_list(folder)
+
+
+class UNETLoader:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"unet_name": (_files("diffusion_models"),),
+                             "weight_dtype": (["default", "fp8_e4m3fn", "fp8_e4m3fn_fast", "fp8_e5m2"],)}}
+
+    RETURN_TYPES = ("MODEL",)
+    FUNCTION = "load_unet"
+
+    def load_unet(self, unet_name, weight_dtype):
+        return (CoreFile("diffusion_models", unet_name),)
+
+
+class CLIPLoader:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"clip_name": (_files("text_encoders"),), "type": (["stable_diffusion", "wan"],)},
+                "optional": {"device": (["default", "cpu"],)}}
+
+    RETURN_TYPES = ("CLIP",)
+    FUNCTION = "load_clip"
+
+    def load_clip(self, clip_name, type="stable_diffusion", device="default"):
+        assert type == "wan", type
+        return (CoreFile("text_encoders", clip_name),)
+
+
+class VAELoader:
+    @classmethod
+    def INPUT_TYPES(cls):
+        return {"required": {"vae_name": (_files("vae"),)}}
+
+    RETURN_TYPES = ("VAE",)
+    FUNCTION = "load_vae"
+
+    def load_vae(self, vae_name):
+        return (CoreFile("vae", vae_name),)
+
+
+def stand_in_host_backend():
+    """The runtime's host backend for graphs of these stand-ins (see the module doc)."""
+    from unison_runtime.generator.backend import DiffusersBackend
+    from unison_runtime.sources import GeneratorSource
+
+    class StandInHostBackend(DiffusersBackend):
+        name = "ComfyUI (test stand-in)"
+
+        def adopt(self, model, vae, clip):
+            assert all(isinstance(v, CoreFile) for v in (model, vae, clip))
+            return self.load(GeneratorSource(transformer_file=model.path, text_encoder_file=clip.path,
+                                             vae_file=vae.path))
+
+    return StandInHostBackend()
+
+
 CORE_NODE_CLASSES = {cls.__name__: cls for cls in (LoadImage, LoadImageMask, SaveImage, PreviewAny, CreateVideo, SaveVideo,
-                                                   LoadVideo)}
+                                                   LoadVideo, UNETLoader, CLIPLoader, VAELoader)}

@@ -117,7 +117,7 @@ def bad_connections(pack: str, models: str) -> dict:
     original = clip.tokenize
     clip.tokenize = lambda *a, **k: tokenized.append(1) or original(*a, **k)
     stage = StageTwoInputs(32, 32, 1)
-    out["native_path"] = _message(lambda: nodes.native.sample_native(unet, wrong["flux_vae"], clip, stage,
+    out["native_path"] = _message(lambda: nodes.comfy_wan.sample_native(unet, wrong["flux_vae"], clip, stage,
                                                                      Conditioning("a cat"), SamplerSettings(steps=1)))
     out["native_path_tokenized"] = len(tokenized)
 

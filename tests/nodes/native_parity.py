@@ -76,7 +76,7 @@ def main(comfy_dir: str, pack: str, models: str, shim_parent: str, cases_file: s
 
     # 4. Whole runs: UnisonVACESampler's native path on each case.
     for name, case in given["cases"].items():
-        frames, _ = pack_nodes.native.sample_native(unet, vae, clip, stage_of(case),
+        frames, _ = pack_nodes.comfy_wan.sample_native(unet, vae, clip, stage_of(case),
                                                     Conditioning(given["prompt"], given["tokens"]),
                                                     SamplerSettings(**case["settings"]))
         out["frames"][name] = frames.float().contiguous()

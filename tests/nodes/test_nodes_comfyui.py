@@ -189,17 +189,20 @@ def test_runtime_errors_are_one_line_node_errors_and_the_server_keeps_serving(se
 
 @pytest.mark.skipif(not shutil.which("node") or not os.environ.get("COMFYUI_HARNESS"),
                     reason="needs node and COMFYUI_HARNESS (the harness folder with drop_and_run.js)")
-def test_drop_a_workflow_on_the_frontend_and_run_it(server, tmp_path):
+@pytest.mark.parametrize("name", NAMES)
+def test_drop_every_workflow_on_the_frontend_and_run_it(server, tmp_path, name):
     harness = Path(os.environ["COMFYUI_HARNESS"])
-    ui = json.loads((UI_DIR / "04_text_to_image.json").read_text())
-    for node in ui["nodes"]:  # the same tiny settings as the API runs
+    ui = json.loads((UI_DIR / f"{name}.json").read_text())
+    for node in ui["nodes"]:  # the same tiny settings as the API runs (widget positions: see the UI file)
         if node["type"] == "UnisonTaskRouter":
             node["widgets_values"][1:3] = [32, 32]
+            if "video" in name:
+                node["widgets_values"][3] = 5
         if node["type"] == "UnisonPlanner":
-            node["widgets_values"][2] = "rules"
+            node["widgets_values"][1:3] = [8, "rules"]
         if node["type"] == "UnisonVACESampler":
             node["widgets_values"][2] = 2  # steps (after seed and its control value)
-    workflow = tmp_path / "04_text_to_image.json"
+    workflow = tmp_path / f"{name}.json"
     workflow.write_text(json.dumps(ui))
     result = subprocess.run(["node", str(harness / "drop_and_run.js")], capture_output=True, text=True, timeout=300,
                             env={**os.environ, "COMFY_URL": server["url"], "WORKFLOW": str(workflow)})

@@ -133,9 +133,20 @@ SCHEMA_CHANGES = {
 }
 
 
+# Inputs required in the first release and optional now, each with its reason. A V1 node declares
+# its required inputs before its optional ones, so such an input moves behind the required ones; saved
+# workflows keep their links: the API format links by input name, and the UI format restores each
+# node's inputs from the saved file (test_comfyui_saved_workflows drops one on the frontend).
+NOW_OPTIONAL = {
+    ("UnisonVACESampler", "generator"): (
+        "the sampler runs on ComfyUI's own MODEL / VAE / CLIP (UNETLoader, VAELoader, CLIPLoader) or on the "
+        "generator; the templates connect ComfyUI's loaders (issue 21)"),
+}
+
+
 def test_listed_schema_changes_name_existing_inputs(comfy_env):
     current = schema()
-    for node_id, name in SCHEMA_CHANGES:
+    for node_id, name in (*SCHEMA_CHANGES, *NOW_OPTIONAL):
         assert name in [i["name"] for i in current[node_id]["inputs"]]
 
 
@@ -153,10 +164,17 @@ def test_schema_only_appends_to_the_first_release():
     """Workflows saved with the first release keep loading: every node it had is still there, its
     inputs and outputs come first in the same order, and anything added is an optional input, an
     output appended after the old ones (links are stored by output position), or a choice appended
-    to a list (every saved value still loads: a new annotator mode, say)."""
+    to a list (every saved value still loads: a new annotator mode, say). A required input may
+    become optional (NOW_OPTIONAL, with its reason): it keeps its type, the others their order."""
     current = schema()
     for node_id, old in json.loads(RELEASE1_SCHEMA_FILE.read_text()).items():
         new = current[node_id]
+        freed = {name for node, name in NOW_OPTIONAL if node == node_id}
+        for name in freed:
+            was, now = (next(i for i in inputs if i["name"] == name) for inputs in (old["inputs"], new["inputs"]))
+            assert was["required"] and {**now, "required": True} == was and not now["required"], (node_id, name)
+        old = {**old, "inputs": [i for i in old["inputs"] if i["name"] not in freed]}
+        new = {**new, "inputs": [i for i in new["inputs"] if i["name"] not in freed]}
         changed = {name for node, name in SCHEMA_CHANGES if node == node_id}  # listed above, with reasons
         same = [(a, b) for a, b in zip(new["inputs"], old["inputs"]) if b["name"] not in changed]
         assert [n["name"] for n in new["inputs"][: len(old["inputs"])]] == [o["name"] for o in old["inputs"]], node_id
@@ -191,7 +209,7 @@ def test_dynamic_choices_are_exactly_these(comfy_models_env, monkeypatch, tmp_pa
     assert moved <= DYNAMIC_CHOICES
     assert {("UnisonGeneratorLoader", "transformer"), ("UnisonProjectorLoader", "projector")} <= moved
     frozen = json.loads(SCHEMA_FILE.read_text())
-    assert frozen["UnisonVACESampler"]["inputs"][2] == {"name": "seed", "type": "INT", "required": True,
+    assert frozen["UnisonVACESampler"]["inputs"][1] == {"name": "seed", "type": "INT", "required": True,
                                                         "control_after_generate": True}
     assert frozen["UnisonPlannerLoader"]["inputs"][0]["choices"] == "model files"
 
@@ -264,7 +282,7 @@ def test_model_names_cannot_escape_their_folder(comfy_env, tmp_path):
 
 def test_sampler_and_projector_refuse_foreign_plans(comfy_env):
     with pytest.raises(ValueError, match="UnisonPlanner"):
-        NODE_CLASS_MAPPINGS["UnisonVACESampler"]().sample(None, "not a plan", 0, 1, 5.0, 5.0, 1.0, "")
+        NODE_CLASS_MAPPINGS["UnisonVACESampler"]().sample("not a plan", 0, 1, 5.0, 5.0, 1.0, "")
     with pytest.raises(ValueError, match="UnisonPlanner"):
         NODE_CLASS_MAPPINGS["UnisonProjector"]().project(None, None, {"task": "x"}, True)
 

@@ -222,8 +222,11 @@ def _sample_with(monkeypatch, generate_frames):
     monkeypatch.setattr("unison_runtime.pipeline.stage_two.generate_frames", generate_frames)
     planned = stages.plan_request(stages.read_request("a red cube"), None, "rules")
     planned = stages.prepare_request(stages.route_request(planned, Overrides(width=32, height=32)))
-    generator = types.SimpleNamespace(load=lambda: "models")
-    return NODE_CLASS_MAPPINGS["UnisonVACESampler"]().sample(generator, planned, 0, 2, 5.0, 5.0, 1.0, "")
+    from unison_runtime.generator.loading import GeneratorModels
+
+    models = GeneratorModels(transformer=None, vae=None, text_encoder=None, tokenizer=None, scheduler_config={})
+    generator = types.SimpleNamespace(load=lambda: models)  # the diffusers backend's, with its sampling patched
+    return NODE_CLASS_MAPPINGS["UnisonVACESampler"]().sample(planned, 0, 2, 5.0, 5.0, 1.0, "", generator=generator)
 
 
 def test_sampler_passes_comfys_interrupt_and_raw_latents(monkeypatch, fake_interrupt):

@@ -199,7 +199,7 @@ def test_sampler_latent_decodes_to_its_frames(comfy_models_env, all_models):
 
     _, router = plan_and_route("make a video of a cat", width=32, height=32, num_frames=5)
     generator = GeneratorSource(diffusers_dir=all_models / layout.GENERATOR_DIFFUSERS)
-    frames, latent, video = NODE_CLASS_MAPPINGS["UnisonVACESampler"]().sample(generator, router["plan"], 3, 2, 5.0, 5.0, 1.0, "")
+    frames, latent, video = NODE_CLASS_MAPPINGS["UnisonVACESampler"]().sample(router["plan"], 3, 2, 5.0, 5.0, 1.0, "", generator=generator)
     assert frames.shape == (5, 32, 32, 3) and video.get_components().images is frames
     assert latent["samples"].shape == (1, 16, 2, 4, 4)  # Wan: (T - 1) / 4 + 1 latent frames, 8x smaller
     vae = generator.load().vae

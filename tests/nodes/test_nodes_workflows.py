@@ -181,7 +181,7 @@ def tiny(graph: dict, name: str) -> dict:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_workflow_runs_on_tiny_models(name, comfy_models_env):
+def test_workflow_runs_on_tiny_models(name, comfy_models_env, host_backend):
     graph = tiny(json.loads((API_DIR / f"{name}.json").read_text()), name)
     SaveImage.saved.clear()
     SaveVideo.saved.clear()
@@ -236,7 +236,7 @@ def test_public_weights_workflow_needs_no_unison_files():
     assert "conditioning" not in sampler
 
 
-def test_understanding_task_blocks_the_generation_branch(comfy_models_env):
+def test_understanding_task_blocks_the_generation_branch(comfy_models_env, host_backend):
     """One graph for every task: a question planned through the text-to-video graph is answered,
     and the router's generation outputs block the sampler and the savers."""
     graph = tiny(json.loads((API_DIR / "08_text_to_video.json").read_text()), "08_text_to_video")
@@ -252,7 +252,7 @@ def test_understanding_task_blocks_the_generation_branch(comfy_models_env):
     assert result.outputs[router_id][7] == "text_understanding"
 
 
-def test_rerunning_a_graph_loads_nothing_and_loaders_share_models(comfy_models_env):
+def test_rerunning_a_graph_loads_nothing_and_loaders_share_models(comfy_models_env, host_backend):
     from unison_runtime.models import get_manager
 
     graph = tiny(json.loads((API_DIR / "04_text_to_image.json").read_text()), "04_text_to_image")
@@ -266,18 +266,30 @@ def test_rerunning_a_graph_loads_nothing_and_loaders_share_models(comfy_models_e
     assert get_manager().load_count() == loads
 
 
-def test_free_then_rerun_reloads_through_the_same_handles(comfy_models_env):
+def test_free_then_rerun_reloads_through_the_same_handles(comfy_models_env, host_backend):
     from unison_runtime.models import get_manager
 
     graph = tiny(json.loads((API_DIR / "04_text_to_image.json").read_text()), "04_text_to_image")
     first = run_graph(graph, CLASSES)
-    handles = {i: first.outputs[i][0] for i in ("1", "2", "3")}
+    wan = {name: first.outputs[graph["13"]["inputs"][name][0]][0] for name in ("model", "vae", "clip")}
     get_manager().free()
     assert get_manager().cached_keys() == []
+    loads = get_manager().load_count("generator")
     sampler = NODE_CLASS_MAPPINGS["UnisonVACESampler"]()
     plan = first.outputs["11"][0]
-    frames = sampler.sample(handles["3"], plan, 1, 1, 5.0, 5.0, 1.0, "")[0]
-    assert tuple(frames.shape) == (1, 32, 32, 3)
+    frames = sampler.sample(plan, 1, 1, 5.0, 5.0, 1.0, "", **wan)[0]
+    assert tuple(frames.shape) == (1, 32, 32, 3) and get_manager().load_count("generator") == loads + 1
+
+
+def test_a_saved_graph_with_the_generator_loader_still_runs(comfy_models_env, host_backend):
+    """A graph saved before the templates moved to ComfyUI's loaders (UnisonGeneratorLoader naming the
+    single files, linked to the sampler's first socket) validates and runs unchanged."""
+    saved = Path(__file__).with_name("saved_workflows") / "04_text_to_image_with_generator_loader.api.json"
+    graph = tiny(json.loads(saved.read_text()), "04_text_to_image")
+    assert graph["3"]["class_type"] == "UnisonGeneratorLoader" and graph["13"]["inputs"]["generator"] == ["3", 0]
+    SaveImage.saved.clear()
+    run_graph(graph, CLASSES)
+    assert tuple(SaveImage.saved[0].shape) == (1, 32, 32, 3)
 
 
 def test_auto_node_runs_the_whole_pipeline_from_a_models_dir(comfy_models_env, all_models):

@@ -1,6 +1,8 @@
-"""Loading Wan2.1-VACE-1.3B (stage two) from any of the layouts users bring, through the model manager.
+"""Loading Wan2.1-VACE-1.3B (stage two) on diffusers from any of the layouts users bring, through the
+model manager (the runtime's own generator backend, `generator.backend`).
 
-Sources (DESIGN §7), combinable; a single file given explicitly wins over a folder:
+Sources (DESIGN §7), combinable; a single file given explicitly wins over a folder (which file plays
+which part is `generator.files.resolve_files`, shared with ComfyUI's backend):
 
 - `diffusers_dir`: the `Wan2.1-VACE-1.3B-diffusers` folder (transformer/, vae/, text_encoder/,
   tokenizer/, scheduler/).
@@ -31,37 +33,16 @@ from typing import Any
 
 from ..errors import ModelLoadError
 from ..facts import ATTENTION_BACKENDS, DEFAULT_OFFLOAD_POLICY  # backends: our names → diffusers'
-from ..file_memo import memo_on_files
 from ..models import default_device, get_manager, resolve_dtype, torch_dtype
-from ..state_dicts import load_errors, read_state_dict
+from ..state_dicts import load_errors
 from .streaming import load_converted
-from .checkpoints import (
-    describe_kind,
-    identify_checkpoint,
-    strip_prefix,
-    wan_transformer_key_to_native,
-    wan_vae_key_to_native,
-)
+from .checkpoints import strip_prefix, wan_transformer_key_to_native, wan_vae_key_to_native
+from .files import LABELS, check_kind, resolve_files
 
 SHIPPED_CONFIGS = Path(__file__).resolve().parent / "configs"
-NATIVE_FILES = {
-    "transformer": "diffusion_pytorch_model.safetensors",
-    "vae": "Wan2.1_VAE.pth",
-    "text_encoder": "models_t5_umt5-xxl-enc-bf16.pth",
-    "tokenizer": "google/umt5-xxl",
-}
 # The package each non-native backend imports (diffusers falls back or fails only mid-generation).
 _BACKEND_PACKAGES = {"flash": ("flash_attn", "flash-attn"), "flash3": ("flash_attn_interface", "flash-attn 3 (Hopper build)"),
                      "sage": ("sageattention", "sageattention")}
-_LABELS = {"transformer": "transformer", "vae": "VAE", "text_encoder": "text encoder"}
-_EXPECTED = {
-    "transformer": ("wan_vace_transformer", "a Wan VACE transformer (e.g. wan2.1_vace_1.3B_fp16.safetensors)"),
-    "vae": ("wan_vae", "the Wan 2.1 VAE (e.g. Wan2.1_VAE.pth or wan_2.1_vae.safetensors)"),
-    "text_encoder": (
-        ("umt5_encoder_hf", "umt5_encoder_native"),
-        "a UMT5-XXL text encoder (e.g. umt5_xxl_fp16.safetensors or models_t5_umt5-xxl-enc-bf16.pth)",
-    ),
-}
 
 
 @dataclass(eq=False)
@@ -124,7 +105,7 @@ def load_generator(
     "flash3", "sage" need their package, a GPU and a half dtype: checked here, not mid-run).
     `compile` wraps the DiT's repeated blocks in `torch.compile` (the first run pays the compile).
     """
-    sources = _resolve_sources(diffusers_dir, native_dir, transformer_file, text_encoder_file, vae_file, tokenizer_dir)
+    sources = resolve_files(diffusers_dir, native_dir, transformer_file, text_encoder_file, vae_file, tokenizer_dir)
     resolved = default_device() if device == "auto" else device
     backend = _check_attention_backend(attention_backend, resolved, resolve_dtype(dtype, resolved))
 
@@ -151,58 +132,6 @@ def compile_blocks(transformer, **compile_options) -> None:
     """`torch.compile` each repeated DiT block in place (diffusers' `compile_repeated_blocks`):
     the blocks share one compiled graph, so compiling costs one block, not thirty."""
     transformer.compile_repeated_blocks(**{"dynamic": False, **compile_options})
-
-
-# ---------------------------------------------------------------------------------------------
-# Sources
-# ---------------------------------------------------------------------------------------------
-def _resolve_sources(diffusers_dir, native_dir, transformer_file, text_encoder_file, vae_file, tokenizer_dir):
-    """role → (kind, path); kind is "diffusers" (a component of a diffusers folder), "file" or "dir"."""
-    sources: dict[str, tuple[str, Path]] = {}
-    if diffusers_dir is not None:
-        root = _existing(diffusers_dir, "diffusers folder")
-        for role in ("transformer", "vae", "text_encoder", "tokenizer", "scheduler"):
-            if (root / role).is_dir():
-                sources[role] = ("diffusers", root / role)
-    if native_dir is not None:
-        root = _existing(native_dir, "native Wan folder")
-        for role, name in NATIVE_FILES.items():
-            if (root / name).exists() and role not in sources:
-                sources[role] = ("dir" if role == "tokenizer" else "file", root / name)
-    for role, value in (("transformer", transformer_file), ("text_encoder", text_encoder_file), ("vae", vae_file)):
-        if value is not None:
-            path = _existing(value, f"{role.replace('_', ' ')} file")
-            if path.is_dir():
-                raise ModelLoadError(f"{path} is a folder; the {role.replace('_', ' ')} slot takes a single file")
-            sources[role] = ("file", path)
-    if tokenizer_dir is not None:
-        sources["tokenizer"] = ("dir", _existing(tokenizer_dir, "tokenizer folder"))
-    for role in ("transformer", "vae", "text_encoder"):
-        if role in sources and sources[role][0] == "file":
-            _check_kind(role, sources[role][1], _file_keys(sources[role][1]))
-    missing = [r for r in ("transformer", "vae", "text_encoder") if r not in sources]
-    if missing:
-        looked = [str(p) for p in (diffusers_dir, native_dir) if p is not None]
-        raise ModelLoadError(
-            f"no {', '.join(m.replace('_', ' ') for m in missing)} found"
-            + (f" in {', '.join(looked)}" if looked else "")
-            + "; give a diffusers folder, a native Wan folder, or the single files"
-        )
-    if "tokenizer" not in sources:
-        kind, path = sources["text_encoder"]
-        if not (kind == "file" and path.suffix == ".safetensors" and _has_tensor(path, "spiece_model")):
-            raise ModelLoadError(
-                f"no tokenizer: {path} carries no `spiece_model`; give `tokenizer_dir` (a google/umt5-xxl folder)"
-            )
-        sources["tokenizer"] = ("spiece", path)
-    return sources
-
-
-def _existing(path, what: str) -> Path:
-    p = Path(path).expanduser()
-    if not p.exists():
-        raise ModelLoadError(f"{what} {p} does not exist")
-    return p.resolve()
 
 
 def _check_attention_backend(name: str, device: str = "cuda", dtype: str = "bfloat16") -> str:
@@ -255,24 +184,12 @@ def _load_all(sources, device: str, dtype_name: str, attention_backend: str) -> 
     )
 
 
-def _check_kind(role: str, path: Path, keys) -> str:
-    kind = identify_checkpoint(keys)
-    expected, what = _EXPECTED[role]
-    allowed = expected if isinstance(expected, tuple) else (expected,)
-    if kind not in allowed:
-        raise ModelLoadError(
-            f"{path.name} looks like {describe_kind(kind)} ({kind}), but the {_LABELS[role]} "
-            f"slot expects {what}"
-        )
-    return kind
-
-
 def _check_keys(role: str, path: Path, have: set[str], expected: set[str]) -> None:
     missing = sorted(expected - have)
     if missing:
         shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
         raise ModelLoadError(
-            f"{path.name} is missing {len(missing)} {_LABELS[role]} tensor(s): {shown} "
+            f"{path.name} is missing {len(missing)} {LABELS[role]} tensor(s): {shown} "
             "(an incomplete or truncated checkpoint?)"
         )
 
@@ -317,7 +234,7 @@ def _load_transformer(kind: str, path: Path, dtype):
             raise ModelLoadError(f"cannot load the transformer from {path}: {exc}") from exc
         return model
     state = {strip_prefix(k): v for k, v in load_converted(path, dtype).items()}  # streamed, in `dtype`
-    _check_kind("transformer", path, state)
+    check_kind("transformer", path, state)
     shipped = _shipped_config("transformer")
     overrides = _transformer_overrides(state, path, shipped)
     config = {**shipped, **overrides}
@@ -406,7 +323,7 @@ def _load_vae(kind: str, path: Path):
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load the VAE from {path}: {exc}") from exc
     state = {strip_prefix(k): v for k, v in load_converted(path, torch.float32).items()}
-    _check_kind("vae", path, state)
+    check_kind("vae", path, state)
     shipped = _shipped_config("vae")
     if "encoder.conv1.weight" not in state or "conv2.weight" not in state:
         _check_keys("vae", path, set(state), {"encoder.conv1.weight", "conv2.weight"})
@@ -437,7 +354,7 @@ def _load_text_encoder(kind: str, path: Path, dtype):
         except (OSError, ValueError) as exc:
             raise ModelLoadError(f"cannot load the text encoder from {path}: {exc}") from exc
     state = load_converted(path, dtype)  # streamed, scaled fp8 dequantised, in `dtype`
-    found = _check_kind("text_encoder", path, state)
+    found = check_kind("text_encoder", path, state)
     state.pop("spiece_model", None)
     if found == "umt5_encoder_native":
         state, unknown = native_to_hf(state)
@@ -482,30 +399,6 @@ def _load_tokenizer(kind: str, path: Path):
             return T5Tokenizer.from_pretrained(tmp, local_files_only=True)
         except Exception as exc:  # noqa: BLE001
             raise ModelLoadError(f"the spiece_model in {path.name} is not a usable sentencepiece model: {exc}") from exc
-
-
-@memo_on_files
-def _file_keys(path: Path) -> tuple[str, ...]:
-    """A checkpoint's tensor names without reading its tensors (safetensors header or mmap)."""
-    if path.suffix == ".safetensors":
-        from safetensors import safe_open
-
-        try:
-            with safe_open(str(path), framework="pt") as f:
-                return tuple(f.keys())
-        except Exception as exc:  # noqa: BLE001
-            raise ModelLoadError(f"cannot read {path}: {exc}") from exc
-    return tuple(strip_prefix(k) for k in read_state_dict(path, mmap=True))
-
-
-def _has_tensor(path: Path, name: str) -> bool:
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            return name in f.keys()
-    except Exception:  # noqa: BLE001 - unreadable files are reported by the loader itself
-        return False
 
 
 def _scheduler_config(source) -> dict:

@@ -102,3 +102,24 @@ def umt5_config_from_hf_state_dict(state_dict: dict[str, Any], base: dict[str, A
         relative_attention_num_buckets=buckets,
     )
     return config
+
+
+def comfy_text_encoder_state_dict(state_dict: dict[str, Any], spiece_model: bytes) -> dict[str, Any]:
+    """A UMT5 encoder state dict (Wan's native names or transformers') laid out as ComfyUI's
+    repackaged `umt5_xxl_*.safetensors` files are: transformers' names without the tied
+    `encoder.embed_tokens.weight`, and the tokenizer's sentencepiece model as a uint8
+    `spiece_model` tensor (what ComfyUI's UMT5 tokenizer reads)."""
+    import torch
+
+    if "token_embedding.weight" in state_dict:  # Wan's own names
+        state_dict, unknown = native_to_hf(state_dict)
+        if unknown:
+            from ..errors import ModelLoadError
+
+            raise ModelLoadError(f"the native UMT5 file has {len(unknown)} tensor(s) of unknown names, e.g. "
+                                 f"{unknown[0]} (not Wan's T5 encoder?)")
+    out = {k: v for k, v in state_dict.items() if k != "encoder.embed_tokens.weight"}
+    if "shared.weight" not in out and "encoder.embed_tokens.weight" in state_dict:
+        out["shared.weight"] = state_dict["encoder.embed_tokens.weight"]
+    out["spiece_model"] = torch.frombuffer(bytearray(spiece_model), dtype=torch.uint8)
+    return out

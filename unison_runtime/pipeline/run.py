@@ -143,7 +143,7 @@ def run(text: str, overrides: Overrides | None = None, options: RunOptions | Non
         with clock.stage("generate"):
             from ..media import to_uint8_frames
 
-            result.video = stages.generate_video(generator, planned.inputs, conditioning, options.sampling, hooks)
+            result.video = stages.generate_video(generator, planned.inputs, conditioning, options.sampling, hooks).video
             result.frames = to_uint8_frames(result.video)
     notes.extend(manager.take_notes())  # the memory policy's choices (placements, CFG batching, tiling)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 from ..errors import ModelLoadError, UnisonError
 from ..plan import Plan
@@ -26,6 +26,7 @@ from .stage_two import StageTwoInputs
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+    from ..generator.backend import Generated
     from ..generator.loading import GeneratorModels
     from ..planner.qwen import QwenPlanner
     from ..generator.inputs import SamplerSettings
@@ -172,13 +173,15 @@ def condition(planned: Planned, model: "QwenPlanner | None", projector: "Project
     return Conditioning(prompt, projector_tokens=project(module, hidden))
 
 
-def generate_video(generator: "GeneratorModels", inputs: StageTwoInputs, conditioning: Conditioning,
-                   sampling: "SamplerSettings", hooks: "RunHooks") -> "torch.Tensor":
-    """Stage two: frames `[3, T, H, W]` float32 in [-1, 1]; progress and cancel through `hooks`."""
-    from .stage_two import generate_frames
+def generate_video(generator: "GeneratorModels | Any", inputs: StageTwoInputs, conditioning: Conditioning,
+                   sampling: "SamplerSettings", hooks: "RunHooks") -> "Generated":
+    """Stage two on the backend that loaded `generator` (`generator.backend`: diffusers, or the host's
+    own Wan VACE): frames `[3, T, H, W]` float32 in [-1, 1] and the latent; progress and cancel
+    through `hooks`."""
+    from ..generator.backend import backend_of
 
-    return generate_frames(generator, inputs, conditioning.prompt, conditioning.projector_tokens, sampling,
-                           callback=hooks.on_step, check_cancel=hooks.check_cancel)
+    return backend_of(generator).generate(generator, inputs, conditioning.prompt, conditioning.projector_tokens,
+                                          sampling, callback=hooks.on_step, check_cancel=hooks.check_cancel)
 
 
 def _routed(planned: Planned) -> Route:
