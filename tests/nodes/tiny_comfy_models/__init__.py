@@ -1,5 +1,5 @@
-"""Test-only ComfyUI custom node (installed beside the pack by the real-ComfyUI tests): lets ComfyUI
-0.8.0's core loaders read the pack's *tiny* Wan stand-ins (`make-demo-models`, models/comfyui/).
+"""Test-only ComfyUI custom node (installed beside the pack by the real-ComfyUI tests): lets ComfyUI's
+core loaders (0.8.0 and 0.33.0) read the pack's *tiny* Wan stand-ins (`make-demo-models`, models/comfyui/).
 
 Two limits of ComfyUI's detection that real files never meet:
 - `CLIPLoader` (type wan) recognises UMT5-XXL only by its 24th block with width 4096 and then builds
@@ -9,6 +9,8 @@ Two limits of ComfyUI's detection that real files never meet:
 - `UNETLoader` detects a Wan DiT's sizes from its weights except the text width (always 4096); a
   tiny DiT's `text_embedding.0.weight` gives it.
 Each patch touches only state dicts that are not real-sized, so real models load as in ComfyUI.
+The wrappers name only the arguments they change and pass every other one on as it came, so the
+arguments a ComfyUI release adds (0.33: `disable_dynamic`) reach its loader unchanged.
 
 It also serves GET /tiny_comfy_models/loaded_models: ComfyUI's own `current_loaded_models`, seen
 from inside the server (test_comfyui_model_management.py). The pack itself has no such route.
@@ -16,6 +18,7 @@ from inside the server (test_comfyui_model_management.py). The pack itself has n
 
 from __future__ import annotations
 
+import inspect
 import logging
 
 import comfy.model_detection
@@ -42,23 +45,26 @@ def tiny_umt5_config(sd) -> dict | None:
 _detect_te_model = comfy.sd.detect_te_model
 _load_text_encoder_state_dicts = comfy.sd.load_text_encoder_state_dicts
 _detect_unet_config = comfy.model_detection.detect_unet_config
+_load_text_encoder_signature = inspect.signature(_load_text_encoder_state_dicts)
 
 
 def detect_te_model(sd):
     return comfy.sd.TEModel.T5_XXL if tiny_umt5_config(sd) else _detect_te_model(sd)
 
 
-def load_text_encoder_state_dicts(state_dicts=[], embedding_directory=None, clip_type=comfy.sd.CLIPType.STABLE_DIFFUSION,
-                                  model_options={}, **later):  # later: arguments newer ComfyUIs add (0.33: disable_dynamic)
+def load_text_encoder_state_dicts(*args, **kwargs):
+    call = _load_text_encoder_signature.bind(*args, **kwargs)  # by name, whatever the release's order
+    call.apply_defaults()
+    state_dicts = call.arguments["state_dicts"]
     config = tiny_umt5_config(state_dicts[0]) if len(state_dicts) == 1 else None
     if config is not None:
         logging.info("tiny_comfy_models: a tiny UMT5 %s", config)
-        model_options = {**model_options, "umt5xxl_model_config": config}
-    return _load_text_encoder_state_dicts(state_dicts, embedding_directory, clip_type, model_options, **later)
+        call.arguments["model_options"] = {**call.arguments["model_options"], "umt5xxl_model_config": config}
+    return _load_text_encoder_state_dicts(*call.args, **call.kwargs)
 
 
-def detect_unet_config(state_dict, key_prefix, metadata=None):
-    config = _detect_unet_config(state_dict, key_prefix, metadata=metadata)
+def detect_unet_config(state_dict, key_prefix, *args, **kwargs):
+    config = _detect_unet_config(state_dict, key_prefix, *args, **kwargs)
     text = state_dict.get(f"{key_prefix}text_embedding.0.weight")
     if isinstance(config, dict) and config.get("image_model") == "wan2.1" and text is not None and text.shape[1] != 4096:
         config["text_dim"] = text.shape[1]
