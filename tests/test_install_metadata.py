@@ -57,3 +57,19 @@ def test_the_suite_runs_from_a_checkout_named_like_the_repository(tmp_path, pare
         cwd=checkout, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "2 passed" in done.stdout
+
+
+def _names(lines) -> set[str]:
+    return {re.split(r"[<>=!~;\[ ]", line, maxsplit=1)[0].lower() for line in lines}
+
+
+def test_a_comfyui_install_gets_no_diffusers_and_the_cli_extra_does():
+    """Inside ComfyUI the pack generates on ComfyUI's own Wan VACE: the dependency list ComfyUI-Manager
+    and the registry install carries no diffusers (it would move huggingface-hub and transformers under
+    every other pack); the standalone CLI, its demo and the tests get it through the `cli` extra."""
+    extras = pyproject()["project"]["optional-dependencies"]
+    assert "diffusers" not in _names(requirement_lines())
+    assert "diffusers" in _names(extras["cli"])
+    assert "comfyui-unison[cli]" in extras["test"], "the tests run the CLI's generator too"
+    readme = (ROOT / "README.md").read_text()
+    assert 'pip install -e ".[cli]" && python -m unison_runtime demo' in readme
