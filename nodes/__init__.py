@@ -18,7 +18,7 @@ for _module in _MODULES:
         NODE_DISPLAY_NAME_MAPPINGS[_node_id] = _display
 
 # Inside ComfyUI these are cheap (its modules are already imported); outside they do nothing.
-# They touch no file: the sample media are copied lazily (comfy_glue.ensure_sample_media).
+# They touch no file: prestartup_script.py copied the sample media before ComfyUI imported us.
 comfy_glue.register_model_folders()
 comfy_glue.install_unload_hook()
 

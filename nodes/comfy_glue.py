@@ -12,14 +12,14 @@ from __future__ import annotations
 import importlib
 import logging
 import os
-import shutil
 import tempfile
 from pathlib import Path
+
+from .sample_media import copy_sample_media
 
 log = logging.getLogger("ComfyUI-Unison")
 
 PACK_DIR = Path(__file__).resolve().parents[1]
-SAMPLE_MEDIA_DIR = PACK_DIR / "example_workflows" / "input"
 
 # ComfyUI's own folders that may hold the Wan VACE single files.
 WAN_FOLDERS = ("diffusion_models", "text_encoders", "vae")
@@ -205,21 +205,11 @@ def ensure_sample_media() -> list[str]:
 
 def install_sample_media() -> list[str]:
     """Copy the pack's sample media into ComfyUI's input folder (never over a user's file).
-    Nodes call `ensure_sample_media`, which does this once per process."""
-    if folder_paths() is None or not SAMPLE_MEDIA_DIR.is_dir():
+    `prestartup_script.py` does this before ComfyUI starts; nodes call `ensure_sample_media`, which
+    does it once per process where the prestartup script did not run."""
+    if folder_paths() is None:
         return []
-    target = input_dir()
-    copied = []
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-        for source in sorted(SAMPLE_MEDIA_DIR.iterdir()):
-            dest = target / source.name
-            if source.is_file() and not dest.exists():
-                shutil.copyfile(source, dest)
-                copied.append(source.name)
-    except OSError as err:  # a read-only input folder must not break loading the pack
-        log.warning("ComfyUI-Unison: could not copy sample media into %s: %s", target, err)
-    return copied
+    return copy_sample_media(input_dir())
 
 
 # -- execution -------------------------------------------------------------------------------

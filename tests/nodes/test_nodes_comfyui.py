@@ -109,6 +109,18 @@ def server(tmp_path_factory, all_models):
         log.close()
 
 
+def test_the_first_node_list_already_offers_the_sample_media(server):
+    """The frontend's first /object_info lists LoadImage's choices: prestartup_script.py copied the
+    samples before ComfyUI served anything (a template dropped on a fresh server shows no error)."""
+    first = _get(f"{server['url']}/object_info/LoadImage")  # this module's first node list
+    choices = first["LoadImage"]["input"]["required"]["image"][0]
+    assert {"unison_bowl.png", "unison_photo.png"} <= set(choices), choices
+    assert (server["state"] / "input" / "unison_clip.mp4").is_file()
+    log = server["log"].read_text()
+    ran = [line for line in log.splitlines() if line.rstrip().endswith(server["pack_name"]) and "seconds" in line]
+    assert ran and "PRESTARTUP FAILED" not in ran[0], log[-2000:]
+
+
 def test_object_info_lists_every_node(server):
     from nodes import NODE_CLASS_MAPPINGS
 
@@ -127,12 +139,6 @@ def test_examples_are_listed_as_templates(server):
     assert served == json.loads((UI_DIR / f"{NAMES[0]}.json").read_text())
     with urllib.request.urlopen(f"{server['url']}/api/workflow_templates/{server['pack_name']}/{NAMES[0]}.jpg", timeout=30) as r:
         assert r.read() == (UI_DIR / f"{NAMES[0]}.jpg").read_bytes()  # the template card's thumbnail
-
-
-def test_sample_media_were_copied_into_the_input_folder(server):
-    _get(f"{server['url']}/object_info/UnisonPlanner")  # copied lazily, at the first INPUT_TYPES call
-    assert (server["state"] / "input" / "unison_bowl.png").is_file()
-    assert (server["state"] / "input" / "unison_clip.mp4").is_file()
 
 
 def _run(server, graph: dict, timeout: float = 300) -> dict:
@@ -205,5 +211,6 @@ def test_drop_every_workflow_on_the_frontend_and_run_it(server, tmp_path, name):
     workflow = tmp_path / f"{name}.json"
     workflow.write_text(json.dumps(ui))
     result = subprocess.run(["node", str(harness / "drop_and_run.js")], capture_output=True, text=True, timeout=300,
-                            env={**os.environ, "COMFY_URL": server["url"], "WORKFLOW": str(workflow)})
+                            env={**os.environ, "COMFY_URL": server["url"], "WORKFLOW": str(workflow),
+                                 "STRICT_DROP": "1"})  # an error shown after the drop fails
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]

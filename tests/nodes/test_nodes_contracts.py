@@ -376,6 +376,40 @@ def test_sample_media_never_overwrite_user_files(comfy_env):
     assert (folder / "unison_bowl.png").read_bytes() == b"mine"
 
 
+def _run_prestartup(monkeypatch, input_dir):
+    """ComfyUI's prestartup step: the script run by path, with only `folder_paths` importable."""
+    import runpy
+
+    monkeypatch.setitem(sys.modules, "folder_paths", types.SimpleNamespace(get_input_directory=lambda: str(input_dir)))
+    runpy.run_path(str(PACK / "prestartup_script.py"), run_name="prestartup_script")
+
+
+def test_prestartup_puts_the_samples_in_the_input_folder_without_touching_a_users_file(tmp_path, monkeypatch):
+    samples = sorted(p.name for p in (PACK / "example_workflows" / "input").iterdir() if p.is_file())
+    assert "unison_bowl.png" in samples
+    folder = tmp_path / "input"
+    folder.mkdir()
+    (folder / "unison_bowl.png").write_bytes(b"mine")
+    _run_prestartup(monkeypatch, folder)
+    assert sorted(p.name for p in folder.iterdir()) == samples
+    assert (folder / "unison_bowl.png").read_bytes() == b"mine"
+    first = (folder / samples[-1]).stat().st_mtime_ns
+    _run_prestartup(monkeypatch, folder)  # every start: nothing copied twice
+    assert (folder / samples[-1]).stat().st_mtime_ns == first
+
+
+def test_prestartup_never_fails_comfyuis_start(tmp_path, monkeypatch, caplog):
+    not_a_folder = tmp_path / "input"
+    not_a_folder.write_text("a file where the input folder should be")  # cannot be created or written
+    _run_prestartup(monkeypatch, not_a_folder)
+    assert "could not copy sample media" in caplog.text and not_a_folder.read_text().startswith("a file")
+    import runpy
+
+    monkeypatch.setitem(sys.modules, "folder_paths", None)  # no ComfyUI at all: its import fails inside
+    runpy.run_path(str(PACK / "prestartup_script.py"))
+    assert "sample media not copied" in caplog.text
+
+
 def test_model_folders_are_registered_once(comfy_env):
     comfy_glue.register_model_folders()
     comfy_glue.register_model_folders()
