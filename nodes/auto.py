@@ -42,10 +42,12 @@ class UnisonAuto:
                                        "tooltip": "What you want, in plain words."}),
                 "models_dir": ("STRING", {"default": "",
                                           "tooltip": "Folder in the unison layout (planner/, projector/, generator/, "
-                                                     "annotators/); empty = ComfyUI's models/unison and the folders "
-                                                     "registered for unison_* in extra_model_paths.yaml. Wan single "
-                                                     "files are also found in ComfyUI's diffusion_models/text_encoders/vae. "
-                                                     "Connected loaders win."}),
+                                                     "annotators/), inside ComfyUI's model folders: a name under "
+                                                     "models/ (e.g. unison_alt) or a path in a folder registered in "
+                                                     "extra_model_paths.yaml; empty = ComfyUI's models/unison and the "
+                                                     "folders registered for unison_*. Wan single files are also found "
+                                                     "in ComfyUI's diffusion_models/text_encoders/vae. Connected "
+                                                     "loaders win."}),
                 "width": ("INT", {"default": 0, "min": 0, "max": MAX_SIDE, "step": 16, "tooltip": "0: as planned."}),
                 "height": ("INT", {"default": 0, "min": 0, "max": MAX_SIDE, "step": 16, "tooltip": "0: as planned."}),
                 "num_frames": ("INT", {"default": 0, "min": 0, "max": MAX_FRAMES, "tooltip": "0: as planned (videos only)."}),

@@ -103,8 +103,60 @@ def models_location(models_dir: str) -> tuple[Path, dict[str, list[Path]]]:
     folder is the whole unison tree (only the Wan single files may still come from ComfyUI's own
     folders); empty means ComfyUI's models/unison and every folder registered for the pieces."""
     explicit = bool(models_dir and models_dir.strip())
-    root = Path(models_dir).expanduser() if explicit else default_models_dir()
+    root = confined_models_dir(models_dir) if explicit else default_models_dir()
     return root, folder_roots_map(unison_folders=not explicit)
+
+
+def allowed_model_roots() -> list[Path]:
+    """The folders a `models_dir` may lie in, as core loaders choose among ComfyUI's registered model
+    folders: ComfyUI's models folder, every folder registered for a model type (extra_model_paths.yaml
+    adds more), and the tree holding each registered unison_* folder (its planner/, projector/ ...)."""
+    from unison_runtime.layout import COMFY_FOLDER_OF
+
+    fp = folder_paths()
+    register_model_folders()
+    roots = [Path(fp.models_dir)]
+    for name, entry in fp.folder_names_and_paths.items():
+        if name == "custom_nodes":  # code, not models
+            continue
+        for path in entry[0]:
+            roots.append(Path(path))
+            if name in COMFY_FOLDER_OF.values():
+                roots.append(Path(path).parent)
+    normal = {Path(os.path.abspath(r)) for r in roots}
+    return sorted(r for r in normal if not any(o in r.parents for o in normal))  # the outermost ones
+
+
+def confined_models_dir(models_dir: str) -> Path:
+    """A `models_dir` typed in a node (a name under ComfyUI's models folder, or a path): inside
+    ComfyUI it must lie in a registered model folder, so an HTTP client of a server started with
+    --listen cannot make it read elsewhere; refusals are one line naming what is allowed."""
+    from unison_runtime.errors import ModelLoadError
+
+    text = models_dir.strip()
+    fp = folder_paths()
+    path = Path(text).expanduser()
+    if fp is None:  # outside ComfyUI (tests, scripts): the caller's own path
+        return path
+    if not path.is_absolute():
+        path = Path(fp.models_dir) / path
+    path = Path(os.path.abspath(path))
+    allowed = allowed_model_roots()
+    if not any(path == root or root in path.parents for root in allowed):
+        raise ModelLoadError(
+            f"models_dir {text!r} is outside ComfyUI's model folders; allowed: a folder in "
+            f"{', '.join(map(str, allowed))} (extra_model_paths.yaml adds more), or empty for models/unison")
+    try:
+        with os.scandir(path):
+            pass
+    except FileNotFoundError:
+        raise ModelLoadError(f"models_dir {text!r}: there is no such folder ({path})") from None
+    except NotADirectoryError:
+        raise ModelLoadError(f"models_dir {text!r} is a file, not a folder ({path})") from None
+    except OSError as err:
+        reason = "permission denied" if isinstance(err, PermissionError) else "it cannot be listed"
+        raise ModelLoadError(f"models_dir {text!r} cannot be read: {reason} ({path})") from None
+    return path
 
 
 def models_fingerprint(models_dir: str) -> str:

@@ -176,6 +176,17 @@ def test_a_failing_node_reports_a_clear_message(server):
     assert "outside the allowed folders" in messages[0]["exception_message"]
 
 
+def test_unison_auto_reads_models_only_inside_comfyuis_model_folders(server):
+    """Through the HTTP API (a server started with --listen), models_dir cannot make ComfyUI scan `/`."""
+    inputs = {"request": "Generate an image of a red fox.", "models_dir": "/", "width": 32, "height": 32,
+              "num_frames": 0, "seed": 0, "steps": 1, "cfg": 5.0, "use_projector": True, "plan_by": "rules"}
+    entry = _run(server, {"1": {"class_type": "UnisonAuto", "inputs": inputs}})
+    assert entry["status"]["status_str"] == "error"
+    message = next(m for kind, m in entry["status"]["messages"] if kind == "execution_error")["exception_message"]
+    assert message.strip().startswith("models_dir '/' is outside ComfyUI's model folders") and "Errno" not in message
+    assert str(Path(COMFYUI_DIR).expanduser().resolve() / "models") in message and "\n" not in message.strip()
+
+
 @pytest.mark.parametrize("request_text, message", [
     ("Generate a caf\udce9 at night", "not valid UTF-8"),  # a lone surrogate: bytes that were not UTF-8
     ("Generate an image of ###" + "x" * 30 + ".tga###", "unsupported media file"),

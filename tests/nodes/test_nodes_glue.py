@@ -103,7 +103,7 @@ def test_is_changed_follows_files_named_in_the_request(node_id, comfy_env):
 
 
 def test_auto_is_changed_follows_the_models_dir(comfy_env, tmp_path):
-    root = tmp_path / "mine"
+    root = Path(comfy_env.models_dir) / "mine"
     (root / "projector").mkdir(parents=True)
     cls = NODE_CLASS_MAPPINGS["UnisonAuto"]
     before = cls.IS_CHANGED(request="a fox", models_dir=str(root))
@@ -111,7 +111,62 @@ def test_auto_is_changed_follows_the_models_dir(comfy_env, tmp_path):
     after = cls.IS_CHANGED(request="a fox", models_dir=str(root))
     assert after != before
     assert cls.IS_CHANGED(request="a fox", models_dir=str(root)) == after
-    assert cls.IS_CHANGED(request="a fox", models_dir=str(tmp_path / "other")) != after
+    assert cls.IS_CHANGED(request="a fox", models_dir="mine") == after  # a name under ComfyUI's models folder
+    (Path(comfy_env.models_dir) / "other").mkdir()
+    assert cls.IS_CHANGED(request="a fox", models_dir="other") != after
+
+
+# -- 3b. models_dir stays inside ComfyUI's model folders ---------------------------------------------
+@pytest.mark.parametrize("typed", ["/", "/proc", "/etc", "../../..", "unison/../../..", "~"])
+def test_a_models_dir_outside_comfyuis_model_folders_is_refused_in_one_line(comfy_env, typed):
+    from unison_runtime.errors import ModelLoadError
+
+    Path(comfy_env.models_dir).mkdir(parents=True, exist_ok=True)
+    with pytest.raises(ModelLoadError) as err:
+        comfy_glue.models_location(typed)
+    message = str(err.value)
+    assert message.startswith(f"models_dir {typed!r} is outside ComfyUI's model folders") and "\n" not in message
+    assert comfy_env.models_dir in message and "extra_model_paths.yaml" in message  # what is allowed
+    assert "Errno" not in message
+
+
+def test_a_models_dir_in_a_registered_folder_is_taken(comfy_env, tmp_path):
+    extra = tmp_path / "data" / "unison_tree"  # as extra_model_paths.yaml registers a unison tree
+    (extra / "planner").mkdir(parents=True)
+    comfy_env.folder_names_and_paths["unison_planner"][0].append(str(extra / "planner"))
+    assert comfy_glue.models_location(str(extra))[0] == extra
+    assert str(extra) in str(comfy_glue.allowed_model_roots())
+    (Path(comfy_env.models_dir) / "unison_alt").mkdir(parents=True)
+    assert comfy_glue.models_location("unison_alt")[0] == Path(comfy_env.models_dir) / "unison_alt"
+    assert comfy_glue.models_location(" unison_alt ")[0] == Path(comfy_env.models_dir) / "unison_alt"
+
+
+def test_a_models_dir_that_cannot_be_read_is_one_line_not_an_oserror(comfy_env, monkeypatch):
+    from unison_runtime.errors import ModelLoadError
+
+    models = Path(comfy_env.models_dir)
+    models.mkdir(parents=True, exist_ok=True)
+    (models / "a_file").write_text("x")
+    cases = {"missing": "there is no such folder", "a_file": "is a file, not a folder"}
+    for typed, words in cases.items():
+        with pytest.raises(ModelLoadError, match=words):
+            comfy_glue.models_location(typed)
+    (models / "locked").mkdir()
+    real_scandir = os.scandir
+
+    def denied(path):
+        if Path(path).name == "locked":  # what a folder without read permission gives (root reads anything)
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", denied)
+    with pytest.raises(ModelLoadError) as err:
+        comfy_glue.models_location("locked")
+    assert str(err.value) == f"models_dir 'locked' cannot be read: permission denied ({models / 'locked'})"
+
+
+def test_outside_comfyui_the_callers_path_is_used(no_comfy, tmp_path):
+    assert comfy_glue.models_location(str(tmp_path))[0] == tmp_path
 
 
 # -- 4. sample media: lazily, once per process -------------------------------------------------------
