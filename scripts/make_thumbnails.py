@@ -74,6 +74,63 @@ def _request_of(workflow) -> str:
     return next(n.widgets["request"] for n in workflow.nodes if n.type == "UnisonPlanner")
 
 
+MARGIN = 12
+MISSING = "\U0010fffd"  # a private-use code point: no font has it, so it draws the font's "missing" box
+ASCII_FOR = {"→": "->", "“": '"', "”": '"', "‘": "'", "’": "'", "…": "...", "×": "x"}
+
+
+def has_glyph(font, char: str) -> bool:
+    """Whether `font` draws `char` as itself, not as its missing-glyph box."""
+    if char.isspace():
+        return True
+    def pixels(c):
+        mask = font.getmask(c)
+        return mask.size, bytes(mask)
+
+    return pixels(char) != pixels(MISSING)
+
+
+def drawable(text: str, font) -> str:
+    """`text` with each character the font lacks spelled in ASCII (the default font has no arrow)."""
+    return "".join(c if has_glyph(font, c) else ASCII_FOR.get(c, "?") for c in text)
+
+
+def wrap_to_width(text: str, font, width: int) -> list[str]:
+    lines: list[str] = []
+    for word in text.split():
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines
+
+
+def fit(text: str, width: int, sizes: tuple[int, ...], max_lines: int):
+    """(font, lines): the largest size at which `text` wraps into `max_lines` lines of `width` px."""
+    for size in sizes:
+        font = _font(size)
+        lines = wrap_to_width(drawable(text, font), font, width)
+        if len(lines) <= max_lines and all(font.getlength(line) <= width for line in lines):
+            return font, lines
+    raise ValueError(f"{text!r} does not fit a {width}px thumbnail in {max_lines} lines")
+
+
+def layout(workflow) -> list[tuple[str, tuple[int, int], str, object]]:
+    """Every text drawn on the card: (role, (x, y), line, font). The title sits on a band at the bottom
+    (one line, or two smaller ones); a text-only card shows the request above it."""
+    title = workflow.title.removeprefix("Unison: ")
+    font, lines = fit(title, W - 2 * MARGIN, (20, 18, 16), 2)
+    line_h = font.size + 6
+    band_top = H - len(lines) * line_h - 12
+    items = [("title", (MARGIN, band_top + 6 + i * line_h), line, font) for i, line in enumerate(lines)]
+    if not _media_of(workflow):  # text-only: the request itself, as the user would type it
+        request = re.sub(r"\s*(\{\w+\}|###.+?###)", "", _request_of(workflow))
+        rows = max(1, (band_top - 16) // 26)
+        font, lines = fit(f"“{request}”", W - 2 * 16, (18, 16, 14), rows)
+        items += [("request", (16, 16 + i * 26), line, font) for i, line in enumerate(lines)]
+    return items
+
+
 def card(workflow):
     from PIL import Image, ImageDraw
 
@@ -86,13 +143,10 @@ def card(workflow):
         for i, tile in enumerate(tiles):
             tile = tile.resize((tile_w, int(tile.height * tile_w / tile.width)), Image.LANCZOS)
             image.paste(tile.crop((0, 0, tile_w, min(tile.height, H))), (i * tile_w, 0))
-    else:  # text-only: the request itself, as the user would type it
-        request = re.sub(r"\s*(\{\w+\}|###.+?###)", "", _request_of(workflow))
-        for n, line in enumerate(textwrap.wrap(f"“{request}”", 34)[:4]):
-            draw.text((16, 20 + n * 26), line, font=_font(18), fill=(200, 200, 220))
-    draw.rectangle((0, H - 44, W, H), fill=ACCENT)
-    title = workflow.title.removeprefix("Unison: ")
-    draw.text((12, H - 36), title, font=_font(20), fill=INK)
+    items = layout(workflow)
+    draw.rectangle((0, items[0][1][1] - 6, W, H), fill=ACCENT)  # the title's band
+    for role, xy, line, font in items:
+        draw.text(xy, line, font=font, fill=INK if role == "title" else (200, 200, 220))
     return image
 
 

@@ -234,6 +234,39 @@ def test_every_template_has_a_small_jpg_thumbnail():
     assert not extra, f"thumbnails without a workflow: {extra}"
 
 
+def _thumbnail_script():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_thumbnails", PACK / "scripts" / "make_thumbnails.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_every_thumbnail_is_legible_its_text_fits_and_every_glyph_exists():
+    import numpy as np
+    from PIL import Image
+
+    script = _thumbnail_script()
+    missing_box = {}
+    for workflow in script._workflows():
+        items = script.layout(workflow)
+        for role, (x, y), line, font in items:
+            left, top, right, bottom = font.getbbox(line)
+            assert x + left >= 0 and x + right <= 320 - 8, f"{workflow.name}: {line!r} runs off the card"
+            assert y + bottom <= 192 - 2, f"{workflow.name}: {line!r} is cut off at the bottom"
+            box = missing_box.setdefault(font.size, bytes(font.getmask("\U0010fffd")))
+            drawn_as_box = [c for c in line if not c.isspace() and bytes(font.getmask(c)) == box]
+            assert not drawn_as_box, f"{workflow.name}: {drawn_as_box} drawn as missing glyphs"
+        title = " ".join(line for role, _, line, _ in items if role == "title")
+        expected = workflow.title.removeprefix("Unison: ").replace("→", "->")
+        assert title.split() == expected.split(), f"{workflow.name}: the title lost words: {title!r}"
+        # The committed card is this layout (JPEG-close), not an older one.
+        committed = np.asarray(Image.open(PACK / "example_workflows" / f"{workflow.name}.jpg"), np.float32)
+        fresh = np.asarray(script.card(workflow), np.float32)
+        assert np.abs(committed - fresh).mean() < 4, f"{workflow.name}.jpg is stale: python scripts/make_thumbnails.py"
+
+
 # -- 7. annotator lists -------------------------------------------------------------------------------
 def test_annotator_lists_match_what_the_runtime_accepts(comfy_env, tmp_path):
     root = tmp_path / "models" / "annotators"
