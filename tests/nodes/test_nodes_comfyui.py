@@ -225,3 +225,22 @@ def test_drop_every_workflow_on_the_frontend_and_run_it(server, tmp_path, name):
                             env={**os.environ, "COMFY_URL": server["url"], "WORKFLOW": str(workflow),
                                  "STRICT_DROP": "1"})  # an error shown after the drop fails
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+@pytest.mark.skipif(not shutil.which("node") or not os.environ.get("HARNESS_ROOT"),
+                    reason="needs node and HARNESS_ROOT (the harness's playwright-core)")
+def test_the_readme_screenshot_script_draws_the_graph_in_the_real_frontend(server, tmp_path):
+    """scripts/make_screenshot.py remakes docs/images/unison_graph.png with this drawing step."""
+    from PIL import Image
+
+    workflow = UI_DIR / "08_text_to_video.json"
+    out = tmp_path / "graph.png"
+    result = subprocess.run(["node", str(PACK / "scripts" / "screenshot_graph.js")], capture_output=True, text=True,
+                            timeout=300, env={**os.environ, "COMFY_URL": server["url"], "WORKFLOW": str(workflow),
+                                              "OUT": str(out)})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["count"] == len(json.loads(workflow.read_text())["nodes"]) and not report["unknown"]
+    with Image.open(out) as shot:
+        assert shot.width == 1600 and 300 < shot.height <= 900
+        assert len(shot.convert("L").getcolors(1 << 16)) > 50  # nodes and links drawn, not an empty canvas

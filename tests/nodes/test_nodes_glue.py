@@ -267,6 +267,17 @@ def test_every_thumbnail_is_legible_its_text_fits_and_every_glyph_exists():
         assert np.abs(committed - fresh).mean() < 4, f"{workflow.name}.jpg is stale: python scripts/make_thumbnails.py"
 
 
+def test_the_readme_opens_with_the_graph_screenshot_the_script_makes():
+    first_lines = (PACK / "README.md").read_text(encoding="utf-8").splitlines()[:4]
+    script = (PACK / "scripts" / "make_screenshot.py").read_text()
+    assert any(line.startswith("![") and "(docs/images/unison_graph.png)" in line for line in first_lines)
+    assert 'OUT = PACK / "docs" / "images" / "unison_graph.png"' in script
+    from PIL import Image
+
+    with Image.open(PACK / "docs" / "images" / "unison_graph.png") as shot:
+        assert shot.format == "PNG" and shot.width >= 1200
+
+
 # -- 7. annotator lists -------------------------------------------------------------------------------
 def test_annotator_lists_match_what_the_runtime_accepts(comfy_env, tmp_path):
     root = tmp_path / "models" / "annotators"
