@@ -1,5 +1,5 @@
 """ComfyUI node adapters over `unison_runtime` (V1 node API). Each node declares its inputs and
-calls the runtime's stages (`unison_runtime.pipeline.stages`); no model logic lives here.
+calls the runtime's stages through its one face (`unison_runtime.api`); no model logic lives here.
 Importing this package imports no torch, numpy, transformers or diffusers: node functions import
 what they need when they first run.
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from unison_runtime.facts import MAX_FRAMES, MAX_SIDE, PLAN_BY_CHOICES
-from unison_runtime.generator.inputs import SamplerSettings
+from unison_runtime.api import MAX_FRAMES, MAX_SIDE, PLAN_BY_CHOICES, SamplerSettings
 
 from . import comfy_glue as glue
 from . import convert, native
@@ -82,10 +81,7 @@ class UnisonAuto:
             planner=None, generator=None, projector=None, annotators=None, image1=None, image2=None, image3=None, image4=None,
             video1=None, mask1=None, video=None):
         glue.on_first_run()
-        from unison_runtime.pipeline import run as run_pipeline
-        from unison_runtime.pipeline.options import ModelOptions, RunOptions
-        from unison_runtime.router import Overrides
-        from unison_runtime.sources import ModelSources
+        from unison_runtime.api import ModelOptions, ModelSources, Overrides, run_pipeline, RunOptions
 
         root, folder_roots = glue.models_location(models_dir)
         models = ModelOptions(

@@ -50,7 +50,7 @@ class ComfyBackend:
     name = "ComfyUI"
 
     def load(self, source) -> ComfyWanGenerator:
-        from unison_runtime.models import get_manager
+        from unison_runtime.api import get_manager
 
         files = source.files()  # role -> (kind, path); a file of the wrong kind is named here
         settings = source.settings
@@ -72,8 +72,7 @@ class ComfyBackend:
         return isinstance(generator, ComfyWanGenerator)
 
     def generate(self, generator, inputs, prompt, projector_tokens, sampling, callback=None, check_cancel=None):
-        from unison_runtime.generator.backend import Generated
-        from unison_runtime.pipeline.stages import Conditioning
+        from unison_runtime.api import Conditioning, Generated
 
         if check_cancel is not None:
             check_cancel()
@@ -85,8 +84,7 @@ class ComfyBackend:
 
 def _note_unused(source) -> None:
     """One line for the settings ComfyUI decides itself (logged, and in the run's notes)."""
-    from unison_runtime.facts import DEFAULT_OFFLOAD_POLICY
-    from unison_runtime.models import get_manager
+    from unison_runtime.api import DEFAULT_OFFLOAD_POLICY, get_manager
 
     unused = [f"{name} {value!r}" for name, value, default in (
         ("offload_policy", source.settings.offload_policy, DEFAULT_OFFLOAD_POLICY),
@@ -102,8 +100,7 @@ def _note_unused(source) -> None:
 def _load(files: dict, dtype: str, what: str) -> ComfyWanGenerator:
     import comfy.sd
 
-    from unison_runtime.models import torch_dtype
-    from unison_runtime.state_dicts import load_errors
+    from unison_runtime.api import load_errors, torch_dtype
 
     options = {} if dtype == "auto" else {"dtype": torch_dtype(dtype)}  # UNETLoader's weight dtype
     path = files["transformer"][1]
@@ -125,8 +122,7 @@ def _load_text_encoder(path, tokenizer: tuple):
     import comfy.sd
     import comfy.utils
 
-    from unison_runtime.generator.files import spiece_model
-    from unison_runtime.generator.native_t5 import comfy_text_encoder_state_dict
+    from unison_runtime.api import comfy_text_encoder_state_dict, spiece_model
 
     kind, where = tokenizer
     if kind == "spiece":

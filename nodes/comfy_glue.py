@@ -52,11 +52,11 @@ def register_model_folders() -> None:
     fp = folder_paths()
     if fp is None or _REGISTERED:
         return
-    from unison_runtime import layout
+    from unison_runtime import api
 
     root = os.path.join(fp.models_dir, "unison")
-    folders = {name: os.path.join(root, sub) for sub, name in layout.COMFY_FOLDER_OF.items()}
-    folders.update({name: os.path.join(fp.models_dir, name) for name in (*layout.EXTRA_FOLDERS, layout.BERT_FOLDER)})
+    folders = {name: os.path.join(root, sub) for sub, name in api.COMFY_FOLDER_OF.items()}
+    folders.update({name: os.path.join(fp.models_dir, name) for name in (*api.EXTRA_FOLDERS, api.BERT_FOLDER)})
     for name, path in folders.items():
         if name in fp.folder_names_and_paths:
             if path not in fp.folder_names_and_paths[name][0]:
@@ -81,7 +81,7 @@ def folder_roots_map(unison_folders: bool = True) -> dict[str, list[Path]]:
     """ComfyUI folder name -> its registered folders, for the runtime's `find_models`. Without
     `unison_folders` only ComfyUI's own Wan folders (an explicit models_dir is the whole tree,
     but the Wan single files may still sit in ComfyUI's diffusion_models/text_encoders/vae)."""
-    from unison_runtime.layout import COMFY_FOLDER_OF, EXTRA_FOLDERS
+    from unison_runtime.api import COMFY_FOLDER_OF, EXTRA_FOLDERS
 
     names = (*COMFY_FOLDER_OF.values(), *EXTRA_FOLDERS, *WAN_FOLDERS) if unison_folders else WAN_FOLDERS
     return {name: folder_roots(name) for name in names}
@@ -92,7 +92,7 @@ def default_models_dir() -> Path:
     fp = folder_paths()
     if fp is not None and getattr(fp, "models_dir", None):
         return Path(fp.models_dir) / "unison"
-    from unison_runtime.errors import ModelLoadError
+    from unison_runtime.api import ModelLoadError
 
     raise ModelLoadError("no models_dir given and ComfyUI's model folders are not available; "
                          "write the folder holding planner/, projector/, generator/")
@@ -111,7 +111,7 @@ def allowed_model_roots() -> list[Path]:
     """The folders a `models_dir` may lie in, as core loaders choose among ComfyUI's registered model
     folders: ComfyUI's models folder, every folder registered for a model type (extra_model_paths.yaml
     adds more), and the tree holding each registered unison_* folder (its planner/, projector/ ...)."""
-    from unison_runtime.layout import COMFY_FOLDER_OF
+    from unison_runtime.api import COMFY_FOLDER_OF
 
     fp = folder_paths()
     register_model_folders()
@@ -131,7 +131,7 @@ def confined_models_dir(models_dir: str) -> Path:
     """A `models_dir` typed in a node (a name under ComfyUI's models folder, or a path): inside
     ComfyUI it must lie in a registered model folder, so an HTTP client of a server started with
     --listen cannot make it read elsewhere; refusals are one line naming what is allowed."""
-    from unison_runtime.errors import ModelLoadError
+    from unison_runtime.api import ModelLoadError
 
     text = models_dir.strip()
     fp = folder_paths()
@@ -164,7 +164,7 @@ def models_fingerprint(models_dir: str) -> str:
     size/mtime, so replacing a file re-runs the node."""
     from dataclasses import fields
 
-    from unison_runtime.layout import discover
+    from unison_runtime.api import discover
 
     try:
         found = discover(*models_location(models_dir))
@@ -204,7 +204,7 @@ def resolve(folder_name: str, name: str, what: str) -> Path | None:
 
     "none" gives None. An unknown name raises a `ModelLoadError` that lists the searched folders.
     """
-    from unison_runtime.errors import ModelLoadError
+    from unison_runtime.api import ModelLoadError
 
     if not name or name == NONE:
         return None
@@ -296,7 +296,7 @@ def check_interrupted() -> None:
 def run_hooks(total_steps: int):
     """The runtime's `RunHooks` wired to ComfyUI: Cancel (interrupt), the progress bar and the
     latent preview of the frame being generated (on either generator backend)."""
-    from unison_runtime.pipeline.options import RunHooks
+    from unison_runtime.api import RunHooks
 
     progress = Progress(total_steps)
     to_preview = latent_previewer()
@@ -343,7 +343,7 @@ def latent_previewer():
         return None
 
     def to_preview(latents):
-        from unison_runtime.generator.sampling import preview_frame
+        from unison_runtime.api import preview_frame
 
         try:  # both of ComfyUI's previewers show frame 0 of batch 0: copy only that frame
             return previewer.decode_latent_to_preview_image("JPEG", preview_frame(latents))
@@ -377,7 +377,7 @@ def install_unload_hook() -> bool:
     def unload_all_models(*args, **kwargs):
         result = original(*args, **kwargs)
         try:
-            from unison_runtime.models import get_manager
+            from unison_runtime.api import get_manager
 
             released = get_manager().free()
             if released:
@@ -403,14 +403,14 @@ def install_memory_hooks() -> bool:
     mm = sys.modules.get("comfy.model_management")
     if mm is None or getattr(mm, "load_models_gpu", None) is None:
         return False
-    from unison_runtime import models
+    from unison_runtime import api
 
     from . import comfy_memory
 
-    models.set_free_memory_provider(lambda device: _comfy_free(mm, device))
-    models.set_default_device_provider(lambda: _comfy_device(mm))
-    if not isinstance(models.placement_host(), comfy_memory.ComfyPlacement):
-        models.set_placement_host(comfy_memory.placement_host(mm))
+    api.set_free_memory_provider(lambda device: _comfy_free(mm, device))
+    api.set_default_device_provider(lambda: _comfy_device(mm))
+    if not isinstance(api.placement_host(), comfy_memory.ComfyPlacement):
+        api.set_placement_host(comfy_memory.placement_host(mm))
     return True
 
 
@@ -440,12 +440,12 @@ def install_generator_backend() -> bool:
 
     if sys.modules.get("comfy.model_management") is None:
         return False
-    from unison_runtime.generator import backend
+    from unison_runtime import api
 
     from . import comfy_generator
 
-    if not isinstance(backend.host_backend(), comfy_generator.ComfyBackend):
-        backend.set_host_backend(comfy_generator.ComfyBackend())
+    if not isinstance(api.host_backend(), comfy_generator.ComfyBackend):
+        api.set_host_backend(comfy_generator.ComfyBackend())
     return True
 
 

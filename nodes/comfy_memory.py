@@ -71,7 +71,7 @@ class ComfyPlacement:
     def adopt(self, kind: str, part: str, module, device: str):
         import torch
 
-        from unison_runtime.models import module_bytes
+        from unison_runtime.api import module_bytes
 
         load_device = torch.device(device)
         # ComfyUI's choice for its models (the GPU under --highvram); a module asked to run on the

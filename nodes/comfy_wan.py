@@ -111,28 +111,28 @@ def sample_wan_unipc(model, x, sigmas, extra_args=None, callback=None, disable=N
     import comfy.model_management
     import torch
 
-    from unison_runtime.generator import unipc
+    from unison_runtime import api
 
     base = getattr(getattr(model, "inner_model", None), "inner_model", None)  # the guider's BaseModel
     if base is not None:
         _check_wan_base(base, SAMPLER_NODE)
     extra_args = {} if extra_args is None else extra_args
     if schedule is None or not torch.equal(schedule.sigmas, sigmas.detach().to("cpu", torch.float32)):
-        schedule = unipc.schedule_from_sigmas(sigmas)
+        schedule = api.schedule_from_sigmas(sigmas)
     ones = x.new_ones([x.shape[0]])
 
     def denoise(latents, sigma, timestep):
         comfy.model_management.throw_exception_if_processing_interrupted()  # Cancel
-        at = unipc.model_sigma(timestep, sigma)
+        at = api.model_sigma(timestep, sigma)
         denoised = model(latents, ones * at, **extra_args)
-        return unipc.x0_at(latents, denoised, at, float(sigma))
+        return api.x0_at(latents, denoised, at, float(sigma))
 
     def on_step(step) -> None:
         if callback is not None:
             level = sigmas[step.index]
             callback({"x": step.x, "i": step.index, "sigma": level, "sigma_hat": level, "denoised": step.denoised})
 
-    return unipc.sample(denoise, _reference_start(model, x, sigmas), schedule, on_step)
+    return api.sample_unipc(denoise, _reference_start(model, x, sigmas), schedule, on_step)
 
 
 def _reference_start(model, x, sigmas):
@@ -154,9 +154,8 @@ def sample_native(model, vae, clip, inputs, conditioning, sampling, callback=Non
     import latent_preview
     from comfy_extras.nodes_wan import TrimVideoLatent, WanVaceToVideo
 
-    from unison_runtime.generator.conditioning import resolve_negative_prompt
-    from unison_runtime.generator.unipc import wan_schedule
-    from unison_runtime.native import comfy_prompt, padded_context, unison_context, vace_inputs
+    from unison_runtime.api import resolve_negative_prompt, wan_schedule
+    from unison_runtime.api import comfy_prompt, padded_context, unison_context, vace_inputs
 
     check_wan_vace(model, vae, clip)  # before anything is encoded
     schedule = wan_schedule(sampling.steps, sampling.shift)

@@ -13,9 +13,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
     import torch
 
-    from unison_runtime.annotators import AnnotatorResult
-    from unison_runtime.pipeline.stage_two import StageTwoInputs
-    from unison_runtime.request import GivenMedia
+    from unison_runtime.api import AnnotatorResult, GivenMedia, StageTwoInputs
 
 # The nodes' media sockets and the role each one states.
 MEDIA_SLOTS = {"image1": "image", "image2": "image", "image3": "image", "image4": "image",
@@ -26,7 +24,7 @@ def given_media(connected: dict, text: str = "", video_fps: float | None = None)
     """Connected sockets (slot -> IMAGE/MASK tensor or None) as the runtime's given media; a
     `{slot}` the text mentions with nothing connected to it is an error naming the socket.
     `video_fps`: the real rate of video1 (a core VIDEO's), else the planner's 24 fps."""
-    from unison_runtime.request import GivenMedia
+    from unison_runtime.api import GivenMedia
 
     missing = [slot for slot in MEDIA_SLOTS if connected.get(slot) is None and "{" + slot + "}" in (text or "")]
     if missing:
@@ -87,7 +85,7 @@ def masks_to_mask(masks: "np.ndarray") -> "torch.Tensor":
 
 def video_to_image(video: "torch.Tensor") -> "torch.Tensor":
     """Runtime video `[3, T, H, W]` in [-1, 1] → ComfyUI IMAGE `[T, H, W, 3]`."""
-    from unison_runtime.media import frames_to_comfy
+    from unison_runtime.api import frames_to_comfy
 
     return frames_to_comfy(video.float().cpu())
 
@@ -109,7 +107,7 @@ def router_outputs(inputs: "StageTwoInputs") -> tuple:
         frames = torch.full((1, inputs.height, inputs.width, 3), 0.5)
         masks = torch.ones(1, inputs.height, inputs.width)
     if inputs.references:
-        from unison_runtime.native import placed_references
+        from unison_runtime.api import placed_references
 
         refs = placed_references(inputs)
     else:

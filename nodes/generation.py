@@ -3,8 +3,7 @@ and UnisonVACESampler (stage two)."""
 
 from __future__ import annotations
 
-from unison_runtime.facts import ANNOTATOR_MODES, MAX_FRAMES, MAX_SIDE, SWITCHES
-from unison_runtime.generator.inputs import SamplerSettings
+from unison_runtime.api import ANNOTATOR_MODES, MAX_FRAMES, MAX_SIDE, SWITCHES, SamplerSettings
 
 from . import comfy_glue as glue
 from . import convert, native
@@ -15,7 +14,7 @@ DEFAULT = SamplerSettings()  # the widgets' defaults
 
 
 def _planned(plan, node: str):
-    from unison_runtime.pipeline.stages import Planned
+    from unison_runtime.api import Planned
 
     return expect(plan, Planned, node, "plan", "UnisonPlanner or UnisonTaskRouter")
 
@@ -46,11 +45,11 @@ class UnisonProjector:
 
     def project(self, planner, projector, plan, enabled):
         glue.on_first_run()
-        from unison_runtime.pipeline import stages
+        from unison_runtime import api
 
         planned = _planned(plan, "UnisonProjector")
         model = planner.load() if enabled else None
-        return (stages.condition(planned, model, projector, enabled, check_cancel=glue.check_interrupted),)
+        return (api.condition(planned, model, projector, enabled, check_cancel=glue.check_interrupted),)
 
 
 class UnisonAnnotator:
@@ -97,14 +96,14 @@ class UnisonAnnotator:
     def annotate(self, mode, frames, text, boxes, width, height, num_frames, dilate, feather, invert,
                  mask=None, last_frame=None, annotators=None):
         glue.on_first_run()
-        from unison_runtime.annotators import FRAME_REF_MODES, run_annotator
+        from unison_runtime.api import FRAME_REF_MODES, run_annotator
 
         if last_frame is not None:
             import torch
 
             frames = torch.cat([frames[:1], last_frame[:1].to(frames)], dim=0)
         if mode in FRAME_REF_MODES and not num_frames:
-            from unison_runtime.facts import DEFAULT_VIDEO_FRAMES
+            from unison_runtime.api import DEFAULT_VIDEO_FRAMES
 
             num_frames = DEFAULT_VIDEO_FRAMES
         result = run_annotator(
@@ -192,15 +191,15 @@ class UnisonVACESampler:
                conditioning=None, frames=None, masks=None, references=None, model=None, vae=None, clip=None,
                vae_tiling=None):
         glue.on_first_run()
-        from unison_runtime.pipeline import stages
+        from unison_runtime import api
 
         planned = _planned(plan, "UnisonVACESampler")
-        inputs = convert.override_inputs(stages.generation_inputs(planned), frames, masks, references)
+        inputs = convert.override_inputs(api.generation_inputs(planned), frames, masks, references)
         sampling = SamplerSettings(seed=seed, steps=steps, cfg=cfg, shift=shift, context_scale=context_scale,
                                    negative_prompt=negative_prompt, vae_tiling=vae_tiling or DEFAULT.vae_tiling)
-        conditioning = conditioning if conditioning is not None else stages.Conditioning(planned.prompt)
+        conditioning = conditioning if conditioning is not None else api.Conditioning(planned.prompt)
         loaded = native.generator_of(generator, model, vae, clip)  # ComfyUI's Wan VACE inside ComfyUI
-        made = stages.generate_video(loaded, inputs, conditioning, sampling, glue.run_hooks(steps))
+        made = api.generate_video(loaded, inputs, conditioning, sampling, glue.run_hooks(steps))
         images = convert.video_to_image(made.video)
         return (images, native.latent_output(made.latent), native.video_output(images))
 

@@ -4,9 +4,9 @@ front, so a wrong file fails here."""
 
 from __future__ import annotations
 
-from unison_runtime.annotators.kinds import ANNOTATOR_KINDS, described
-from unison_runtime.facts import ATTENTION_BACKENDS, DEFAULT_OFFLOAD_POLICY, DTYPES, OFFLOAD_POLICIES, PLANNER_MODES
-from unison_runtime.models import OFFLOAD_POLICY_HELP
+from unison_runtime.api import ANNOTATOR_KINDS, described
+from unison_runtime.api import ATTENTION_BACKENDS, DEFAULT_OFFLOAD_POLICY, DTYPES, OFFLOAD_POLICIES, PLANNER_MODES
+from unison_runtime.api import OFFLOAD_POLICY_HELP
 
 from . import comfy_glue as glue
 from .values import ANNOTATORS, GENERATOR, PLANNER, PROJECTOR
@@ -23,7 +23,7 @@ GENERATOR_DTYPE_TOOLTIP = ("Weight precision of the transformer (UNETLoader's we
 
 
 def _settings(dtype: str = "auto", offload_policy: str = DEFAULT_OFFLOAD_POLICY):
-    from unison_runtime.sources import LoadSettings
+    from unison_runtime.api import LoadSettings
 
     # device "auto" is ComfyUI's device inside ComfyUI (comfy_glue.install_memory_hooks).
     return LoadSettings(dtype=dtype, offload_policy=offload_policy)
@@ -60,7 +60,7 @@ class UnisonPlannerLoader:
 
     def load(self, model, adapter, mode, dtype, offload_policy):
         glue.on_first_run()
-        from unison_runtime.sources import PlannerSource
+        from unison_runtime.api import PlannerSource
 
         source = PlannerSource(glue.resolve("unison_planner", model, "planner model"),
                                glue.resolve("unison_planner", adapter, "planner adapter"),
@@ -111,8 +111,7 @@ class UnisonGeneratorLoader:
 
     def load(self, diffusers_folder, transformer, text_encoder, vae, dtype, attention_backend, offload_policy):
         glue.on_first_run()
-        from unison_runtime.errors import ModelLoadError
-        from unison_runtime.sources import GeneratorSource
+        from unison_runtime.api import GeneratorSource, ModelLoadError
 
         folder = glue.resolve("unison_generator", diffusers_folder, "generator folder")
         common = dict(attention_backend=attention_backend, settings=_settings(dtype, offload_policy))
@@ -150,8 +149,7 @@ class UnisonProjectorLoader:
 
     def load(self, projector):
         glue.on_first_run()
-        from unison_runtime.errors import ModelLoadError
-        from unison_runtime.sources import ProjectorSource
+        from unison_runtime.api import ModelLoadError, ProjectorSource
 
         path = glue.resolve("unison_projector", projector, "projector")
         if path is None:
@@ -187,7 +185,7 @@ class UnisonAnnotatorLoader:
 
     def load(self, grounding_dino, sam2, u2net):  # the inputs, in ANNOTATOR_KINDS order
         glue.on_first_run()
-        from unison_runtime.sources import AnnotatorSources
+        from unison_runtime.api import AnnotatorSources
 
         chosen = zip(ANNOTATOR_KINDS, (grounding_dino, sam2, u2net))
         return (AnnotatorSources(**{kind.name: glue.resolve("unison_annotators", value, kind.label)

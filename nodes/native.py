@@ -45,11 +45,10 @@ def planner_outputs(planned) -> tuple:
     router does."""
     if planned.plan.is_understanding:
         return (glue.blocked(None),) * len(PLANNER_OUTPUTS)
-    from unison_runtime.native import comfy_prompt
-    from unison_runtime.plan import snap_frames
-    from unison_runtime.pipeline import stages
+    from unison_runtime.api import comfy_prompt, snap_frames
+    from unison_runtime import api
 
-    route = stages.route_request(planned).route
+    route = api.route_request(planned).route
     return comfy_prompt(planned.prompt), route.width, route.height, snap_frames(route.num_frames)
 
 
@@ -58,7 +57,7 @@ def router_outputs(planned) -> tuple:
     if planned.route is None or not planned.route.needs_generator:
         block = glue.blocked(None)
         return block, block, block, block, False
-    from unison_runtime.native import comfy_prompt, vace_inputs
+    from unison_runtime.api import comfy_prompt, vace_inputs
 
     vace = vace_inputs(planned.inputs)
     return comfy_prompt(planned.prompt), vace.control_video, vace.control_masks, vace.reference_image, True
@@ -97,7 +96,7 @@ class UnisonNativeConditioning:
 
     def condition(self, positive, negative, conditioning=None, planner=None, projector=None, plan=None):
         glue.on_first_run()
-        from unison_runtime.native import padded_context, unison_context
+        from unison_runtime.api import padded_context, unison_context
 
         tokens = projector_tokens(conditioning, planner, projector, plan)
         return (comfy_wan.map_conditioning(positive, lambda t: unison_context(t, tokens)),
@@ -106,10 +105,10 @@ class UnisonNativeConditioning:
 
 def projector_tokens(conditioning, planner, projector, plan):
     """`[1, 4, W]` from UnisonProjector's conditioning, or computed from planner + projector + plan."""
-    from unison_runtime.pipeline import stages
+    from unison_runtime import api
 
     if conditioning is not None:
-        if not isinstance(conditioning, stages.Conditioning):
+        if not isinstance(conditioning, api.Conditioning):
             raise ValueError(f"conditioning must come from UnisonProjector, got {type(conditioning).__name__}")
         return conditioning.projector_tokens
     given = {"planner": planner, "projector": projector, "plan": plan}
@@ -120,10 +119,10 @@ def projector_tokens(conditioning, planner, projector, plan):
     if missing:
         raise ValueError(f"UnisonNativeConditioning: {', '.join(missing)} not connected; the projector needs "
                          "the planner, the projector and the plan together")
-    if not isinstance(plan, stages.Planned):
+    if not isinstance(plan, api.Planned):
         raise ValueError(f"UnisonNativeConditioning: the plan must come from UnisonPlanner or UnisonTaskRouter, "
                          f"got {type(plan).__name__}")
-    return stages.condition(plan, planner.load(), projector, True, check_cancel=glue.check_interrupted).projector_tokens
+    return api.condition(plan, planner.load(), projector, True, check_cancel=glue.check_interrupted).projector_tokens
 
 
 NATIVE_INPUTS = {
@@ -151,7 +150,7 @@ def generator_of(generator, model, vae, clip):
     """The loaded generator UnisonVACESampler runs on: ComfyUI's connected MODEL / VAE / CLIP (all
     three, checked), else its generator source's."""
     if wants_native(model, vae, clip):
-        from unison_runtime.generator.backend import adopt
+        from unison_runtime.api import adopt
 
         return adopt(model, vae, clip)
     if generator is None:
@@ -209,7 +208,7 @@ def video_output(images, fps: float | None = None):
     """A core VIDEO of IMAGE frames (comfy_api's VideoFromComponents; a stand-in outside ComfyUI)."""
     from fractions import Fraction
 
-    from unison_runtime.facts import FPS
+    from unison_runtime.api import FPS
 
     rate = Fraction(fps or FPS).limit_denominator(1001)
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from unison_runtime.facts import FRAME_REFS, MAX_FRAMES, MAX_SIDE, PLAN_BY_CHOICES, TASKS
+from unison_runtime.api import FRAME_REFS, MAX_FRAMES, MAX_SIDE, PLAN_BY_CHOICES, TASKS
 
 from . import comfy_glue as glue
 from . import convert, native
@@ -77,16 +77,16 @@ class UnisonPlanner:
     def plan(self, request, max_new_tokens, plan_by, planner=None, image1=None, image2=None, image3=None,
              image4=None, video1=None, mask1=None, video=None):
         glue.on_first_run()
-        from unison_runtime.pipeline import stages
+        from unison_runtime import api
 
         video1, video_fps = native.one_video(video1, video, "UnisonPlanner")
         given = convert.given_media({"image1": image1, "image2": image2, "image3": image3, "image4": image4,
                                      "video1": video1, "mask1": mask1}, request, video_fps)
-        parsed = stages.read_request(request, glue.allowed_roots(), given)
+        parsed = api.read_request(request, glue.allowed_roots(), given)
         model = planner.load() if planner is not None else None
-        planned = stages.plan_request(parsed, model, plan_by)
+        planned = api.plan_request(parsed, model, plan_by)
         if planned.plan.is_understanding:  # Cancel stops the answer between tokens
-            planned = stages.answer_request(planned, model, max_new_tokens, check_cancel=glue.check_interrupted)
+            planned = api.answer_request(planned, model, max_new_tokens, check_cancel=glue.check_interrupted)
         summary = planned.summary()
         answer = planned.answer if planned.answer is not None else glue.blocked(None)
         return {"ui": _ui_text(summary, planned.answer or ""),
@@ -149,7 +149,7 @@ class UnisonTaskRouter:
     @staticmethod
     def overrides(task, width, height, num_frames, frame_ref, mask_index, source_index, reference, control):
         """The widgets as the runtime's `Overrides` (auto / 0 / -1 = as planned)."""
-        from unison_runtime.router import Overrides
+        from unison_runtime.api import Overrides
 
         return Overrides(task=None if task == "auto" else task, width=width or None, height=height or None,
                          num_frames=num_frames or None, frame_ref=None if frame_ref == "auto" else frame_ref,
@@ -161,19 +161,19 @@ class UnisonTaskRouter:
               reference, control, annotators=None, source_override=None, mask_override=None,
               reference_override=None, source_override_video=None):
         glue.on_first_run()
-        from unison_runtime.pipeline import stages
+        from unison_runtime import api
 
-        planned = expect(plan, stages.Planned, "UnisonTaskRouter", "plan", "UnisonPlanner")
+        planned = expect(plan, api.Planned, "UnisonTaskRouter", "plan", "UnisonPlanner")
         source_override = native.one_source(source_override, source_override_video)
         overrides = self.overrides(task, width, height, num_frames, frame_ref, mask_index, source_index,
                                    reference, control)
-        planned = stages.route_request(planned, overrides)
+        planned = api.route_request(planned, overrides)
         route = planned.route
         if not route.needs_generator:
             block = glue.blocked(None)
             return {"ui": _ui_text(planned.summary()), "result": (block, block, block, block, block, block, block,
                                                                   route.task, *native.router_outputs(planned))}
-        planned = stages.prepare_request(planned, annotators)
+        planned = api.prepare_request(planned, annotators)
         planned = replace(planned, inputs=convert.override_inputs(planned.inputs, source_override, mask_override,
                                                                   reference_override))
         frames, masks, refs = convert.router_outputs(planned.inputs)

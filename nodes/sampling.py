@@ -3,7 +3,7 @@ generator runs) and Wan's SIGMAS, for core `SamplerCustom` / `SamplerCustomAdvan
 
 from __future__ import annotations
 
-from unison_runtime.generator.inputs import MAX_STEPS, SamplerSettings
+from unison_runtime.api import MAX_STEPS, SamplerSettings
 
 from . import comfy_glue as glue
 from . import comfy_wan
@@ -58,7 +58,7 @@ class UnisonWanSigmas:
         }
 
     def get_sigmas(self, steps, shift):
-        from unison_runtime.native import wan_sigmas
+        from unison_runtime.api import wan_sigmas
 
         return (wan_sigmas(steps, shift),)
 

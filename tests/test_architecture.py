@@ -127,7 +127,43 @@ def test_every_node_method_only_declares_and_delegates(node_id, cls, method):
     # No model logic in nodes: no torch maths, no direct model loading, no planner/router internals.
     for banned in ("torch.nn", "from_pretrained", "choose_planner(", "import router", "load_planner("):
         assert banned not in inspect.getsource(method), f"{node_id} does {banned} itself"
-    assert "unison_runtime.pipeline.run import" not in source or node_id == "UnisonAuto"
+    assert "run_pipeline" not in source or node_id == "UnisonAuto"
+
+
+# -- the nodes reach the runtime through one face (issue 23 item 6) --------------------------------------
+FACE = "unison_runtime.api"
+
+
+def test_the_nodes_import_the_runtime_only_through_its_face():
+    """As ComfyUI's core nodes call comfy.sample / comfy.sd: nodes/ names no runtime module but the face."""
+    reached = set()
+    for rel, text in _sources("nodes"):
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("unison_runtime"):
+                names = [a.name for a in node.names]
+                reached.add(node.module if node.module != "unison_runtime" else f"unison_runtime.{'+'.join(names)}")
+            elif isinstance(node, ast.Import):
+                reached |= {a.name for a in node.names if a.name.startswith("unison_runtime")}
+    assert reached == {FACE}, sorted(reached - {FACE})
+
+
+def test_the_face_is_cheap_to_import_and_each_name_is_its_homes_object():
+    import importlib
+    import subprocess
+    import sys
+
+    code = f"import sys, {FACE}; print(sorted(m for m in ('torch', 'numpy', 'transformers', 'diffusers') if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=PACK, check=True)
+    assert loaded.stdout.strip() == "[]", loaded.stdout + loaded.stderr
+    face = importlib.import_module(FACE)
+    for name in face.__all__:
+        value = getattr(face, name)
+        home = getattr(value, "__module__", None)
+        if home and home.startswith("unison_runtime") and not isinstance(value, (str, int, tuple, dict)):
+            original = getattr(importlib.import_module(home), getattr(value, "__name__", name), value)
+            assert original is value, f"{name} is not {home}'s own"
+    with pytest.raises(AttributeError, match="has no 'plan_internals'"):
+        getattr(face, "plan_internals")
 
 
 def _windows(path: Path, size: int = 6) -> set[tuple[str, ...]]:
@@ -183,7 +219,8 @@ def _fact_names() -> set[str]:
 
 def test_facts_are_defined_in_facts_and_imported_from_it_alone():
     """No module defines a fact again, and none reaches one through another module (plan.py
-    re-exported them), so `facts.FPS`, `REFERENCE_TASKS`... each have one name."""
+    re-exported them), so `facts.FPS`, `REFERENCE_TASKS`... each have one name. The nodes reach
+    them, as everything of the runtime, through its face."""
     names = _fact_names()
     redefined, passed_on = [], []
     for rel, text in _sources(*SOURCE_TREES, "tests"):
@@ -192,7 +229,8 @@ def test_facts_are_defined_in_facts_and_imported_from_it_alone():
             redefined += [f"{rel}:{node.lineno} {target.id}" for node in tree.body if isinstance(node, ast.Assign)
                           for target in node.targets if isinstance(target, ast.Name) and target.id in names]
         for node in ast.walk(tree):
-            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[-1] != "facts":
+            through_face = rel.startswith("nodes/") and node.__class__ is ast.ImportFrom and node.module == FACE
+            if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[-1] != "facts" and not through_face:
                 passed_on += [f"{rel}:{node.lineno} {a.name} from {node.module}" for a in node.names if a.name in names]
     assert redefined == [] and passed_on == []
 
