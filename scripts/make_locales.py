@@ -78,7 +78,7 @@ def load_catalogue(lang: str, needed: list[str]) -> dict[str, str]:
     """The language's catalogue, or SystemExit naming each missing and stale key."""
     path = CATALOGUES / f"{lang}.json"
     if not path.is_file():
-        raise SystemExit(f"{lang}: no catalogue {path.relative_to(PACK)}")
+        raise SystemExit(f"{lang}: no catalogue translations/{path.name}")
     catalogue = json.loads(path.read_text(encoding="utf-8"))
     problems = [f"{lang}: missing translation of {key!r}" for key in needed if key not in catalogue]
     problems += [f"{lang}: stale key {key!r} (no declaration has this English text)"
@@ -86,7 +86,7 @@ def load_catalogue(lang: str, needed: list[str]) -> dict[str, str]:
     problems += [f"{lang}: empty translation of {key!r}" for key, text in catalogue.items()
                  if key in needed and not (isinstance(text, str) and text.strip())]
     if problems:
-        raise SystemExit(f"{path.relative_to(PACK)} does not match the declarations:\n  " + "\n  ".join(problems))
+        raise SystemExit(f"translations/{path.name} does not match the declarations:\n  " + "\n  ".join(problems))
     return catalogue
 
 
