@@ -108,7 +108,8 @@ class UnisonAnnotator(io.ComfyNode):
             dilate=dilate, feather=feather, invert=invert,
             models=None if annotators is None else annotators.load(),
         )
-        return io.NodeOutput(*convert.annotator_outputs(result))
+        notes = result.info.notes  # settings this mode does not read (a saved graph's), one line each
+        return io.NodeOutput(*convert.annotator_outputs(result), ui={"text": notes} if notes else None)
 
 
 def parse_boxes(text: str) -> list[list[float]] | None:
