@@ -175,24 +175,28 @@ def prepare_media(folder: Path) -> Path:
 # 1. Import cost
 # ------------------------------------------------------------------------------------------------
 _PROBE = """
-import importlib, importlib.util, json, sys, time
+import importlib, importlib.util, json, os, sys, time
 from pathlib import Path
 root = Path({root!r})
 target = {target!r}
+if target == "pack":  # ComfyUI has imported its comfy_api (and torch) before it loads a pack
+    sys.path.append(os.environ["COMFYUI_DIR"])
+    importlib.import_module("comfy_api.latest")
+before = set(sys.modules)
 start = time.perf_counter()
-if target == "pack":
+if target == "pack":  # as ComfyUI loads it: its comfy_api (V3) already imported, not timed
     spec = importlib.util.spec_from_file_location({name!r}, root / "__init__.py",
                                                   submodule_search_locations=[str(root)])
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module
     spec.loader.exec_module(module)
-    nodes = len(getattr(module, "NODE_CLASS_MAPPINGS", {{}}))
+    nodes = len(sys.modules[spec.name + ".nodes"].NODE_LIST)
 else:
     sys.path.insert(0, str(root))
     importlib.import_module("unison_runtime")
     nodes = None
 seconds = time.perf_counter() - start
-print(json.dumps({{"seconds": seconds, "heavy": sorted(m for m in {heavy!r} if m in sys.modules),
+print(json.dumps({{"seconds": seconds, "heavy": sorted(m for m in {heavy!r} if m in set(sys.modules) - before),
                   "nodes": nodes}}))
 """
 
@@ -212,7 +216,8 @@ def import_probe(target: str) -> dict[str, Any]:
 
 
 def measure_import(repeats: int = 3) -> dict[str, Any]:
-    targets = ["pack", "unison_runtime"]
+    # The pack's nodes are V3: importing it needs ComfyUI's comfy_api, from COMFYUI_DIR.
+    targets = ["pack", "unison_runtime"] if os.environ.get("COMFYUI_DIR") else ["unison_runtime"]
     runs: dict[str, list[dict]] = {t: [] for t in targets}
     for r in range(repeats):
         for target in rotated(targets, r):

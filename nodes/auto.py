@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from comfy_api.latest import io
 from unison_runtime.api import MAX_FRAMES, MAX_SIDE, PLAN_BY_CHOICES, SamplerSettings
 
 from . import comfy_glue as glue
@@ -12,74 +13,63 @@ CATEGORY = "Unison"
 DEFAULT = SamplerSettings()  # the widgets' defaults
 
 
-class UnisonAuto:
-    DESCRIPTION = (
-        "One box for the whole of Unison: write a request (with {image1}..{image4}, {video1}, {mask1} for "
-        "connected media, or ###name### for files in the input folder) and get the answer or the "
-        "generated frames. Models come from the connected loaders, else from models_dir (default "
-        "ComfyUI's models/unison, laid out as planner/, projector/, generator/, annotators/, plus the "
-        "folders registered for them); the Wan VACE single files may also sit in ComfyUI's own "
-        "diffusion_models, text_encoders and vae folders."
-    )
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("IMAGE", "STRING", "STRING")
-    RETURN_NAMES = ("frames", "answer", "plan_text")
-    OUTPUT_TOOLTIPS = (
-        "Generated frames (blocked for understanding tasks).",
-        "The answer (blocked for generation tasks).",
-        "The plan and route as readable text.",
-    )
-    FUNCTION = "run"
-    OUTPUT_NODE = True
+class UnisonAuto(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="UnisonAuto", display_name="Unison (all in one)", category=CATEGORY, is_output_node=True,
+            description=(
+                "One box for the whole of Unison: write a request (with {image1}..{image4}, {video1}, {mask1} for "
+                "connected media, or ###name### for files in the input folder) and get the answer or the "
+                "generated frames. Models come from the connected loaders, else from models_dir (default "
+                "ComfyUI's models/unison, laid out as planner/, projector/, generator/, annotators/, plus the "
+                "folders registered for them); the Wan VACE single files may also sit in ComfyUI's own "
+                "diffusion_models, text_encoders and vae folders."),
+            inputs=[
+                io.String.Input("request", multiline=True, default="make a 2-second 768x480 video of a lion",
+                                tooltip="What you want, in plain words."),
+                io.String.Input("models_dir", default="", tooltip=(
+                    "Folder in the unison layout (planner/, projector/, generator/, annotators/), inside ComfyUI's "
+                    "model folders: a name under models/ (e.g. unison_alt) or a path in a folder registered in "
+                    "extra_model_paths.yaml; empty = ComfyUI's models/unison and the folders registered for "
+                    "unison_*. Wan single files are also found in ComfyUI's diffusion_models/text_encoders/vae. "
+                    "Connected loaders win.")),
+                io.Int.Input("width", default=0, min=0, max=MAX_SIDE, step=16, tooltip="0: as planned."),
+                io.Int.Input("height", default=0, min=0, max=MAX_SIDE, step=16, tooltip="0: as planned."),
+                io.Int.Input("num_frames", default=0, min=0, max=MAX_FRAMES, tooltip="0: as planned (videos only)."),
+                io.Int.Input("seed", default=DEFAULT.seed, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                             tooltip="Noise seed."),
+                io.Int.Input("steps", default=DEFAULT.steps, min=1, max=200, tooltip="Sampling steps."),
+                io.Float.Input("cfg", default=DEFAULT.cfg, min=0.0, max=30.0, step=0.1, round=0.01,
+                               tooltip="Classifier-free guidance scale."),
+                io.Boolean.Input("use_projector", default=True, tooltip="Off: T5 text alone conditions the generator."),
+                io.Combo.Input("plan_by", options=list(PLAN_BY_CHOICES), default="auto", tooltip=(
+                    "auto: the planner model plans when there is one; rules: the model-free rules planner plans.")),
+                PLANNER.Input("planner", optional=True, tooltip="Overrides the planner found in models_dir."),
+                GENERATOR.Input("generator", optional=True, tooltip="Overrides the generator found in models_dir."),
+                PROJECTOR.Input("projector", optional=True, tooltip="Overrides the projector found in models_dir."),
+                ANNOTATORS.Input("annotators", optional=True, tooltip="Overrides the annotators found in models_dir."),
+                *(io.Image.Input(slot, optional=True, tooltip=f"Media referred to as {{{slot}}} in the request.")
+                  for slot in ("image1", "image2", "image3", "image4", "video1")),
+                io.Mask.Input("mask1", optional=True, tooltip="Mask referred to as {mask1} (white = regenerate)."),
+                io.Video.Input("video", optional=True, tooltip=native.VIDEO_INPUT_TIP),
+            ],
+            outputs=[
+                io.Image.Output(display_name="frames", tooltip="Generated frames (blocked for understanding tasks)."),
+                io.String.Output(display_name="answer", tooltip="The answer (blocked for generation tasks)."),
+                io.String.Output(display_name="plan_text", tooltip="The plan and route as readable text."),
+            ],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        glue.ensure_sample_media()
-        return {
-            "required": {
-                "request": ("STRING", {"multiline": True, "default": "make a 2-second 768x480 video of a lion",
-                                       "tooltip": "What you want, in plain words."}),
-                "models_dir": ("STRING", {"default": "",
-                                          "tooltip": "Folder in the unison layout (planner/, projector/, generator/, "
-                                                     "annotators/), inside ComfyUI's model folders: a name under "
-                                                     "models/ (e.g. unison_alt) or a path in a folder registered in "
-                                                     "extra_model_paths.yaml; empty = ComfyUI's models/unison and the "
-                                                     "folders registered for unison_*. Wan single files are also found "
-                                                     "in ComfyUI's diffusion_models/text_encoders/vae. Connected "
-                                                     "loaders win."}),
-                "width": ("INT", {"default": 0, "min": 0, "max": MAX_SIDE, "step": 16, "tooltip": "0: as planned."}),
-                "height": ("INT", {"default": 0, "min": 0, "max": MAX_SIDE, "step": 16, "tooltip": "0: as planned."}),
-                "num_frames": ("INT", {"default": 0, "min": 0, "max": MAX_FRAMES, "tooltip": "0: as planned (videos only)."}),
-                "seed": ("INT", {"default": DEFAULT.seed, "min": 0, "max": 0xFFFFFFFFFFFFFFFF,
-                                 "control_after_generate": True, "tooltip": "Noise seed."}),
-                "steps": ("INT", {"default": DEFAULT.steps, "min": 1, "max": 200, "tooltip": "Sampling steps."}),
-                "cfg": ("FLOAT", {"default": DEFAULT.cfg, "min": 0.0, "max": 30.0, "step": 0.1, "round": 0.01,
-                                  "tooltip": "Classifier-free guidance scale."}),
-                "use_projector": ("BOOLEAN", {"default": True, "tooltip": "Off: T5 text alone conditions the generator."}),
-                "plan_by": (list(PLAN_BY_CHOICES), {
-                    "default": "auto",
-                    "tooltip": "auto: the planner model plans when there is one; rules: the model-free rules planner plans."}),
-            },
-            "optional": {
-                "planner": (PLANNER, {"tooltip": "Overrides the planner found in models_dir."}),
-                "generator": (GENERATOR, {"tooltip": "Overrides the generator found in models_dir."}),
-                "projector": (PROJECTOR, {"tooltip": "Overrides the projector found in models_dir."}),
-                "annotators": (ANNOTATORS, {"tooltip": "Overrides the annotators found in models_dir."}),
-                **{slot: ("IMAGE", {"tooltip": f"Media referred to as {{{slot}}} in the request."})
-                   for slot in ("image1", "image2", "image3", "image4", "video1")},
-                "mask1": ("MASK", {"tooltip": "Mask referred to as {mask1} (white = regenerate)."}),
-                "video": ("VIDEO", {"tooltip": native.VIDEO_INPUT_TIP}),
-            },
-        }
-
-    @classmethod
-    def IS_CHANGED(cls, request="", models_dir="", **_):
+    def fingerprint_inputs(cls, request="", models_dir="", **_):
         """Re-run when a `###file###` the request names, or the models found in models_dir, change."""
         return glue.request_files_fingerprint(request) + "|" + glue.models_fingerprint(models_dir)
 
-    def run(self, request, models_dir, width, height, num_frames, seed, steps, cfg, use_projector, plan_by,
-            planner=None, generator=None, projector=None, annotators=None, image1=None, image2=None, image3=None, image4=None,
-            video1=None, mask1=None, video=None):
+    @classmethod
+    def execute(cls, request, models_dir, width, height, num_frames, seed, steps, cfg, use_projector, plan_by,
+                planner=None, generator=None, projector=None, annotators=None, image1=None, image2=None, image3=None,
+                image4=None, video1=None, mask1=None, video=None) -> io.NodeOutput:
         glue.on_first_run()
         from unison_runtime.api import ModelOptions, ModelSources, Overrides, run_pipeline, RunOptions
 
@@ -97,9 +87,9 @@ class UnisonAuto:
         text = "\n".join([f"task: {result.route.task}", f"route: {result.route.describe()}",
                           *(f"note: {n}" for n in (*result.route.notes, *result.notes))])
         if result.answer is not None:  # understanding: the planner answered
-            return {"ui": {"text": [text, result.answer]}, "result": (glue.blocked(None), result.answer, text)}
+            return io.NodeOutput(glue.blocked(None), result.answer, text, ui={"text": [text, result.answer]})
         frames = convert.video_to_image(result.video)
-        return {"ui": {"text": [text]}, "result": (frames, glue.blocked(None), text)}
+        return io.NodeOutput(frames, glue.blocked(None), text, ui={"text": [text]})
 
 
-NODES = {"UnisonAuto": (UnisonAuto, "Unison (all in one)")}
+NODES = [UnisonAuto]

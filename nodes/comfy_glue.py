@@ -246,8 +246,8 @@ _SAMPLES_INSTALLED = False
 
 
 def ensure_sample_media() -> list[str]:
-    """Copy the sample media once per process, lazily (the first INPUT_TYPES call or node run,
-    never at import): a user who deletes a copied file does not get it back until a restart."""
+    """Copy the sample media once per process, at the first node run (never at import), where
+    prestartup_script.py did not: a deleted copy does not come back until a restart."""
     global _SAMPLES_INSTALLED
     if _SAMPLES_INSTALLED or folder_paths() is None:
         return []

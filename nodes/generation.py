@@ -3,6 +3,7 @@ and UnisonVACESampler (stage two)."""
 
 from __future__ import annotations
 
+from comfy_api.latest import io
 from unison_runtime.api import ANNOTATOR_MODES, MAX_FRAMES, MAX_SIDE, SWITCHES, SamplerSettings
 
 from . import comfy_glue as glue
@@ -19,82 +20,73 @@ def _planned(plan, node: str):
     return expect(plan, Planned, node, "plan", "UnisonPlanner or UnisonTaskRouter")
 
 
-class UnisonProjector:
-    DESCRIPTION = (
-        "Unison's alignment step: the planner reads the request and the projector maps its last hidden "
-        "states to 4 extra text tokens that the generator sees after the T5 text. Switch it off to "
-        "compare with plain T5 conditioning."
-    )
-    CATEGORY = CATEGORY
-    RETURN_TYPES = (CONDITIONING,)
-    RETURN_NAMES = ("conditioning",)
-    OUTPUT_TOOLTIPS = ("Text plus projector tokens, for UnisonVACESampler.",)
-    FUNCTION = "project"
+class UnisonProjector(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="UnisonProjector", display_name="Unison Projector", category=CATEGORY,
+            description=(
+                "Unison's alignment step: the planner reads the request and the projector maps its last hidden "
+                "states to 4 extra text tokens that the generator sees after the T5 text. Switch it off to "
+                "compare with plain T5 conditioning."),
+            inputs=[
+                PLANNER.Input("planner", tooltip="The planner whose hidden states are projected (a Qwen2.5-VL planner)."),
+                PROJECTOR.Input("projector", tooltip="The Unison projector."),
+                PLAN.Input("plan", tooltip="The plan (from the planner or the router): its request is what is encoded."),
+                io.Boolean.Input("enabled", default=True, label_on="projector on", label_off="T5 only", tooltip=(
+                    "Off: the generator gets T5 text alone (the paper's no-alignment ablation).")),
+            ],
+            outputs=[CONDITIONING.Output(display_name="conditioning",
+                                         tooltip="Text plus projector tokens, for UnisonVACESampler.")],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "planner": (PLANNER, {"tooltip": "The planner whose hidden states are projected (a Qwen2.5-VL planner)."}),
-                "projector": (PROJECTOR, {"tooltip": "The Unison projector."}),
-                "plan": (PLAN, {"tooltip": "The plan (from the planner or the router): its request is what is encoded."}),
-                "enabled": ("BOOLEAN", {"default": True, "label_on": "projector on", "label_off": "T5 only",
-                                        "tooltip": "Off: the generator gets T5 text alone (the paper's no-alignment ablation)."}),
-            }
-        }
-
-    def project(self, planner, projector, plan, enabled):
+    def execute(cls, planner, projector, plan, enabled) -> io.NodeOutput:
         glue.on_first_run()
         from unison_runtime import api
 
         planned = _planned(plan, "UnisonProjector")
         model = planner.load() if enabled else None
-        return (api.condition(planned, model, projector, enabled, check_cancel=glue.check_interrupted),)
+        return io.NodeOutput(api.condition(planned, model, projector, enabled, check_cancel=glue.check_interrupted))
 
 
-class UnisonAnnotator:
-    DESCRIPTION = (
-        "VACE preprocessing: turns frames (and a mask, words or boxes) into the source frames and masks "
-        "VACE expects. mask/bbox/label/caption/salient make edit masks; firstframe/lastframe/"
-        "firstlastframe expand an image into a video with gray frames to fill; reference letterboxes a "
-        "subject image; control passes pose/depth/edge frames through."
-    )
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("IMAGE", "MASK")
-    RETURN_NAMES = ("frames", "masks")
-    OUTPUT_TOOLTIPS = ("Frames as VACE sees them (gray where regenerated).", "Masks, white = regenerate.")
-    FUNCTION = "annotate"
+class UnisonAnnotator(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="UnisonAnnotator", display_name="Unison Annotator (VACE preprocessing)", category=CATEGORY,
+            description=(
+                "VACE preprocessing: turns frames (and a mask, words or boxes) into the source frames and masks "
+                "VACE expects. mask/bbox/label/caption/salient make edit masks; firstframe/lastframe/"
+                "firstlastframe expand an image into a video with gray frames to fill; reference letterboxes a "
+                "subject image; control passes pose/depth/edge frames through."),
+            inputs=[
+                io.Combo.Input("mode", options=list(ANNOTATOR_MODES), default="mask",
+                               tooltip="What to prepare (see the node's description)."),
+                io.Image.Input("frames", tooltip="An image or a batch of video frames."),
+                io.String.Input("text", default="", multiline=False,
+                                tooltip="label/caption modes: what to find (e.g. 'the dog')."),
+                io.String.Input("boxes", default="", multiline=False,
+                                tooltip="bbox mode: boxes in pixels, 'x1,y1,x2,y2;x1,y1,x2,y2'."),
+                io.Int.Input("width", default=0, min=0, max=MAX_SIDE, step=16, tooltip="Target width; 0 keeps the input's."),
+                io.Int.Input("height", default=0, min=0, max=MAX_SIDE, step=16, tooltip="Target height; 0 keeps the input's."),
+                io.Int.Input("num_frames", default=0, min=0, max=MAX_FRAMES,
+                             tooltip="firstframe/lastframe/firstlastframe: video length; 0 = 81."),
+                io.Int.Input("dilate", default=0, min=-256, max=256,
+                             tooltip="Grow the mask by this many pixels (negative: shrink it)."),
+                io.Int.Input("feather", default=0, min=0, max=256, tooltip="Soften the mask edge by this many pixels."),
+                io.Boolean.Input("invert", default=False, tooltip="Regenerate everything except the mask."),
+                io.Mask.Input("mask", optional=True, tooltip="mask mode: the mask to apply (white = regenerate)."),
+                io.Image.Input("last_frame", optional=True, tooltip="firstlastframe mode: the last frame."),
+                ANNOTATORS.Input("annotators", optional=True, tooltip="Models for bbox/label/caption/salient modes."),
+            ],
+            outputs=[io.Image.Output(display_name="frames", tooltip="Frames as VACE sees them (gray where regenerated)."),
+                     io.Mask.Output(display_name="masks", tooltip="Masks, white = regenerate.")],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "mode": (list(ANNOTATOR_MODES), {"default": "mask", "tooltip": "What to prepare (see the node's description)."}),
-                "frames": ("IMAGE", {"tooltip": "An image or a batch of video frames."}),
-                "text": ("STRING", {"default": "", "multiline": False,
-                                    "tooltip": "label/caption modes: what to find (e.g. 'the dog')."}),
-                "boxes": ("STRING", {"default": "", "multiline": False,
-                                     "tooltip": "bbox mode: boxes in pixels, 'x1,y1,x2,y2;x1,y1,x2,y2'."}),
-                "width": ("INT", {"default": 0, "min": 0, "max": MAX_SIDE, "step": 16,
-                                  "tooltip": "Target width; 0 keeps the input's."}),
-                "height": ("INT", {"default": 0, "min": 0, "max": MAX_SIDE, "step": 16,
-                                   "tooltip": "Target height; 0 keeps the input's."}),
-                "num_frames": ("INT", {"default": 0, "min": 0, "max": MAX_FRAMES,
-                                       "tooltip": "firstframe/lastframe/firstlastframe: video length; 0 = 81."}),
-                "dilate": ("INT", {"default": 0, "min": -256, "max": 256,
-                                   "tooltip": "Grow the mask by this many pixels (negative: shrink it)."}),
-                "feather": ("INT", {"default": 0, "min": 0, "max": 256, "tooltip": "Soften the mask edge by this many pixels."}),
-                "invert": ("BOOLEAN", {"default": False, "tooltip": "Regenerate everything except the mask."}),
-            },
-            "optional": {
-                "mask": ("MASK", {"tooltip": "mask mode: the mask to apply (white = regenerate)."}),
-                "last_frame": ("IMAGE", {"tooltip": "firstlastframe mode: the last frame."}),
-                "annotators": (ANNOTATORS, {"tooltip": "Models for bbox/label/caption/salient modes."}),
-            },
-        }
-
-    def annotate(self, mode, frames, text, boxes, width, height, num_frames, dilate, feather, invert,
-                 mask=None, last_frame=None, annotators=None):
+    def execute(cls, mode, frames, text, boxes, width, height, num_frames, dilate, feather, invert,
+                mask=None, last_frame=None, annotators=None) -> io.NodeOutput:
         glue.on_first_run()
         from unison_runtime.api import FRAME_REF_MODES, run_annotator
 
@@ -116,7 +108,8 @@ class UnisonAnnotator:
             dilate=dilate, feather=feather, invert=invert,
             models=None if annotators is None else annotators.load(),
         )
-        return convert.annotator_outputs(result)
+        notes = result.info.notes  # settings this mode does not read (a saved graph's), one line each
+        return io.NodeOutput(*convert.annotator_outputs(result), ui={"text": notes} if notes else None)
 
 
 def parse_boxes(text: str) -> list[list[float]] | None:
@@ -137,59 +130,57 @@ def parse_boxes(text: str) -> list[list[float]] | None:
     return boxes
 
 
-class UnisonVACESampler:
-    DESCRIPTION = (
-        "Stage two: Wan2.1 VACE generates the frames for the resolved plan (size, frame count, source "
-        "frames, masks and references from UnisonTaskRouter), conditioned on the request text and the "
-        "projector's tokens. Wan's flow-matching UniPC with classifier-free guidance; shows progress "
-        "and a latent preview, and stops promptly on Cancel. Inside ComfyUI it generates on ComfyUI's own "
-        "Wan VACE: the model, vae and clip from UNETLoader, VAELoader and CLIPLoader (type wan), or the files "
-        "UnisonGeneratorLoader names, loaded the way those loaders load them."
-    )
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("IMAGE", "LATENT", "VIDEO")
-    RETURN_NAMES = ("frames", "latent", "video")
-    OUTPUT_TOOLTIPS = ("The generated image (1 frame) or video frames; save with SaveImage or CreateVideo + SaveVideo.",
-                       "The generated latents (ComfyUI's Wan 2.1 LATENT), e.g. for VAEDecode or further sampling.",
-                       native.VIDEO_OUTPUT_TIP)
-    FUNCTION = "sample"
+class UnisonVACESampler(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="UnisonVACESampler", display_name="Unison VACE Sampler", category=CATEGORY,
+            description=(
+                "Stage two: Wan2.1 VACE generates the frames for the resolved plan (size, frame count, source "
+                "frames, masks and references from UnisonTaskRouter), conditioned on the request text and the "
+                "projector's tokens. Wan's flow-matching UniPC with classifier-free guidance; shows progress "
+                "and a latent preview, and stops promptly on Cancel. Inside ComfyUI it generates on ComfyUI's own "
+                "Wan VACE: the model, vae and clip from UNETLoader, VAELoader and CLIPLoader (type wan), or the "
+                "files UnisonGeneratorLoader names, loaded the way those loaders load them."),
+            inputs=[
+                PLAN.Input("plan", tooltip="The resolved plan from UnisonTaskRouter."),
+                io.Int.Input("seed", default=DEFAULT.seed, min=0, max=0xFFFFFFFFFFFFFFFF, control_after_generate=True,
+                             tooltip="Noise seed; the same seed and settings give the same result."),
+                io.Int.Input("steps", default=DEFAULT.steps, min=1, max=200, tooltip="Sampling steps (50 as in the paper)."),
+                io.Float.Input("cfg", default=DEFAULT.cfg, min=0.0, max=30.0, step=0.1, round=0.01,
+                               tooltip="Classifier-free guidance scale; 1.0 turns the negative pass off."),
+                io.Float.Input("shift", default=DEFAULT.shift, min=0.0, max=100.0, step=0.1, round=0.01,
+                               tooltip="Flow-matching sigma shift."),
+                io.Float.Input("context_scale", default=DEFAULT.context_scale, min=0.0, max=2.0, step=0.05,
+                               tooltip="Strength of the VACE context (source frames, masks, references)."),
+                io.String.Input("negative_prompt", default=DEFAULT.negative_prompt, multiline=True,
+                                tooltip="What to avoid; empty uses Wan 2.1's standard negative prompt."),
+                GENERATOR.Input("generator", optional=True, tooltip=(
+                    "Wan2.1 VACE from UnisonGeneratorLoader (inside ComfyUI it runs on ComfyUI's own Wan VACE); or "
+                    "connect model, vae and clip instead.")),
+                CONDITIONING.Input("conditioning", optional=True, tooltip=(
+                    "From UnisonProjector; without it the request text alone (T5) conditions.")),
+                io.Image.Input("frames", optional=True, tooltip=(
+                    "Source frames (from the router or an annotator); default: the router's.")),
+                io.Mask.Input("masks", optional=True, tooltip="Masks, white = regenerate; default: the router's."),
+                io.Image.Input("references", optional=True, tooltip="Reference images; default: the router's."),
+                *native.native_inputs(),
+                io.Combo.Input("vae_tiling", options=list(SWITCHES), default=DEFAULT.vae_tiling, optional=True, tooltip=(
+                    "Tiled VAE encode/decode (less VRAM, a little slower); auto: on when the GPU lacks room.")),
+            ],
+            outputs=[
+                io.Image.Output(display_name="frames", tooltip=(
+                    "The generated image (1 frame) or video frames; save with SaveImage or CreateVideo + SaveVideo.")),
+                io.Latent.Output(display_name="latent", tooltip=(
+                    "The generated latents (ComfyUI's Wan 2.1 LATENT), e.g. for VAEDecode or further sampling.")),
+                io.Video.Output(display_name="video", tooltip=native.VIDEO_OUTPUT_TIP),
+            ],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "plan": (PLAN, {"tooltip": "The resolved plan from UnisonTaskRouter."}),
-                "seed": ("INT", {"default": DEFAULT.seed, "min": 0, "max": 0xFFFFFFFFFFFFFFFF,
-                                 "control_after_generate": True,
-                                 "tooltip": "Noise seed; the same seed and settings give the same result."}),
-                "steps": ("INT", {"default": DEFAULT.steps, "min": 1, "max": 200,
-                                  "tooltip": "Sampling steps (50 as in the paper)."}),
-                "cfg": ("FLOAT", {"default": DEFAULT.cfg, "min": 0.0, "max": 30.0, "step": 0.1, "round": 0.01,
-                                  "tooltip": "Classifier-free guidance scale; 1.0 turns the negative pass off."}),
-                "shift": ("FLOAT", {"default": DEFAULT.shift, "min": 0.0, "max": 100.0, "step": 0.1, "round": 0.01,
-                                    "tooltip": "Flow-matching sigma shift."}),
-                "context_scale": ("FLOAT", {"default": DEFAULT.context_scale, "min": 0.0, "max": 2.0, "step": 0.05,
-                                            "tooltip": "Strength of the VACE context (source frames, masks, references)."}),
-                "negative_prompt": ("STRING", {"default": DEFAULT.negative_prompt, "multiline": True,
-                                               "tooltip": "What to avoid; empty uses Wan 2.1's standard negative prompt."}),
-            },
-            "optional": {
-                "generator": (GENERATOR, {"tooltip": "Wan2.1 VACE from UnisonGeneratorLoader (inside ComfyUI it runs on "
-                                                     "ComfyUI's own Wan VACE); or connect model, vae and clip instead."}),
-                "conditioning": (CONDITIONING, {"tooltip": "From UnisonProjector; without it the request text alone (T5) conditions."}),
-                "frames": ("IMAGE", {"tooltip": "Source frames (from the router or an annotator); default: the router's."}),
-                "masks": ("MASK", {"tooltip": "Masks, white = regenerate; default: the router's."}),
-                "references": ("IMAGE", {"tooltip": "Reference images; default: the router's."}),
-                **native.NATIVE_INPUTS,
-                "vae_tiling": (list(SWITCHES), {
-                    "default": DEFAULT.vae_tiling,
-                    "tooltip": "Tiled VAE encode/decode (less VRAM, a little slower); auto: on when the GPU lacks room."}),
-            },
-        }
-
-    def sample(self, plan, seed, steps, cfg, shift, context_scale, negative_prompt, generator=None,
-               conditioning=None, frames=None, masks=None, references=None, model=None, vae=None, clip=None,
-               vae_tiling=None):
+    def execute(cls, plan, seed, steps, cfg, shift, context_scale, negative_prompt, generator=None,
+                conditioning=None, frames=None, masks=None, references=None, model=None, vae=None, clip=None,
+                vae_tiling=None) -> io.NodeOutput:
         glue.on_first_run()
         from unison_runtime import api
 
@@ -201,11 +192,7 @@ class UnisonVACESampler:
         loaded = native.generator_of(generator, model, vae, clip)  # ComfyUI's Wan VACE inside ComfyUI
         made = api.generate_video(loaded, inputs, conditioning, sampling, glue.run_hooks(steps))
         images = convert.video_to_image(made.video)
-        return (images, native.latent_output(made.latent), native.video_output(images))
+        return io.NodeOutput(images, native.latent_output(made.latent), native.video_output(images))
 
 
-NODES = {
-    "UnisonProjector": (UnisonProjector, "Unison Projector"),
-    "UnisonAnnotator": (UnisonAnnotator, "Unison Annotator (VACE preprocessing)"),
-    "UnisonVACESampler": (UnisonVACESampler, "Unison VACE Sampler"),
-}
+NODES = [UnisonProjector, UnisonAnnotator, UnisonVACESampler]

@@ -5,13 +5,15 @@
   The computation is `unison_runtime.native`; here only blocking for understanding tasks.
 - `UnisonNativeConditioning`: ComfyUI's T5 CONDITIONING + the planner's projected hidden states →
   the Unison context (what our own sampler's DiT sees), for `WanVaceToVideo` / `KSampler`.
-- `NATIVE_INPUTS` / `generator_of`: UnisonVACESampler's optional MODEL / VAE / CLIP sockets, and
+- `native_inputs` / `generator_of`: UnisonVACESampler's optional MODEL / VAE / CLIP sockets, and
   the generator it runs on: the connected ones (adopted by the runtime's host backend, ComfyUI's:
   checked first, `comfy_wan.check_wan_vace`), else its generator source, loaded by the backend
   the runtime picks (`unison_runtime.generator.backend`).
 """
 
 from __future__ import annotations
+
+from comfy_api.latest import io
 
 from . import comfy_glue as glue
 from . import comfy_wan
@@ -22,20 +24,25 @@ CATEGORY = "Unison"
 # Sockets appended to UnisonPlanner and UnisonTaskRouter (after their original outputs, so saved
 # workflows keep their links): (type, name, tooltip).
 PLANNER_OUTPUTS = (
-    ("STRING", "prompt", "The request as the generator's T5 reads it, for CLIPTextEncode (parentheses escaped)."),
-    ("INT", "width", "Planned width, for WanVaceToVideo (an edit keeps its source's size)."),
-    ("INT", "height", "Planned height, for WanVaceToVideo."),
-    ("INT", "length", "Planned frame count (Wan's 4k+1), for WanVaceToVideo's length."),
+    (io.String, "prompt", "The request as the generator's T5 reads it, for CLIPTextEncode (parentheses escaped)."),
+    (io.Int, "width", "Planned width, for WanVaceToVideo (an edit keeps its source's size)."),
+    (io.Int, "height", "Planned height, for WanVaceToVideo."),
+    (io.Int, "length", "Planned frame count (Wan's 4k+1), for WanVaceToVideo's length."),
 )
 ROUTER_OUTPUTS = (
-    ("STRING", "prompt", "The request as the generator's T5 reads it, for CLIPTextEncode (parentheses escaped)."),
-    ("IMAGE", "control_video", "For WanVaceToVideo's control_video: source frames 0..1, gray where regenerated; "
-                               "absent when the task has no source (WanVaceToVideo then uses gray)."),
-    ("MASK", "control_masks", "For WanVaceToVideo's control_masks: 1 = regenerate; absent when the task has no source."),
-    ("IMAGE", "reference_image", "For WanVaceToVideo's reference_image: the reference letterboxed to the target "
-                                 "size; absent when the plan has none."),
-    ("BOOLEAN", "needs_generator", "False for understanding tasks (answered by the planner), else True."),
+    (io.String, "prompt", "The request as the generator's T5 reads it, for CLIPTextEncode (parentheses escaped)."),
+    (io.Image, "control_video", "For WanVaceToVideo's control_video: source frames 0..1, gray where regenerated; "
+                                "absent when the task has no source (WanVaceToVideo then uses gray)."),
+    (io.Mask, "control_masks", "For WanVaceToVideo's control_masks: 1 = regenerate; absent when the task has no source."),
+    (io.Image, "reference_image", "For WanVaceToVideo's reference_image: the reference letterboxed to the target "
+                                  "size; absent when the plan has none."),
+    (io.Boolean, "needs_generator", "False for understanding tasks (answered by the planner), else True."),
 )
+
+
+def native_outputs(declared) -> list:
+    """The appended native sockets as V3 outputs."""
+    return [kind.Output(display_name=name, tooltip=tip) for kind, name, tip in declared]
 
 
 def planner_outputs(planned) -> tuple:
@@ -63,44 +70,42 @@ def router_outputs(planned) -> tuple:
     return comfy_prompt(planned.prompt), vace.control_video, vace.control_masks, vace.reference_image, True
 
 
-class UnisonNativeConditioning:
-    DESCRIPTION = (
-        "Unison's conditioning for ComfyUI's own Wan VACE sampler: the prompt's T5 tokens from CLIPTextEncode "
-        "(CLIPLoader type wan) without their padding, the projector's 4 tokens from the planner's hidden states, "
-        "zeros up to the 2048 tokens Unison's DiT reads. The negative keeps its tokens and is zero-padded to the "
-        "same length. Connect either UnisonProjector's conditioning, or the planner, projector and plan."
-    )
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("CONDITIONING", "CONDITIONING")
-    RETURN_NAMES = ("positive", "negative")
-    OUTPUT_TOOLTIPS = ("The Unison context, for WanVaceToVideo's positive.",
-                       "The negative, zero-padded to the same length, for WanVaceToVideo's negative.")
-    FUNCTION = "condition"
+class UnisonNativeConditioning(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="UnisonNativeConditioning", display_name="Unison Conditioning (native)", category=CATEGORY,
+            description=(
+                "Unison's conditioning for ComfyUI's own Wan VACE sampler: the prompt's T5 tokens from CLIPTextEncode "
+                "(CLIPLoader type wan) without their padding, the projector's 4 tokens from the planner's hidden "
+                "states, zeros up to the 2048 tokens Unison's DiT reads. The negative keeps its tokens and is "
+                "zero-padded to the same length. Connect either UnisonProjector's conditioning, or the planner, "
+                "projector and plan."),
+            inputs=[
+                io.Conditioning.Input("positive", tooltip="CLIPTextEncode of the router's prompt (UMT5-XXL, CLIPLoader type wan)."),
+                io.Conditioning.Input("negative", tooltip="CLIPTextEncode of the negative prompt."),
+                CONDITIONING.Input("conditioning", optional=True, tooltip=(
+                    "From UnisonProjector (its projector tokens are used; projector off = T5 alone).")),
+                PLANNER.Input("planner", optional=True, tooltip=(
+                    "With projector and plan, instead of conditioning: the planner whose hidden states are projected.")),
+                PROJECTOR.Input("projector", optional=True, tooltip="The Unison projector (with planner and plan)."),
+                PLAN.Input("plan", optional=True, tooltip="The plan from the planner or router (with planner and projector)."),
+            ],
+            outputs=[
+                io.Conditioning.Output(display_name="positive", tooltip="The Unison context, for WanVaceToVideo's positive."),
+                io.Conditioning.Output(display_name="negative", tooltip=(
+                    "The negative, zero-padded to the same length, for WanVaceToVideo's negative.")),
+            ],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "positive": ("CONDITIONING", {"tooltip": "CLIPTextEncode of the router's prompt (UMT5-XXL, CLIPLoader type wan)."}),
-                "negative": ("CONDITIONING", {"tooltip": "CLIPTextEncode of the negative prompt."}),
-            },
-            "optional": {
-                "conditioning": (CONDITIONING, {"tooltip": "From UnisonProjector (its projector tokens are used; "
-                                                           "projector off = T5 alone)."}),
-                "planner": (PLANNER, {"tooltip": "With projector and plan, instead of conditioning: the planner whose "
-                                                 "hidden states are projected."}),
-                "projector": (PROJECTOR, {"tooltip": "The Unison projector (with planner and plan)."}),
-                "plan": (PLAN, {"tooltip": "The plan from the planner or router (with planner and projector)."}),
-            },
-        }
-
-    def condition(self, positive, negative, conditioning=None, planner=None, projector=None, plan=None):
+    def execute(cls, positive, negative, conditioning=None, planner=None, projector=None, plan=None) -> io.NodeOutput:
         glue.on_first_run()
         from unison_runtime.api import padded_context, unison_context
 
         tokens = projector_tokens(conditioning, planner, projector, plan)
-        return (comfy_wan.map_conditioning(positive, lambda t: unison_context(t, tokens)),
-                comfy_wan.map_conditioning(negative, padded_context))
+        return io.NodeOutput(comfy_wan.map_conditioning(positive, lambda t: unison_context(t, tokens)),
+                             comfy_wan.map_conditioning(negative, padded_context))
 
 
 def projector_tokens(conditioning, planner, projector, plan):
@@ -125,13 +130,15 @@ def projector_tokens(conditioning, planner, projector, plan):
     return api.condition(plan, planner.load(), projector, True, check_cancel=glue.check_interrupted).projector_tokens
 
 
-NATIVE_INPUTS = {
-    "model": ("MODEL", {"tooltip": "Wan2.1 VACE as ComfyUI loads it (UNETLoader, LoRAs applied, GGUF...), with vae "
-                                   "and clip; they win over a connected generator. Sampling runs through ComfyUI's "
-                                   "own sampler and memory manager."}),
-    "vae": ("VAE", {"tooltip": "Optional: the Wan 2.1 VAE from VAELoader (with model and clip)."}),
-    "clip": ("CLIP", {"tooltip": "Optional: UMT5-XXL from CLIPLoader (type wan), with model and vae."}),
-}
+def native_inputs() -> list:
+    """UnisonVACESampler's optional MODEL / VAE / CLIP sockets (ComfyUI's own Wan VACE)."""
+    return [
+        io.Model.Input("model", optional=True, tooltip=(
+            "Wan2.1 VACE as ComfyUI loads it (UNETLoader, LoRAs applied, GGUF...), with vae and clip; they win over a "
+            "connected generator. Sampling runs through ComfyUI's own sampler and memory manager.")),
+        io.Vae.Input("vae", optional=True, tooltip="Optional: the Wan 2.1 VAE from VAELoader (with model and clip)."),
+        io.Clip.Input("clip", optional=True, tooltip="Optional: UMT5-XXL from CLIPLoader (type wan), with model and vae."),
+    ]
 
 
 def wants_native(model, vae, clip) -> bool:
@@ -164,9 +171,7 @@ def latent_output(latent) -> dict | None:
     return None if latent is None else {"samples": latent}
 
 
-NODES = {
-    "UnisonNativeConditioning": (UnisonNativeConditioning, "Unison Conditioning (native)"),
-}
+NODES = [UnisonNativeConditioning]
 
 
 # -- core VIDEO in and out (issue 16 item 6) ---------------------------------------------------

@@ -3,6 +3,7 @@ generator runs) and Wan's SIGMAS, for core `SamplerCustom` / `SamplerCustomAdvan
 
 from __future__ import annotations
 
+from comfy_api.latest import io
 from unison_runtime.api import MAX_STEPS, SamplerSettings
 
 from . import comfy_glue as glue
@@ -12,58 +13,50 @@ CATEGORY = "Unison/sampling"
 DEFAULT = SamplerSettings()  # the widgets' defaults
 
 
-class UnisonWanUniPC:
-    DESCRIPTION = (
-        "Wan 2.1's own sampler, as the reference runs it: flow-matching UniPC (order 2, bh2, a corrector "
-        "after every step, first order at the last), the model asked at Wan's integer timesteps, a fresh "
-        "generation started from the unit noise. For SamplerCustom / SamplerCustomAdvanced with Unison Wan "
-        "Sigmas; other sigmas work too. Wan 2.1 models only (VACE or not)."
-    )
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("SAMPLER",)
-    RETURN_NAMES = ("sampler",)
-    OUTPUT_TOOLTIPS = ("Wan's UniPC, for SamplerCustom's or SamplerCustomAdvanced's sampler input.",)
-    FUNCTION = "get_sampler"
+class UnisonWanUniPC(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="UnisonWanUniPC", display_name="Unison Wan UniPC (sampler)", category=CATEGORY,
+            description=(
+                "Wan 2.1's own sampler, as the reference runs it: flow-matching UniPC (order 2, bh2, a corrector "
+                "after every step, first order at the last), the model asked at Wan's integer timesteps, a fresh "
+                "generation started from the unit noise. For SamplerCustom / SamplerCustomAdvanced with Unison Wan "
+                "Sigmas; other sigmas work too. Wan 2.1 models only (VACE or not)."),
+            inputs=[],
+            outputs=[io.Sampler.Output(display_name="sampler", tooltip=(
+                "Wan's UniPC, for SamplerCustom's or SamplerCustomAdvanced's sampler input."))],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {"required": {}}
-
-    def get_sampler(self):
+    def execute(cls) -> io.NodeOutput:
         glue.on_first_run()
-        return (comfy_wan.wan_unipc_sampler(),)
+        return io.NodeOutput(comfy_wan.wan_unipc_sampler())
 
 
-class UnisonWanSigmas:
-    DESCRIPTION = (
-        "Wan 2.1's sigma schedule: linspace(0.999, 0) over the steps, shifted by shift, ending at 0 (ComfyUI's "
-        "BasicScheduler starts at 1.0 and takes the shift from ModelSamplingSD3). With Unison Wan UniPC this is "
-        "the reference's sampling exactly; connect it to SamplerCustom's sigmas."
-    )
-    CATEGORY = CATEGORY
-    RETURN_TYPES = ("SIGMAS",)
-    RETURN_NAMES = ("sigmas",)
-    OUTPUT_TOOLTIPS = ("steps + 1 decreasing noise levels ending at 0.",)
-    FUNCTION = "get_sigmas"
+class UnisonWanSigmas(io.ComfyNode):
+    @classmethod
+    def define_schema(cls):
+        return io.Schema(
+            node_id="UnisonWanSigmas", display_name="Unison Wan Sigmas", category=CATEGORY,
+            description=(
+                "Wan 2.1's sigma schedule: linspace(0.999, 0) over the steps, shifted by shift, ending at 0 (ComfyUI's "
+                "BasicScheduler starts at 1.0 and takes the shift from ModelSamplingSD3). With Unison Wan UniPC this "
+                "is the reference's sampling exactly; connect it to SamplerCustom's sigmas."),
+            inputs=[
+                io.Int.Input("steps", default=DEFAULT.steps, min=1, max=MAX_STEPS,
+                             tooltip="Sampling steps (50 as in the paper)."),
+                io.Float.Input("shift", default=DEFAULT.shift, min=0.01, max=100.0, step=0.1, round=0.01,
+                               tooltip="Flow-matching sigma shift (5 as in the paper): more steps at high noise."),
+            ],
+            outputs=[io.Sigmas.Output(display_name="sigmas", tooltip="steps + 1 decreasing noise levels ending at 0.")],
+        )
 
     @classmethod
-    def INPUT_TYPES(cls):
-        return {
-            "required": {
-                "steps": ("INT", {"default": DEFAULT.steps, "min": 1, "max": MAX_STEPS,
-                                  "tooltip": "Sampling steps (50 as in the paper)."}),
-                "shift": ("FLOAT", {"default": DEFAULT.shift, "min": 0.01, "max": 100.0, "step": 0.1, "round": 0.01,
-                                    "tooltip": "Flow-matching sigma shift (5 as in the paper): more steps at high noise."}),
-            }
-        }
-
-    def get_sigmas(self, steps, shift):
+    def execute(cls, steps, shift) -> io.NodeOutput:
         from unison_runtime.api import wan_sigmas
 
-        return (wan_sigmas(steps, shift),)
+        return io.NodeOutput(wan_sigmas(steps, shift))
 
 
-NODES = {
-    "UnisonWanUniPC": (UnisonWanUniPC, "Unison Wan UniPC (sampler)"),
-    "UnisonWanSigmas": (UnisonWanSigmas, "Unison Wan Sigmas"),
-}
+NODES = [UnisonWanUniPC, UnisonWanSigmas]

@@ -1,4 +1,5 @@
-"""The pack's link types. Each carries one typed runtime value:
+"""The pack's link types (V3 custom types: `PLAN.Input(...)`, `PLAN.Output(...)`). Each carries one
+typed runtime value:
 
 - UNISON_PLANNER / UNISON_PROJECTOR / UNISON_GENERATOR / UNISON_ANNOTATORS: the runtime's
   *sources* (`unison_runtime.sources`): how to load the model, not the model. The model lives in
@@ -8,12 +9,14 @@
 - UNISON_CONDITIONING: `unison_runtime.pipeline.stages.Conditioning` (text + projector tokens).
 """
 
-PLANNER = "UNISON_PLANNER"
-GENERATOR = "UNISON_GENERATOR"
-PROJECTOR = "UNISON_PROJECTOR"
-ANNOTATORS = "UNISON_ANNOTATORS"
-PLAN = "UNISON_PLAN"
-CONDITIONING = "UNISON_CONDITIONING"
+from comfy_api.latest import io
+
+PLANNER = io.Custom("UNISON_PLANNER")
+GENERATOR = io.Custom("UNISON_GENERATOR")
+PROJECTOR = io.Custom("UNISON_PROJECTOR")
+ANNOTATORS = io.Custom("UNISON_ANNOTATORS")
+PLAN = io.Custom("UNISON_PLAN")
+CONDITIONING = io.Custom("UNISON_CONDITIONING")
 
 
 def expect(value, cls: type, node: str, what: str, source: str):

@@ -326,10 +326,19 @@ WORKFLOWS += NATIVE_WORKFLOWS
 
 # -- writers ---------------------------------------------------------------------------------
 def pack_nodes() -> dict:
-    sys.path.insert(0, str(PACK))
-    from nodes import NODE_CLASS_MAPPINGS
+    return _helper().pack_nodes().NODE_CLASS_MAPPINGS
 
-    return NODE_CLASS_MAPPINGS
+
+def _v1_spec(spec) -> tuple:
+    return _helper().v1_spec(spec)
+
+
+def _helper():
+    """scripts/pack_nodes.py, however this script was loaded (by path from the tests, or run)."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import pack_nodes
+
+    return pack_nodes
 
 
 def layout_of(node_type: str, classes: dict) -> tuple[list, list, list, tuple]:
@@ -343,7 +352,7 @@ def layout_of(node_type: str, classes: dict) -> tuple[list, list, list, tuple]:
     sockets, widgets = [], []
     for section in ("required", "optional"):
         for name, spec in declared.get(section, {}).items():
-            kind, options = spec[0], (spec[1] if len(spec) > 1 else {})
+            kind, options = _v1_spec(spec)
             if isinstance(kind, list) or kind in WIDGET_TYPES:
                 extra = ("fixed",) if options.get("control_after_generate") else ()
                 widgets.append((name, extra))
@@ -469,8 +478,8 @@ def ui_inputs(node: Node, classes: dict) -> list[tuple[str, str, bool]]:
 def _widget_type(node_type: str, name: str, classes: dict) -> str:
     if node_type in CORE_NODES:
         return {"text": "STRING", "width": "INT", "height": "INT", "length": "INT", "trim_amount": "INT"}[name]
-    kind = {**classes[node_type].INPUT_TYPES().get("required", {}),
-            **classes[node_type].INPUT_TYPES().get("optional", {})}[name][0]
+    kind = _v1_spec({**classes[node_type].INPUT_TYPES().get("required", {}),
+                     **classes[node_type].INPUT_TYPES().get("optional", {})}[name])[0]
     return "COMBO" if isinstance(kind, list) else kind
 
 

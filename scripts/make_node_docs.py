@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Write the node reference from the nodes' own declarations, so it cannot drift from them:
 `docs/NODES.md` (all nodes) and `web/docs/<NodeId>.md` (the help page ComfyUI's frontend shows
-for a selected node). Run after changing a node:  python scripts/make_node_docs.py [--check]"""
+for a selected node). Run after changing a node (the nodes are V3: COMFYUI_DIR names a ComfyUI for
+its comfy_api):  COMFYUI_DIR=... python scripts/make_node_docs.py [--check]"""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import sys
 from pathlib import Path
 
 PACK = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling helpers, however we were loaded
+from pack_nodes import pack_nodes, v1_spec  # noqa: E402
 INTRO = """# ComfyUI-Unison nodes
 
 Category **Unison**. Node IDs are stable: saved workflows refer to them. Generated from the nodes'
@@ -117,10 +120,10 @@ def node_page(node_id: str, cls, display: str, level: int = 1) -> str:
     h = "#" * level
     lines = [f"{h} {display} (`{node_id}`)", "", cls.DESCRIPTION, "", f"{h}# Inputs", "",
              "| name | type | default | description |", "|---|---|---|---|"]
-    declared = cls.INPUT_TYPES()
+    declared = cls.INPUT_TYPES()  # ComfyUI's V1 view of the V3 schema
     for section in ("required", "optional"):
         for name, spec in declared.get(section, {}).items():
-            kind, options = spec[0], (spec[1] if len(spec) > 1 else {})
+            kind, options = v1_spec(spec)
             default = options.get("default", "")
             if isinstance(kind, list) and name not in MODEL_LISTS:
                 tip = f"{options.get('tooltip', '')} Choices: {', '.join(kind)}."
@@ -136,13 +139,12 @@ def node_page(node_id: str, cls, display: str, level: int = 1) -> str:
 
 
 def render() -> dict[Path, str]:
-    sys.path.insert(0, str(PACK))
-    from nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
-
+    nodes = pack_nodes()
+    names = nodes.display_names()
     files = {}
     sections = [INTRO]
-    for node_id, cls in NODE_CLASS_MAPPINGS.items():
-        display = NODE_DISPLAY_NAME_MAPPINGS[node_id]
+    for node_id, cls in nodes.NODE_CLASS_MAPPINGS.items():
+        display = names[node_id]
         sections.append(node_page(node_id, cls, display, level=2))
         files[PACK / "web" / "docs" / f"{node_id}.md"] = node_page(node_id, cls, display)
     sections.append(NATIVE_SECTION)

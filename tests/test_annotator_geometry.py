@@ -273,3 +273,26 @@ def test_import_is_light():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                          cwd=str(__import__('pathlib').Path(__file__).resolve().parents[1]))
     assert out.stdout.strip() == "[]"
+
+
+def test_settings_a_mode_does_not_read_are_left_out_with_one_note_each():
+    """A saved graph's boxes on a salient-less reference, a text on a mask: it runs and says so."""
+    import numpy as np
+
+    from unison_runtime.annotators import ignored_settings, run_annotator
+
+    image = np.full((1, 16, 24, 3), 200, np.uint8)
+    result = run_annotator("reference", frames=image, text="the dog", boxes=[[0, 0, 4, 4]], dilate=3, num_frames=9)
+    assert result.info.notes == ["text='the dog' ignored: the reference mode does not use it",
+                                 "boxes=[[0, 0, 4, 4]] ignored: the reference mode does not use it",
+                                 "num_frames=9 ignored: the reference mode does not use it",
+                                 "dilate=3 ignored: the reference mode does not use it"]
+    assert result.frames.shape == image.shape  # no frame count applied
+    mask = np.zeros((16, 24), np.float32)
+    mask[4:8, 4:8] = 1
+    edited = run_annotator("mask", frames=image, mask=mask, text="ignored words", dilate=2)
+    assert edited.info.notes == ["text='ignored words' ignored: the mask mode does not use it"]
+    assert "dilated by 2" in edited.info.steps  # what the mode reads still applies
+    kept, notes = ignored_settings("bbox", {"text": "", "boxes": [[1, 1, 5, 5]], "num_frames": None,
+                                            "dilate": 0, "feather": 0, "invert": False})
+    assert notes == [] and kept["boxes"] == [[1, 1, 5, 5]]

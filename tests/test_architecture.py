@@ -114,15 +114,17 @@ def test_the_import_walker_sees_circles(tmp_path):
 
 
 def _node_methods():
-    from nodes import NODE_CLASS_MAPPINGS
-
-    return [(node_id, cls, getattr(cls, cls.FUNCTION)) for node_id, cls in sorted(NODE_CLASS_MAPPINGS.items())]
+    try:
+        from nodes import NODE_CLASS_MAPPINGS
+    except ImportError:  # no ComfyUI source for comfy_api (tests/conftest.py): nothing to check
+        return []
+    return [(node_id, cls, cls.execute) for node_id, cls in sorted(NODE_CLASS_MAPPINGS.items())]
 
 
 @pytest.mark.parametrize("node_id,cls,method", _node_methods(), ids=[n for n, _, _ in _node_methods()])
 def test_every_node_method_only_declares_and_delegates(node_id, cls, method):
     lines = [line for line in inspect.getsource(method).splitlines()[1:] if line.strip()]
-    assert len(lines) <= MAX_NODE_METHOD_LINES, f"{node_id}.{cls.FUNCTION} has {len(lines)} lines"
+    assert len(lines) <= MAX_NODE_METHOD_LINES, f"{node_id}.execute has {len(lines)} lines"
     source = inspect.getsource(inspect.getmodule(cls))
     # No model logic in nodes: no torch maths, no direct model loading, no planner/router internals.
     for banned in ("torch.nn", "from_pretrained", "choose_planner(", "import router", "load_planner("):

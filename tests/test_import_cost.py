@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -67,31 +68,39 @@ def test_light_module_imports_fast_without_heavy_libraries(name):
 
 
 PACK_IMPORT = """
-import importlib.util
+import asyncio, importlib.util, os
 from pathlib import Path
+sys.path.append(os.environ["COMFYUI_DIR"])
+import comfy_api.latest  # ComfyUI has imported it (and torch) before it loads a pack
+before = set(sys.modules)
+start = time.perf_counter()
 root = Path({root!r})
 spec = importlib.util.spec_from_file_location(
     root.name, root / "__init__.py", submodule_search_locations=[str(root)])
 pack = importlib.util.module_from_spec(spec)
 sys.modules[root.name] = pack
 spec.loader.exec_module(pack)
-mappings = getattr(pack, "NODE_CLASS_MAPPINGS", None)
+seconds_pack = time.perf_counter() - start
+nodes = asyncio.run(asyncio.run(pack.comfy_entrypoint()).get_node_list())
 extra = {{
-    "mapping_type": type(mappings).__name__,
-    "all_classes": isinstance(mappings, dict) and all(isinstance(v, type) for v in mappings.values()),
+    "v1_mappings": hasattr(pack, "NODE_CLASS_MAPPINGS"),
+    "v3_nodes": len(nodes), "new_heavy": sorted(m for m in {heavy!r} if m in set(sys.modules) - before),
+    "seconds_pack": seconds_pack,
 }}
 """
 
 
+@pytest.mark.skipif(not os.environ.get("COMFYUI_DIR"), reason="the V3 nodes need ComfyUI's comfy_api (COMFYUI_DIR)")
 def test_pack_imports_as_comfyui_loads_it():
-    """ComfyUI imports each custom-node folder as a package by path; it must expose its nodes."""
-    if not (ROOT / "__init__.py").is_file():
-        pytest.skip(f"the pack's {ROOT / '__init__.py'} is not written yet")
-    result = best_of(PACK_IMPORT.format(root=str(ROOT)))
-    assert result["extra"]["mapping_type"] == "dict", "the pack must define NODE_CLASS_MAPPINGS as a dict"
-    assert result["extra"]["all_classes"], "NODE_CLASS_MAPPINGS values must be node classes"
-    assert result["heavy"] == [], f"importing the pack pulled in {result['heavy']}"
-    assert result["seconds"] < MAX_SECONDS, f"importing the pack took {result['seconds']:.2f}s"
+    """ComfyUI imports each custom-node folder as a package by path and asks it for comfy_entrypoint
+    (only when it has no NODE_CLASS_MAPPINGS); the pack itself adds no heavy library."""
+    code = PACK_IMPORT.format(root=str(ROOT), heavy=HEAVY)
+    results = [probe(code) for _ in range(2)]
+    result = min(results, key=lambda r: r["extra"]["seconds_pack"])
+    assert not result["extra"]["v1_mappings"], "NODE_CLASS_MAPPINGS would make ComfyUI skip comfy_entrypoint"
+    assert result["extra"]["v3_nodes"] == 13
+    assert result["extra"]["new_heavy"] == [], f"importing the pack pulled in {result['extra']['new_heavy']}"
+    assert result["extra"]["seconds_pack"] < MAX_SECONDS, f"importing the pack took {result['extra']['seconds_pack']:.2f}s"
 
 
 def test_probe_detects_a_heavy_import():

@@ -4,6 +4,7 @@ ComfyUI's custom_nodes/ or anywhere."""
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -50,13 +51,13 @@ def test_the_suite_runs_from_a_checkout_named_like_the_repository(tmp_path, pare
     checkout = tmp_path / parent / "ComfyUI-Unison"
     shutil.copytree(ROOT, checkout, ignore=shutil.ignore_patterns(
         ".git", ".venv", "__pycache__", ".pytest_cache", "*.egg-info", "demo_out"))
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "tests/test_request.py::test_a_request_without_media_needs_no_roots",
-         "tests/nodes/test_nodes_contracts.py::test_nodes_import_without_comfyui"],
-        cwd=checkout, capture_output=True, text=True, timeout=300)
+    tests = ["tests/test_request.py::test_a_request_without_media_needs_no_roots"]
+    if os.environ.get("COMFYUI_DIR"):  # the node tests need ComfyUI's comfy_api (tests/conftest.py)
+        tests.append("tests/nodes/test_nodes_contracts.py::test_nodes_declare_without_comfyuis_folders")
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *tests],
+                          cwd=checkout, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
-    assert "2 passed" in done.stdout
+    assert f"{len(tests)} passed" in done.stdout
 
 
 def _names(lines) -> set[str]:

@@ -157,8 +157,25 @@ def test_flag_overrides_follow_the_task_and_contradictions_are_named():
     assert chosen.plan.control is True and chosen.annotator == "control" and chosen.control_index == 0
     chosen = route(plan("<CFV>"), [IMG], {"task": "video_reference", "reference": True})
     assert chosen.plan.reference is True and chosen.reference_indices == (0,)
-    with pytest.raises(PlanError, match="control"):
-        route(plan("<CFI>"), [IMG], {"control": True})
+    # A flag for another task's family is a value that does not apply: left out, with a note.
+    ignored = route(plan("<CFI>"), [IMG], {"control": True})
+    assert ignored.task == "text_to_image" and ignored.plan.control is False
+    assert "control=on ignored: text_to_image does not use it" in ignored.notes
+    with pytest.raises(PlanError, match="control"):  # a flag contradicting the task it applies to
+        route(plan("<CFI>"), [IMG], {"task": "image_control", "control": False})
+
+
+def test_overrides_a_task_does_not_read_are_left_out_with_one_note_each():
+    """A saved graph's frame reference on a video edit, a mask index on a text-to-video: it runs."""
+    chosen = route(plan("<BOEDIT>0<EOEDIT><CFV>", [VID, MASK]), [VID, MASK],
+                   {"frame_ref": "last", "reference": True, "width": 320})
+    assert chosen.task == "video_edit" and chosen.width == 320 and chosen.plan.frame_ref is None
+    assert chosen.notes[:2] == ("frame_ref=last ignored: video_edit does not use it",
+                                "reference=on ignored: video_edit does not use it")
+    answered = route(plan("<CFV>"), [], {"task": "text_understanding", "num_frames": 33})
+    assert not answered.needs_generator and answered.notes == ("num_frames=33 ignored: text_understanding does not use it",)
+    kept = route(plan("<CFV>"), [], {"num_frames": 33})
+    assert kept.num_frames == 33 and not any("ignored" in n for n in kept.notes)
 
 
 def test_a_source_only_video_edit_never_takes_an_unrelated_image_as_mask():

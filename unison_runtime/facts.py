@@ -42,6 +42,30 @@ SWITCHES = ("auto", "on", "off")  # batch_cfg / vae_tiling: auto = decided from 
 ANNOTATOR_MODES = ("mask", "bbox", "label", "caption", "salient",
                    "firstframe", "lastframe", "firstlastframe", "reference", "control")
 
+# -- which settings apply: a value set for a task or mode that does not read it is ignored with a
+# note (router.ignored_overrides, annotators.ignored_settings), and the frontend hides its widget.
+# The Task Router's overrides each task reads (understanding tasks read none: nothing is generated).
+ROUTER_OVERRIDES_OF_TASK = {
+    task: ("width", "height")
+    + (("num_frames",) if task in VIDEO_TASKS else ())
+    + (("frame_ref",) if task == "image_to_video" else ())
+    + (("mask_index",) if task in EDIT_TASKS else ())
+    + (("source_index",) if task in EDIT_TASKS + CONTROL_TASKS else ())
+    + (("reference",) if task in REFERENCE_TASKS else ())
+    + (("control",) if task in CONTROL_TASKS else ())
+    for task in TASKS if task not in UNDERSTANDING_TASKS
+}
+MASK_MODES = ("mask", "bbox", "label", "caption", "salient")  # the annotator modes that make an edit mask
+# The annotator settings each mode reads (width and height: every mode).
+ANNOTATOR_SETTINGS_OF_MODE = {
+    mode: ("width", "height")
+    + (("num_frames",) if mode != "reference" else ())
+    + (("text",) if mode in ("label", "caption") else ())
+    + (("boxes",) if mode == "bbox" else ())
+    + (("dilate", "feather", "invert") if mode in MASK_MODES else ())
+    for mode in ANNOTATOR_MODES
+}
+
 # -- media files ----------------------------------------------------------------------------------
 # Pillow's modes for 16-bit greyscale PNGs (and 32-bit "I" on older Pillow): levels 0..65535, which
 # images and masks scale to 8 bits (Pillow's own conversion to "L" clips them).

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Mapping
 
 from .errors import PlanError
-from .facts import FRAME_REFS, TASKS
+from .facts import FRAME_REFS, ROUTER_OVERRIDES_OF_TASK, TASKS
 from .plan import Plan
 
 FRAME_REF_ANNOTATOR = {"first": "firstframe", "last": "lastframe", "firstlast": "firstlastframe"}
@@ -131,17 +131,33 @@ class Route:
 
 
 def route(plan: Plan, media: list[MediaInfo], overrides: Overrides | None = None) -> Route:
-    """Decide stage two's inputs for `plan` (with `overrides` applied) and the request's media."""
+    """Decide stage two's inputs for `plan` (with `overrides` applied) and the request's media.
+    An override the task does not read (a frame reference on a video edit, a saved graph's value
+    for another task) is left out, with a note naming it."""
     if overrides is not None and not isinstance(overrides, Overrides):
         raise PlanError(f"overrides must be an Overrides value, got {type(overrides).__name__}")
-    plan = (overrides or Overrides()).apply(plan, len(media))
+    overrides, ignored = without_ignored(overrides or Overrides(), (overrides and overrides.task) or plan.task)
+    plan = overrides.apply(plan, len(media))
     task = plan.task
     if plan.is_understanding:
-        return Route(plan=plan, task=task, needs_generator=False)
+        return Route(plan=plan, task=task, needs_generator=False, notes=ignored)
     builder = _ROUTE_BUILDERS[task]
-    given = set(overrides.chosen()) if overrides is not None else set()
-    return fit_to_source(builder(plan, media), media, exact_size=bool(given & {"width", "height"}),
-                         exact_frames="num_frames" in given)
+    given = set(overrides.chosen())
+    routed = fit_to_source(builder(plan, media), media, exact_size=bool(given & {"width", "height"}),
+                           exact_frames="num_frames" in given)
+    return replace(routed, notes=ignored + routed.notes)
+
+
+def without_ignored(overrides: Overrides, task: str) -> tuple[Overrides, tuple[str, ...]]:
+    """(the overrides `task` reads, one note per value left out), by `facts.ROUTER_OVERRIDES_OF_TASK`."""
+    reads = ROUTER_OVERRIDES_OF_TASK.get(task, ())
+    ignored = {name: value for name, value in overrides.chosen().items() if name != "task" and name not in reads}
+    if not ignored:
+        return overrides, ()
+    shown = {True: "on", False: "off"}
+    notes = tuple(f"{name}={shown.get(value, value) if isinstance(value, bool) else value} ignored: "
+                  f"{task} does not use it" for name, value in ignored.items())
+    return replace(overrides, **{name: None for name in ignored}), notes
 
 
 def fit_to_source(route: Route, media: list[MediaInfo], exact_size: bool = False,

@@ -3,7 +3,7 @@
 // Nodes send it as {"ui": {"text": [...]}}; ComfyUI delivers that to onExecuted.
 import { app } from "../../scripts/app.js";
 
-const SHOWS_TEXT = new Set(["UnisonPlanner", "UnisonTaskRouter", "UnisonAuto"]);
+const SHOWS_TEXT = new Set(["UnisonPlanner", "UnisonTaskRouter", "UnisonAuto", "UnisonAnnotator"]);
 const WIDGET_NAME = "unison_output";
 
 function showText(node, lines) {

@@ -5,16 +5,21 @@
   numbers within min/max.
 - Only output nodes (OUTPUT_NODE) and what they depend on run, in topological order.
 - Links `[node_id, output_index]` are resolved to the producer's output; widget values are passed
-  as keyword arguments under their names; the node's FUNCTION is called on a fresh instance.
+  as keyword arguments under their names; a V3 node's `execute` is called (a V1 stand-in's FUNCTION
+  on a fresh instance).
 - A node that receives an ExecutionBlocker on any input does not run: all its outputs become that
   blocker (so everything downstream is skipped too), and it produces no UI output.
-- A node may return a tuple, or {"ui": {...}, "result": (...)}; UI outputs are collected by node id.
+- A node may return a NodeOutput (ui=...), a tuple, or {"ui": {...}, "result": (...)}; UI outputs are
+  collected by node id.
 """
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass, field
 from typing import Any
+
+v1_spec = sys.modules["unison_pack_nodes"].v1_spec  # scripts/pack_nodes.py, loaded by tests/conftest.py
 
 WIDGET_TYPES = ("INT", "FLOAT", "STRING", "BOOLEAN")
 
@@ -43,9 +48,24 @@ def input_specs(cls) -> dict[str, tuple[Any, dict, bool]]:
     specs = {}
     for section, required in (("required", True), ("optional", False)):
         for name, spec in declared.get(section, {}).items():
-            options = spec[1] if len(spec) > 1 else {}
-            specs[name] = (spec[0], options, required)
+            specs[name] = (*v1_spec(spec), required)
     return specs
+
+
+def call_node(cls, kwargs: dict) -> tuple[tuple, dict | None]:
+    """(outputs, ui) of one node run: a V3 node's execute (its NodeOutput), or a V1 node's FUNCTION
+    (a tuple, or {"ui", "result"})."""
+    if hasattr(cls, "define_schema"):
+        returned = cls.execute(**kwargs)
+        if isinstance(returned, dict):
+            return tuple(returned.get("result", ())), returned.get("ui")
+        if isinstance(returned, tuple):
+            return returned, None
+        return tuple(returned.args), returned.ui
+    returned = getattr(cls(), cls.FUNCTION)(**kwargs)
+    if isinstance(returned, dict):
+        return tuple(returned.get("result", ())), returned.get("ui")
+    return tuple(returned), None
 
 
 def validate(graph: dict, classes: dict) -> None:
@@ -156,13 +176,9 @@ def run_graph(graph: dict, classes: dict, blocker_types: tuple[type, ...] = ()) 
             result.outputs[node_id] = tuple(block for _ in cls.RETURN_TYPES)
             result.blocked.append(node_id)
             continue
-        returned = getattr(cls(), cls.FUNCTION)(**kwargs)
-        if isinstance(returned, dict):
-            if "ui" in returned and returned["ui"] is not None:
-                result.ui[node_id] = returned["ui"]
-            outputs = tuple(returned.get("result", ()))
-        else:
-            outputs = tuple(returned)
+        outputs, ui = call_node(cls, kwargs)
+        if ui is not None:
+            result.ui[node_id] = ui
         if len(outputs) != len(cls.RETURN_TYPES):
             raise AssertionError(f"{node_id} ({node['class_type']}) returned {len(outputs)} outputs; "
                                  f"it declares {len(cls.RETURN_TYPES)}")

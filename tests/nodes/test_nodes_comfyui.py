@@ -128,8 +128,9 @@ def test_object_info_lists_every_node(server):
     missing = set(NODE_CLASS_MAPPINGS) - set(info)
     assert not missing, f"not registered: {missing}; log: {server['log'].read_text()[-2000:]}"
     assert info["UnisonVACESampler"]["category"] == "Unison"
-    transformer = info["UnisonGeneratorLoader"]["input"]["required"]["transformer"][0]
-    assert "wan2.1_vace_1.3B_fp16.safetensors" in transformer  # tiny models reached through folder_paths
+    transformer = info["UnisonGeneratorLoader"]["input"]["required"]["transformer"]
+    assert transformer[0] == "COMBO"  # a V3 node's combo: its choices in the options
+    assert "wan2.1_vace_1.3B_fp16.safetensors" in transformer[1]["options"]  # tiny models reached through folder_paths
 
 
 def test_examples_are_listed_as_templates(server):

@@ -1,4 +1,4 @@
-"""Contract tests for every node: valid V1 declarations, a frozen schema (saved workflows must keep
+"""Contract tests for every node: valid V3 declarations, a frozen schema (saved workflows must keep
 loading), cheap import, clear errors, and the ComfyUI hooks (blocker, unload, sample media)."""
 
 from __future__ import annotations
@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS, comfy_glue
+from executor import v1_spec
+from nodes import NODE_CLASS_MAPPINGS, comfy_glue, display_names
 
 PACK = Path(__file__).resolve().parents[2]
 SCHEMA_FILE = Path(__file__).with_name("node_schema.json")
@@ -34,33 +35,58 @@ def all_nodes():
     return sorted(NODE_CLASS_MAPPINGS.items())
 
 
-def test_every_expected_node_is_registered_with_a_display_name():
-    assert set(NODE_CLASS_MAPPINGS) == EXPECTED_NODES
-    assert set(NODE_DISPLAY_NAME_MAPPINGS) == EXPECTED_NODES
-    assert all(NODE_DISPLAY_NAME_MAPPINGS[n].startswith("Unison") for n in EXPECTED_NODES)
+def test_every_expected_node_is_registered_with_a_display_name(comfy_env):
+    names = display_names()
+    assert set(NODE_CLASS_MAPPINGS) == EXPECTED_NODES == set(names)
+    assert all(names[n].startswith("Unison") for n in EXPECTED_NODES)
+
+
+def test_the_pack_registers_its_nodes_through_the_v3_entrypoint(comfy_env):
+    """ComfyUI asks a pack for comfy_entrypoint only when it has no NODE_CLASS_MAPPINGS (nodes.py)."""
+    import asyncio
+    import importlib.util
+
+    from comfy_api.latest import ComfyExtension
+
+    spec = importlib.util.spec_from_file_location("unison_pack_entry", PACK / "__init__.py",
+                                                  submodule_search_locations=[str(PACK)])
+    pack = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = pack
+    try:
+        spec.loader.exec_module(pack)
+        assert not hasattr(pack, "NODE_CLASS_MAPPINGS") and pack.WEB_DIRECTORY == "./web"
+        extension = asyncio.run(pack.comfy_entrypoint())
+        assert isinstance(extension, ComfyExtension)
+        listed = asyncio.run(extension.get_node_list())
+        assert {cls.GET_SCHEMA().node_id for cls in listed} == EXPECTED_NODES
+    finally:
+        for name in [m for m in sys.modules if m == spec.name or m.startswith(spec.name + ".")]:
+            del sys.modules[name]
 
 
 @pytest.mark.parametrize("node_id,cls", all_nodes())
-def test_v1_declaration_is_valid(node_id, cls, comfy_env):
-    declared = cls.INPUT_TYPES()
+def test_v3_declaration_is_valid(node_id, cls, comfy_env):
+    from comfy_api.latest import io
+
+    assert issubclass(cls, io.ComfyNode)
+    schema = cls.GET_SCHEMA()
+    assert schema.node_id == node_id == cls.__name__
+    assert schema.category.startswith("Unison")
+    assert isinstance(schema.description, str) and len(schema.description) > 40
+    assert all(t in KNOWN_TYPES for t in cls.RETURN_TYPES)
+    assert all(o.display_name and o.tooltip for o in schema.outputs)
+    params = inspect.signature(cls.execute).parameters
+    assert list(params) == [i.id for i in schema.inputs], "execute's parameters must be the inputs, in order"
+    for spec in schema.inputs:
+        if spec.optional:
+            assert params[spec.id].default is None, f"optional {spec.id} needs the default None"
+        else:  # ComfyUI always passes required inputs: a default here would only hide a missing one.
+            assert params[spec.id].default is inspect.Parameter.empty, f"required {spec.id} must have no default"
+    declared = cls.INPUT_TYPES()  # ComfyUI's V1 view of the schema (what /object_info serves)
     assert set(declared) <= {"required", "optional", "hidden"}
-    assert cls.CATEGORY.startswith("Unison")
-    assert isinstance(cls.DESCRIPTION, str) and len(cls.DESCRIPTION) > 40
-    assert isinstance(cls.RETURN_TYPES, tuple) and all(t in KNOWN_TYPES for t in cls.RETURN_TYPES)
-    assert len(cls.RETURN_NAMES) == len(cls.RETURN_TYPES)
-    assert len(cls.OUTPUT_TOOLTIPS) == len(cls.RETURN_TYPES)
-    function = getattr(cls, cls.FUNCTION)
-    params = inspect.signature(function).parameters
-    names = [n for section in ("required", "optional") for n in declared.get(section, {})]
-    assert [p for p in params if p != "self"] == names, "FUNCTION parameters must be the inputs, in order"
-    for name in declared.get("optional", {}):
-        assert params[name].default is None, f"optional {name} needs the default None"
-    for name in declared.get("required", {}):
-        # ComfyUI always passes required inputs: a default here would only hide a missing one.
-        assert params[name].default is inspect.Parameter.empty, f"required {name} must have no default"
     for section in ("required", "optional"):
         for name, spec in declared.get(section, {}).items():
-            kind, options = spec[0], (spec[1] if len(spec) > 1 else {})
+            kind, options = v1_spec(spec)
             assert options.get("tooltip"), f"{node_id}.{name} has no tooltip"
             if isinstance(kind, list):
                 assert kind and all(isinstance(v, str) for v in kind)
@@ -101,8 +127,7 @@ def schema() -> dict:
         inputs = []
         for section in ("required", "optional"):
             for name, spec in declared.get(section, {}).items():
-                kind = spec[0]
-                options = spec[1] if len(spec) > 1 else {}
+                kind, options = v1_spec(spec)
                 entry = {"name": name, "type": "COMBO" if isinstance(kind, list) else kind,
                          "required": section == "required"}
                 if isinstance(kind, list):
@@ -194,8 +219,8 @@ def _keeps(new: dict, old: dict) -> bool:
 
 
 def _combo_choices() -> dict:
-    return {(node_id, name): list(spec[0]) for node_id, cls in all_nodes() for section in ("required", "optional")
-            for name, spec in cls.INPUT_TYPES().get(section, {}).items() if isinstance(spec[0], list)}
+    return {(node_id, name): v1_spec(spec)[0] for node_id, cls in all_nodes() for section in ("required", "optional")
+            for name, spec in cls.INPUT_TYPES().get(section, {}).items() if isinstance(v1_spec(spec)[0], list)}
 
 
 def test_dynamic_choices_are_exactly_these(comfy_models_env, monkeypatch, tmp_path):
@@ -215,14 +240,17 @@ def test_dynamic_choices_are_exactly_these(comfy_models_env, monkeypatch, tmp_pa
 
 
 def test_import_is_cheap_and_imports_no_heavy_library():
+    """As ComfyUI loads the pack: comfy_api (and with it torch) is already imported; the pack itself
+    adds no transformers, diffusers, OpenCV or PyAV and takes well under a second."""
     code = (
-        "import sys, time, importlib.util as u; t = time.perf_counter();"  # by path, as ComfyUI does
-        "s = u.spec_from_file_location(sys.argv[2], sys.argv[1] + '/__init__.py'); m = u.module_from_spec(s);"
-        "sys.modules[s.name] = m; s.loader.exec_module(m); dt = time.perf_counter() - t;"
-        "heavy = sorted({k.split('.')[0] for k in sys.modules} & {'torch','numpy','transformers','diffusers','PIL','av','cv2'});"
-        "print(dt, len(m.NODE_CLASS_MAPPINGS), ','.join(heavy))"
+        "import sys, time, importlib.util as u; sys.path.append(sys.argv[3]); import comfy_api.latest;"
+        "before = set(sys.modules); t = time.perf_counter();"  # by path, as ComfyUI does
+        "s = u.spec_from_file_location(sys.argv[2], sys.argv[1] + '/__init__.py', submodule_search_locations=[sys.argv[1]]);"
+        "m = u.module_from_spec(s); sys.modules[s.name] = m; s.loader.exec_module(m); dt = time.perf_counter() - t;"
+        "heavy = sorted({k.split('.')[0] for k in set(sys.modules) - before} & {'torch','transformers','diffusers','av','cv2'});"
+        "print(dt, len(sys.modules[s.name + '.nodes'].NODE_LIST), ','.join(heavy))"
     )
-    result = subprocess.run([sys.executable, "-c", code, str(PACK), PACK.name],
+    result = subprocess.run([sys.executable, "-c", code, str(PACK), PACK.name, os.environ["COMFYUI_DIR"]],
                             capture_output=True, text=True, timeout=60, check=True)
     seconds, count, heavy = (result.stdout.strip().split(" ") + [""])[:3]
     assert int(count) == len(EXPECTED_NODES)
@@ -230,46 +258,46 @@ def test_import_is_cheap_and_imports_no_heavy_library():
     assert float(seconds) < 0.5
 
 
-def test_nodes_import_without_comfyui(no_comfy):
+def test_nodes_declare_without_comfyuis_folders(no_comfy):
     for _, cls in all_nodes():
         cls.INPUT_TYPES()
     assert comfy_glue.folder_paths() is None
     assert comfy_glue.list_files("diffusion_models") == []
-    assert isinstance(comfy_glue.blocked(None), comfy_glue._FallbackBlocker)
+    assert type(comfy_glue.blocked(None)).__name__.endswith("Blocker")
 
 
 # -- errors ------------------------------------------------------------------------------------
 def test_planner_rejects_empty_request(comfy_env):
     with pytest.raises(ValueError, match="empty"):
-        NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan("   ", 16, "auto")
+        NODE_CLASS_MAPPINGS["UnisonPlanner"].execute("   ", 16, "auto")
 
 
 def test_planner_names_an_unconnected_placeholder(comfy_env):
     with pytest.raises(ValueError, match=r"\{image2\}.*image2"):
-        NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan("edit {image2}", 16, "auto")
+        NODE_CLASS_MAPPINGS["UnisonPlanner"].execute("edit {image2}", 16, "auto")
 
 
 def test_planner_confines_files_to_the_input_folder(comfy_env):
     from unison_runtime.errors import RequestError
 
     with pytest.raises(RequestError, match="outside"):
-        NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan("describe ###/etc/passwd.png###", 16, "auto")
+        NODE_CLASS_MAPPINGS["UnisonPlanner"].execute("describe ###/etc/passwd.png###", 16, "auto")
 
 
 def test_rules_planner_cannot_answer_and_says_so(comfy_env):
     from unison_runtime.errors import UnisonError
 
     with pytest.raises(UnisonError, match="planner model"):
-        NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan("What is the capital of France?", 16, "auto")
+        NODE_CLASS_MAPPINGS["UnisonPlanner"].execute("What is the capital of France?", 16, "auto")
 
 
 def test_loaders_name_what_is_missing(comfy_env):
     from unison_runtime.errors import ModelLoadError
 
     with pytest.raises(ModelLoadError, match="not found"):
-        NODE_CLASS_MAPPINGS["UnisonProjectorLoader"]().load("nope.pth")
+        NODE_CLASS_MAPPINGS["UnisonProjectorLoader"].execute("nope.pth")
     with pytest.raises(ModelLoadError, match="diffusers_folder"):
-        NODE_CLASS_MAPPINGS["UnisonGeneratorLoader"]().load("none", "none", "none", "none", "auto", "native", "keep")
+        NODE_CLASS_MAPPINGS["UnisonGeneratorLoader"].execute("none", "none", "none", "none", "auto", "native", "keep")
 
 
 def test_model_names_cannot_escape_their_folder(comfy_env, tmp_path):
@@ -282,9 +310,9 @@ def test_model_names_cannot_escape_their_folder(comfy_env, tmp_path):
 
 def test_sampler_and_projector_refuse_foreign_plans(comfy_env):
     with pytest.raises(ValueError, match="UnisonPlanner"):
-        NODE_CLASS_MAPPINGS["UnisonVACESampler"]().sample("not a plan", 0, 1, 5.0, 5.0, 1.0, "")
+        NODE_CLASS_MAPPINGS["UnisonVACESampler"].execute("not a plan", 0, 1, 5.0, 5.0, 1.0, "")
     with pytest.raises(ValueError, match="UnisonPlanner"):
-        NODE_CLASS_MAPPINGS["UnisonProjector"]().project(None, None, {"task": "x"}, True)
+        NODE_CLASS_MAPPINGS["UnisonProjector"].execute(None, None, {"task": "x"}, True)
 
 
 def test_boxes_are_parsed_or_explained():
@@ -464,14 +492,14 @@ def test_annotator_node_outputs_frames_and_masks(comfy_env):
 
     node = NODE_CLASS_MAPPINGS["UnisonAnnotator"]()
     image = torch.rand(1, 24, 40, 3)
-    frames, masks = node.annotate("firstframe", image, "", "", 32, 16, 5, 0, 0, False)
+    frames, masks = node.execute("firstframe", image, "", "", 32, 16, 5, 0, 0, False)
     assert tuple(frames.shape) == (5, 16, 32, 3) and tuple(masks.shape) == (5, 16, 32)
     assert float(masks[0].max()) == 0.0 and float(masks[1].min()) == 1.0
     mask = torch.zeros(1, 24, 40)
     mask[:, 4:12, 8:20] = 1
-    frames, masks = node.annotate("mask", image, "", "", 0, 0, 0, 2, 0, True, mask=mask)
+    frames, masks = node.execute("mask", image, "", "", 0, 0, 0, 2, 0, True, mask=mask)
     assert tuple(frames.shape) == (1, 24, 40, 3) and float(masks[0, 6, 10]) == 0.0 and float(masks[0, 20, 35]) == 1.0
     from unison_runtime.errors import AnnotatorError
 
     with pytest.raises(AnnotatorError, match="SAM2"):
-        node.annotate("bbox", image, "", "1,1,10,10", 0, 0, 0, 0, 0, False)
+        node.execute("bbox", image, "", "1,1,10,10", 0, 0, 0, 0, 0, False)

@@ -70,9 +70,9 @@ def test_auto_uses_comfys_single_files_and_registered_folders(comfy_env, all_mod
     assert Path(found.generator.text_encoder_file).name == layout.COMFY_TEXT_ENCODER_FILE
     assert Path(found.generator.vae_file).name == layout.COMFY_VAE_FILE
 
-    out = NODE_CLASS_MAPPINGS["UnisonAuto"]().run("Generate an image of a red fox.", "", 32, 32, 0, 0, 2, 5.0,
+    out = NODE_CLASS_MAPPINGS["UnisonAuto"].execute("Generate an image of a red fox.", "", 32, 32, 0, 0, 2, 5.0,
                                                   True, "rules")
-    frames, _, text = out["result"]
+    frames, _, text = out.args
     assert tuple(frames.shape) == (1, 32, 32, 3) and "text_to_image" in text
 
 
@@ -91,29 +91,29 @@ def test_is_changed_follows_files_named_in_the_request(node_id, comfy_env):
         widgets = {"request": widgets["request"], "models_dir": "", "width": 0, "height": 0, "num_frames": 0,
                    "seed": 0, "steps": 50, "cfg": 5.0, "use_projector": True, "plan_by": "auto"}
     clip = Path(comfy_env.get_input_directory()) / "unison_clip.mp4"
-    first = cls.IS_CHANGED(**widgets)
-    assert cls.IS_CHANGED(**widgets) == first  # unchanged file: cached
+    first = cls.fingerprint_inputs(**widgets)
+    assert cls.fingerprint_inputs(**widgets) == first  # unchanged file: cached
     clip.write_bytes(clip.read_bytes() + b"\0")
-    second = cls.IS_CHANGED(**widgets)
+    second = cls.fingerprint_inputs(**widgets)
     assert second != first  # new content, same name: re-run
     _touch_later(clip)
-    assert cls.IS_CHANGED(**widgets) != second  # replaced in place (same size): re-run
+    assert cls.fingerprint_inputs(**widgets) != second  # replaced in place (same size): re-run
     clip.unlink()
-    assert cls.IS_CHANGED(**widgets) not in (first, second)
+    assert cls.fingerprint_inputs(**widgets) not in (first, second)
 
 
 def test_auto_is_changed_follows_the_models_dir(comfy_env, tmp_path):
     root = Path(comfy_env.models_dir) / "mine"
     (root / "projector").mkdir(parents=True)
     cls = NODE_CLASS_MAPPINGS["UnisonAuto"]
-    before = cls.IS_CHANGED(request="a fox", models_dir=str(root))
+    before = cls.fingerprint_inputs(request="a fox", models_dir=str(root))
     (root / "projector" / "projector.pth").write_bytes(b"x")
-    after = cls.IS_CHANGED(request="a fox", models_dir=str(root))
+    after = cls.fingerprint_inputs(request="a fox", models_dir=str(root))
     assert after != before
-    assert cls.IS_CHANGED(request="a fox", models_dir=str(root)) == after
-    assert cls.IS_CHANGED(request="a fox", models_dir="mine") == after  # a name under ComfyUI's models folder
+    assert cls.fingerprint_inputs(request="a fox", models_dir=str(root)) == after
+    assert cls.fingerprint_inputs(request="a fox", models_dir="mine") == after  # a name under ComfyUI's models folder
     (Path(comfy_env.models_dir) / "other").mkdir()
-    assert cls.IS_CHANGED(request="a fox", models_dir="other") != after
+    assert cls.fingerprint_inputs(request="a fox", models_dir="other") != after
 
 
 # -- 3b. models_dir stays inside ComfyUI's model folders ---------------------------------------------
@@ -169,10 +169,11 @@ def test_outside_comfyui_the_callers_path_is_used(no_comfy, tmp_path):
     assert comfy_glue.models_location(str(tmp_path))[0] == tmp_path
 
 
-# -- 4. sample media: lazily, once per process -------------------------------------------------------
-def test_importing_the_pack_writes_nothing_and_inputs_types_copy_once(tmp_path):
-    """In a fresh process with a folder_paths: import writes no file; the first INPUT_TYPES call
-    copies the samples; a deleted sample stays deleted through later INPUT_TYPES calls and runs."""
+# -- 4. sample media: at start-up, else at the first run, once per process -------------------------------------------------------
+def test_importing_the_pack_writes_nothing_and_the_first_run_copies_once(tmp_path):
+    """In a fresh process with a folder_paths: neither import nor listing the nodes writes a file
+    (prestartup_script.py copies the samples before ComfyUI starts); the first run copies them where
+    it did not, once: a deleted sample stays deleted through later runs."""
     fake = tmp_path / "fake"
     fake.mkdir()
     (fake / "folder_paths.py").write_text(
@@ -186,96 +187,23 @@ def test_importing_the_pack_writes_nothing_and_inputs_types_copy_once(tmp_path):
         "def get_full_path(name, f): return None\n")
     code = (
         "import sys, os, importlib.util as u; sys.path.insert(0, sys.argv[1]); inp = sys.argv[3];"
-        "s = u.spec_from_file_location(sys.argv[4], sys.argv[2] + '/__init__.py');"  # by path, as ComfyUI does
-        "m = u.module_from_spec(s); sys.modules[s.name] = m; s.loader.exec_module(m);"
-        "print('after import', sorted(os.listdir(inp)) if os.path.isdir(inp) else []);"
-        "m.NODE_CLASS_MAPPINGS['UnisonPlanner'].INPUT_TYPES();"
-        "print('after INPUT_TYPES', len(os.listdir(inp)));"
-        "os.remove(os.path.join(inp, 'unison_bowl.png'));"
-        "[m.NODE_CLASS_MAPPINGS[n].INPUT_TYPES() for n in ('UnisonPlanner', 'UnisonAuto')];"
-        "sys.modules[sys.argv[4] + '.nodes.comfy_glue'].on_first_run();"
+        "sys.path.append(sys.argv[5]);"  # ComfyUI's source, for comfy_api (the fake folder_paths wins)
+        "s = u.spec_from_file_location(sys.argv[4], sys.argv[2] + '/__init__.py', submodule_search_locations=[sys.argv[2]]);"
+        "m = u.module_from_spec(s); sys.modules[s.name] = m; s.loader.exec_module(m);"  # by path, as ComfyUI does
+        "nodes = sys.modules[sys.argv[4] + '.nodes']; listing = lambda: sorted(os.listdir(inp)) if os.path.isdir(inp) else [];"
+        "print('after import', listing());"
+        "[cls.INPUT_TYPES() for cls in nodes.NODE_LIST];"
+        "print('after INPUT_TYPES', listing());"
+        "nodes.comfy_glue.on_first_run(); print('after a run', len(listing()));"
+        "os.remove(os.path.join(inp, 'unison_bowl.png')); nodes.comfy_glue.on_first_run();"
         "print('bowl back', os.path.exists(os.path.join(inp, 'unison_bowl.png')))"
     )
-    result = subprocess.run([sys.executable, "-c", code, str(fake), str(PACK), str(tmp_path / "input"), PACK.name],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run([sys.executable, "-c", code, str(fake), str(PACK), str(tmp_path / "input"), PACK.name,
+                             os.environ["COMFYUI_DIR"]], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     count = len(list((PACK / "example_workflows" / "input").iterdir()))
-    assert lines == ["after import []", f"after INPUT_TYPES {count}", "bowl back False"]
-
-
-# -- 5/6. icon and template thumbnails ----------------------------------------------------------------
-def test_pyproject_icon_exists_and_is_a_small_png():
-    comfy = tomllib.loads((PACK / "pyproject.toml").read_text())["tool"]["comfy"]
-    icon = comfy.get("Icon")
-    if icon is None:
-        return
-    relative = icon.split("/main/", 1)[-1] if "://" in icon else icon
-    path = PACK / relative
-    assert path.is_file(), f"[tool.comfy] Icon points at {relative}, which does not exist"
-    from PIL import Image
-
-    with Image.open(path) as image:
-        assert image.format == "PNG" and image.size[0] == image.size[1] and image.size[0] <= 512
-    assert path.stat().st_size < 50_000
-
-
-def test_every_template_has_a_small_jpg_thumbnail():
-    from PIL import Image
-
-    for workflow in sorted((PACK / "example_workflows").glob("*.json")):
-        thumb = workflow.with_suffix(".jpg")
-        assert thumb.is_file(), f"{thumb.name} missing (python scripts/make_thumbnails.py)"
-        assert thumb.stat().st_size < 30_000
-        with Image.open(thumb) as image:
-            assert image.format == "JPEG" and image.size == (320, 192)
-    extra = {p.stem for p in (PACK / "example_workflows").glob("*.jpg")} - \
-        {p.stem for p in (PACK / "example_workflows").glob("*.json")}
-    assert not extra, f"thumbnails without a workflow: {extra}"
-
-
-def _thumbnail_script():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("make_thumbnails", PACK / "scripts" / "make_thumbnails.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_every_thumbnail_is_legible_its_text_fits_and_every_glyph_exists():
-    import numpy as np
-    from PIL import Image
-
-    script = _thumbnail_script()
-    missing_box = {}
-    for workflow in script._workflows():
-        items = script.layout(workflow)
-        for role, (x, y), line, font in items:
-            left, top, right, bottom = font.getbbox(line)
-            assert x + left >= 0 and x + right <= 320 - 8, f"{workflow.name}: {line!r} runs off the card"
-            assert y + bottom <= 192 - 2, f"{workflow.name}: {line!r} is cut off at the bottom"
-            box = missing_box.setdefault(font.size, bytes(font.getmask("\U0010fffd")))
-            drawn_as_box = [c for c in line if not c.isspace() and bytes(font.getmask(c)) == box]
-            assert not drawn_as_box, f"{workflow.name}: {drawn_as_box} drawn as missing glyphs"
-        title = " ".join(line for role, _, line, _ in items if role == "title")
-        expected = workflow.title.removeprefix("Unison: ").replace("→", "->")
-        assert title.split() == expected.split(), f"{workflow.name}: the title lost words: {title!r}"
-        # The committed card is this layout (JPEG-close), not an older one.
-        committed = np.asarray(Image.open(PACK / "example_workflows" / f"{workflow.name}.jpg"), np.float32)
-        fresh = np.asarray(script.card(workflow), np.float32)
-        assert np.abs(committed - fresh).mean() < 4, f"{workflow.name}.jpg is stale: python scripts/make_thumbnails.py"
-
-
-def test_the_readme_opens_with_the_graph_screenshot_the_script_makes():
-    first_lines = (PACK / "README.md").read_text(encoding="utf-8").splitlines()[:4]
-    script = (PACK / "scripts" / "make_screenshot.py").read_text()
-    assert any(line.startswith("![") and "(docs/images/unison_graph.png)" in line for line in first_lines)
-    assert 'OUT = PACK / "docs" / "images" / "unison_graph.png"' in script
-    from PIL import Image
-
-    with Image.open(PACK / "docs" / "images" / "unison_graph.png") as shot:
-        assert shot.format == "PNG" and shot.width >= 1200
+    assert lines == ["after import []", "after INPUT_TYPES []", f"after a run {count}", "bowl back False"]
 
 
 # -- 7. annotator lists -------------------------------------------------------------------------------
@@ -289,7 +217,10 @@ def test_annotator_lists_match_what_the_runtime_accepts(comfy_env, tmp_path):
     (root / "u2net" / "u2net.pt").write_bytes(b"")
     (root / "sam2_hiera_tiny.pt").write_bytes(b"")  # an original SAM2 checkpoint: not accepted
     (root / "other.pth").write_bytes(b"")
-    required = NODE_CLASS_MAPPINGS["UnisonAnnotatorLoader"].INPUT_TYPES()["required"]
+    from executor import v1_spec
+
+    required = {name: v1_spec(spec) for name, spec in
+                NODE_CLASS_MAPPINGS["UnisonAnnotatorLoader"].INPUT_TYPES()["required"].items()}
     assert required["u2net"][0] == ["none", "u2net/u2net.pt"]
     assert required["sam2"][0] == ["none", "grounding-dino", "sam2"]
     assert "file" not in required["sam2"][1]["tooltip"] and "folder" in required["sam2"][1]["tooltip"]
@@ -325,7 +256,7 @@ def _sample_with(monkeypatch, generate_frames):
 
     models = GeneratorModels(transformer=None, vae=None, text_encoder=None, tokenizer=None, scheduler_config={})
     generator = types.SimpleNamespace(load=lambda: models)  # the diffusers backend's, with its sampling patched
-    return NODE_CLASS_MAPPINGS["UnisonVACESampler"]().sample(planned, 0, 2, 5.0, 5.0, 1.0, "", generator=generator)
+    return NODE_CLASS_MAPPINGS["UnisonVACESampler"].execute(planned, 0, 2, 5.0, 5.0, 1.0, "", generator=generator)
 
 
 def test_sampler_passes_comfys_interrupt_and_raw_latents(monkeypatch, fake_interrupt):
@@ -362,7 +293,7 @@ def test_planner_answer_gets_the_interrupt_check(comfy_env, fake_interrupt):
 
     source = types.SimpleNamespace(load=lambda: Model())
     with pytest.raises(Interrupted):
-        NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan("What is the capital of France?", 8, "rules", planner=source)
+        NODE_CLASS_MAPPINGS["UnisonPlanner"].execute("What is the capital of France?", 8, "rules", planner=source)
     assert calls["check_cancel"] is comfy_glue.check_interrupted
 
 
@@ -382,6 +313,6 @@ def test_projector_checks_the_interrupt_around_hidden_states(fake_interrupt):
     projector = types.SimpleNamespace(load=lambda **_: None)
     fake_interrupt["interrupted"] = True
     with pytest.raises(Interrupted):
-        NODE_CLASS_MAPPINGS["UnisonProjector"]().project(types.SimpleNamespace(load=lambda: Model()), projector,
+        NODE_CLASS_MAPPINGS["UnisonProjector"].execute(types.SimpleNamespace(load=lambda: Model()), projector,
                                                          planned, True)
     assert calls == []

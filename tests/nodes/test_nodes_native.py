@@ -14,8 +14,8 @@ ROUTER_NAMES = list(NODE_CLASS_MAPPINGS["UnisonTaskRouter"].RETURN_NAMES)
 
 
 def plan_and_route(request: str, **router):
-    planned = NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan(request, 16, "rules")["result"]
-    routed = NODE_CLASS_MAPPINGS["UnisonTaskRouter"]().route(planned[0], **{**ROUTER_DEFAULTS, **router})["result"]
+    planned = NODE_CLASS_MAPPINGS["UnisonPlanner"].execute(request, 16, "rules").args
+    routed = NODE_CLASS_MAPPINGS["UnisonTaskRouter"].execute(planned[0], **{**ROUTER_DEFAULTS, **router}).args
     return dict(zip(PLANNER_NAMES, planned)), dict(zip(ROUTER_NAMES, routed))
 
 
@@ -134,18 +134,18 @@ def test_native_conditioning_equals_our_samplers_context(comfy_env, all_models, 
     from unison_runtime.sources import PlannerSource, ProjectorSource
     from unison_runtime.generator.conditioning import encode_context, negative_context
 
-    planned = NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan("make a video of a red car at night", 16, "rules")["result"]
+    planned = NODE_CLASS_MAPPINGS["UnisonPlanner"].execute("make a video of a red car at night", 16, "rules").args
     bundle = planned[0]
     planner = PlannerSource(all_models / layout.PLANNER_MERGED)
     projector = ProjectorSource(all_models / layout.PROJECTOR)
-    (unison,) = UnisonProjector().project(planner, projector, bundle, True)
+    (unison,) = UnisonProjector.execute(planner, projector, bundle, True)
     assert unison.projector_tokens is not None
 
     negative_text = "blurry, static"
     positive_in = comfy_style_t5(tiny_generator, bundle.prompt)
     negative_in = comfy_style_t5(tiny_generator, negative_text)
     node = NODE_CLASS_MAPPINGS["UnisonNativeConditioning"]()
-    positive, negative = node.condition(positive_in, negative_in, conditioning=unison)
+    positive, negative = node.execute(positive_in, negative_in, conditioning=unison)
     # What our own sampler's DiT sees (generate_frames → encode_context / negative_context).
     expected = encode_context(tiny_generator, bundle.prompt, unison.projector_tokens)
     assert positive[0][0].shape == expected.shape == (1, 2048, expected.shape[-1])
@@ -154,7 +154,7 @@ def test_native_conditioning_equals_our_samplers_context(comfy_env, all_models, 
     assert positive[0][1] == {"pooled_output": None} and positive_in[0][0].shape[1] == 512  # inputs untouched
 
     # The same from the planner, projector and plan directly.
-    again, _ = node.condition(positive_in, negative_in, planner=planner, projector=projector, plan=bundle)
+    again, _ = node.execute(positive_in, negative_in, planner=planner, projector=projector, plan=bundle)
     torch.testing.assert_close(again[0][0], positive[0][0])
 
 
@@ -167,7 +167,7 @@ def test_native_conditioning_without_projector_is_t5_alone_padded(tiny_generator
     positive_in = comfy_style_t5(tiny_generator, "a dog")
     zero_negative = [[torch.zeros_like(positive_in[0][0]), {}]]  # ConditioningZeroOut
     node = NODE_CLASS_MAPPINGS["UnisonNativeConditioning"]()
-    positive, negative = node.condition(positive_in, zero_negative, conditioning=Conditioning(prompt="a dog"))
+    positive, negative = node.execute(positive_in, zero_negative, conditioning=Conditioning(prompt="a dog"))
     torch.testing.assert_close(positive[0][0], encode_context(tiny_generator, "a dog"), atol=1e-5, rtol=1e-5)
     assert negative[0][0].shape == (1, 2048, positive_in[0][0].shape[-1]) and not negative[0][0].any()
 
@@ -178,16 +178,16 @@ def test_native_conditioning_names_what_is_missing(tiny_generator):
     node = NODE_CLASS_MAPPINGS["UnisonNativeConditioning"]()
     c = comfy_style_t5(tiny_generator, "a dog")
     with pytest.raises(ValueError, match="projector, plan not connected"):
-        node.condition(c, c, planner=object())
+        node.execute(c, c, planner=object())
     with pytest.raises(ValueError, match="connect UnisonProjector"):
-        node.condition(c, c)
+        node.execute(c, c)
     import torch
 
     from unison_runtime.pipeline.stages import Conditioning
 
     wrong = Conditioning(prompt="a dog", projector_tokens=torch.zeros(1, 4, 7))
     with pytest.raises(GenerationError, match="T5 width"):
-        node.condition(c, c, conditioning=wrong)
+        node.execute(c, c, conditioning=wrong)
 
 
 # -- UnisonVACESampler: LATENT out, ComfyUI's models in ---------------------------------------
@@ -199,7 +199,7 @@ def test_sampler_latent_decodes_to_its_frames(comfy_models_env, all_models):
 
     _, router = plan_and_route("make a video of a cat", width=32, height=32, num_frames=5)
     generator = GeneratorSource(diffusers_dir=all_models / layout.GENERATOR_DIFFUSERS)
-    frames, latent, video = NODE_CLASS_MAPPINGS["UnisonVACESampler"]().sample(router["plan"], 3, 2, 5.0, 5.0, 1.0, "", generator=generator)
+    frames, latent, video = NODE_CLASS_MAPPINGS["UnisonVACESampler"].execute(router["plan"], 3, 2, 5.0, 5.0, 1.0, "", generator=generator)
     assert frames.shape == (5, 32, 32, 3) and video.get_components().images is frames
     assert latent["samples"].shape == (1, 16, 2, 4, 4)  # Wan: (T - 1) / 4 + 1 latent frames, 8x smaller
     vae = generator.load().vae
@@ -231,20 +231,20 @@ def test_planner_takes_a_core_video_at_its_own_frame_rate(comfy_env):
     from unison_runtime.media import video_fps
 
     video, images = _clip(fps=12)
-    out = NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan(CONTROL_REQUEST.format(video="{video1}"), 16, "rules", video=video)
-    bundle = out["result"][0]
+    out = NODE_CLASS_MAPPINGS["UnisonPlanner"].execute(CONTROL_REQUEST.format(video="{video1}"), 16, "rules", video=video)
+    bundle = out.args[0]
     assert bundle.plan.task == "video_control"
     (ref,) = bundle.request.media
     assert ref.kind == "video" and ref.given.pixels.shape == (9, 32, 48, 3)
     assert ref.given.fps == pytest.approx(12)  # not re-timed to 24 fps
-    router = NODE_CLASS_MAPPINGS["UnisonTaskRouter"]().route(bundle, **{**ROUTER_DEFAULTS, "num_frames": 5})["result"]
+    router = NODE_CLASS_MAPPINGS["UnisonTaskRouter"].execute(bundle, **{**ROUTER_DEFAULTS, "num_frames": 5}).args
     assert router[ROUTER_NAMES.index("control_video")].shape == (5, 32, 48, 3)
 
 
 def test_one_video_slot_takes_one_connection(comfy_env):
     video, images = _clip()
     with pytest.raises(ValueError, match="both video1 .* and video"):
-        NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan("edit {video1}", 16, "rules", video1=images, video=video)
+        NODE_CLASS_MAPPINGS["UnisonPlanner"].execute("edit {video1}", 16, "rules", video1=images, video=video)
     with pytest.raises(ValueError, match="core VIDEO"):
         native.video_frames(images)
 
@@ -255,9 +255,9 @@ def test_router_takes_a_core_video_as_source_override(comfy_env):
     video, images = _clip(frames=5)
     request = CONTROL_REQUEST.format(video="###unison_depth.mp4###")
     _, plain = plan_and_route(request, num_frames=5, width=48, height=32)
-    bundle = NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan(request, 16, "rules")["result"][0]
-    routed = NODE_CLASS_MAPPINGS["UnisonTaskRouter"]().route(
-        bundle, **{**ROUTER_DEFAULTS, "num_frames": 5, "width": 48, "height": 32}, source_override_video=video)["result"]
+    bundle = NODE_CLASS_MAPPINGS["UnisonPlanner"].execute(request, 16, "rules").args[0]
+    routed = NODE_CLASS_MAPPINGS["UnisonTaskRouter"].execute(
+        bundle, **{**ROUTER_DEFAULTS, "num_frames": 5, "width": 48, "height": 32}, source_override_video=video).args
     frames = routed[ROUTER_NAMES.index("frames")]
     assert torch.allclose(frames, images, atol=1 / 255) and not torch.allclose(frames, plain["frames"], atol=0.1)
 
@@ -290,6 +290,6 @@ def test_wan_sigmas_node_reads_its_defaults_from_the_sampler_settings():
 
     widgets = UnisonWanSigmas.INPUT_TYPES()["required"]
     assert (widgets["steps"][1]["default"], widgets["shift"][1]["default"]) == (SamplerSettings().steps, SamplerSettings().shift)
-    (sigmas,) = UnisonWanSigmas().get_sigmas(7, 3.0)
+    (sigmas,) = UnisonWanSigmas.execute(7, 3.0)
     assert sigmas.shape == (8,) and float(sigmas[-1]) == 0.0
     assert (sigmas == wan_sigmas(7, 3.0)).all()

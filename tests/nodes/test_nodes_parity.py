@@ -99,9 +99,9 @@ def test_nodes_and_pipeline_give_identical_plans_routes_and_frames(task, cli_opt
 # -- the drifts ----------------------------------------------------------------------------------
 def _edit_masks_from_nodes(request: str, **connected):
     """(route, prepared masks) of an edit request through the Planner and Router nodes."""
-    planned = NODE_CLASS_MAPPINGS["UnisonPlanner"]().plan(request, 8, "rules", **connected)["result"][0]
-    routed = NODE_CLASS_MAPPINGS["UnisonTaskRouter"]().route(planned, "auto", SIZE * 3, SIZE * 2, 0, "auto", -1,
-                                                            -1, "auto", "auto")["result"][0]
+    planned = NODE_CLASS_MAPPINGS["UnisonPlanner"].execute(request, 8, "rules", **connected).args[0]
+    routed = NODE_CLASS_MAPPINGS["UnisonTaskRouter"].execute(planned, "auto", SIZE * 3, SIZE * 2, 0, "auto", -1,
+                                                            -1, "auto", "auto").args[0]
     return routed.route, routed.inputs.masks
 
 
@@ -167,12 +167,12 @@ def test_a_base_model_alone_is_the_same_instruct_planner_in_both_paths_without_t
     monkeypatch.setattr(QwenPlanner, "hidden_states", no_hidden_states)
     options = run_options(models_dir=base_only_models, planner="rules", steps=1)
     cli = run("Generate an image of a cat", Overrides(width=SIZE, height=SIZE), options)
-    auto = NODE_CLASS_MAPPINGS["UnisonAuto"]().run("Generate an image of a cat", str(base_only_models), SIZE, SIZE,
+    auto = NODE_CLASS_MAPPINGS["UnisonAuto"].execute("Generate an image of a cat", str(base_only_models), SIZE, SIZE,
                                                    0, 0, 1, 5.0, True, "rules")
     note = "planner: Qwen2.5-VL-3B-Instruct (instruct) (no Unison LoRA found)"
-    assert note in cli.notes and f"note: {note}" in auto["result"][2]
+    assert note in cli.notes and f"note: {note}" in auto.args[2]
     assert cli.stage_two["projector_used"] is False
-    assert torch.equal(auto["result"][0], convert.video_to_image(cli.video))
+    assert torch.equal(auto.args[0], convert.video_to_image(cli.video))
 
 
 def test_the_projector_node_never_feeds_an_instruct_planner(all_models, comfy_models_env, monkeypatch):
@@ -184,5 +184,5 @@ def test_the_projector_node_never_feeds_an_instruct_planner(all_models, comfy_mo
     planned = stages.plan_request(stages.read_request("Generate an image of a cat"), None, "rules")
     instruct = PlannerSource(Path(all_models) / layout.PLANNER_BASE, mode="instruct")
     projector = ProjectorSource(Path(all_models) / layout.PROJECTOR)
-    (conditioning,) = NODE_CLASS_MAPPINGS["UnisonProjector"]().project(instruct, projector, planned, True)
+    (conditioning,) = NODE_CLASS_MAPPINGS["UnisonProjector"].execute(instruct, projector, planned, True)
     assert conditioning.projector_tokens is None and "instruct" in conditioning.note

@@ -277,7 +277,7 @@ def test_free_then_rerun_reloads_through_the_same_handles(comfy_models_env, host
     loads = get_manager().load_count("generator")
     sampler = NODE_CLASS_MAPPINGS["UnisonVACESampler"]()
     plan = first.outputs["11"][0]
-    frames = sampler.sample(plan, 1, 1, 5.0, 5.0, 1.0, "", **wan)[0]
+    frames = sampler.execute(plan, 1, 1, 5.0, 5.0, 1.0, "", **wan)[0]
     assert tuple(frames.shape) == (1, 32, 32, 3) and get_manager().load_count("generator") == loads + 1
 
 
@@ -294,10 +294,10 @@ def test_a_saved_graph_with_the_generator_loader_still_runs(comfy_models_env, ho
 
 def test_auto_node_runs_the_whole_pipeline_from_a_models_dir(comfy_models_env, all_models):
     auto = NODE_CLASS_MAPPINGS["UnisonAuto"]()
-    out = auto.run("Generate an image of a red fox.", str(all_models), 32, 32, 0, 0, TINY_STEPS, 5.0, True, "rules")
-    frames, answer, text = out["result"]
+    out = auto.execute("Generate an image of a red fox.", str(all_models), 32, 32, 0, 0, TINY_STEPS, 5.0, True, "rules")
+    frames, answer, text = out.args
     assert tuple(frames.shape) == (1, 32, 32, 3) and "text_to_image" in text
     assert type(answer).__name__.endswith("Blocker")
-    out = auto.run("What is the capital of France?", str(all_models), 32, 32, 0, 0, TINY_STEPS, 5.0, True, "rules")
-    frames, answer, text = out["result"]
+    out = auto.execute("What is the capital of France?", str(all_models), 32, 32, 0, 0, TINY_STEPS, 5.0, True, "rules")
+    frames, answer, text = out.args
     assert isinstance(answer, str) and type(frames).__name__.endswith("Blocker") and "text_understanding" in text

@@ -17,12 +17,12 @@ from typing import TYPE_CHECKING, Any, Sequence
 
 from ..errors import AnnotatorError
 from ..facts import ANNOTATOR_MODES  # noqa: F401  (one list for nodes, CLI and runtime)
+from ..facts import ANNOTATOR_SETTINGS_OF_MODE, MASK_MODES
 from .kinds import AnnotatorPaths, annotator_kind, needed_by, where_to_put
 
 if TYPE_CHECKING:
     import numpy as np
 
-MASK_MODES = ("mask", "bbox", "label", "caption", "salient")
 FRAME_REF_MODES = {"firstframe": "first", "lastframe": "last", "firstlastframe": "firstlast"}
 DEFAULT_THRESHOLDS = {"salient": 0.0, "label": 0.25, "caption": 0.25}  # salient: VACE's "level > 0"
 
@@ -63,6 +63,7 @@ class AnnotatorInfo:
     message: str = ""
     boxes: list[list[float]] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # settings given that this mode does not read
 
 
 @dataclass
@@ -79,6 +80,21 @@ class AnnotatorResult:
         from .geometry import to_vace_tensors
 
         return to_vace_tensors(self.frames, self.masks)
+
+
+_UNSET = {"text": None, "boxes": None, "num_frames": None, "dilate": 0, "feather": 0, "invert": False}
+
+
+def ignored_settings(mode: str, given: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """(`given` with each setting `mode` does not read back at its unset value, one note per value
+    left out), by `facts.ANNOTATOR_SETTINGS_OF_MODE` (e.g. a saved graph's boxes on a salient mask)."""
+    reads = ANNOTATOR_SETTINGS_OF_MODE.get(mode, ())
+    kept, notes = dict(given), []
+    for name, value in given.items():
+        if name not in reads and value not in (None, "", [], 0, False):
+            kept[name] = _UNSET[name]
+            notes.append(f"{name}={value!r} ignored: the {mode} mode does not use it")
+    return kept, notes
 
 
 def run_annotator(
@@ -118,9 +134,13 @@ def run_annotator(
     if mode not in ANNOTATOR_MODES:
         raise AnnotatorError(f"unknown annotator mode {mode!r}; allowed: {', '.join(ANNOTATOR_MODES)}")
     frames = as_frames(frames)
+    settings, notes = ignored_settings(mode, {"text": text, "boxes": boxes, "num_frames": num_frames,
+                                              "dilate": dilate, "feather": feather, "invert": invert})
+    text, boxes, num_frames = settings["text"], settings["boxes"], settings["num_frames"]
+    dilate, feather, invert = settings["dilate"], settings["feather"], settings["invert"]
     _check_inputs(mode, frames, mask, text, boxes, num_frames, feather)
     models = _resolve_models(mode, models, cutout)
-    info = AnnotatorInfo(mode)
+    info = AnnotatorInfo(mode, notes=notes)
 
     # 2. Modes without a region
     if mode in FRAME_REF_MODES:
