@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Write the nodes' translations for ComfyUI from their declarations: `locales/<lang>/nodeDefs.json`
 and `locales/<lang>/main.json` (ComfyUI serves them at /i18n; the frontend shows them in the language
-of its Language setting). Run after changing a node's text:  python scripts/make_locales.py [--check]
+of its Language setting). Run after changing a node's text (the nodes are V3: COMFYUI_DIR names a
+ComfyUI for its comfy_api):  COMFYUI_DIR=... python scripts/make_locales.py [--check]
 
 English is the declarations themselves. Every other language has a catalogue,
 `translations/<lang>.json`, mapping each English string to its translation: a changed English string
@@ -24,20 +25,20 @@ LANGUAGES = ("zh", "zh-TW", "ja", "ko", "ru", "fr", "es", "pt-BR")
 def declarations() -> dict[str, dict]:
     """What each node tells the frontend, {node_id: {"display_name", "description", "category",
     "inputs": {name: tooltip}, "outputs": [(name, tooltip), ...]}}: the one place that reads the
-    node API (V1 classes); everything below reads only this."""
-    sys.path.insert(0, str(PACK))
-    from nodes import NODE_CLASS_MAPPINGS, NODE_DISPLAY_NAME_MAPPINGS
+    node API (ComfyUI's V1 view of the V3 schemas); everything below reads only this."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling helper, however we were loaded
+    from pack_nodes import pack_nodes, v1_spec
 
+    pack = pack_nodes()
+    display_names = pack.display_names()
     nodes = {}
-    for node_id, cls in NODE_CLASS_MAPPINGS.items():
+    for node_id, cls in pack.NODE_CLASS_MAPPINGS.items():
         declared = cls.INPUT_TYPES()
-        inputs = {name: (spec[1] if len(spec) > 1 else {}).get("tooltip", "")
+        inputs = {name: v1_spec(spec)[1].get("tooltip", "")
                   for section in ("required", "optional") for name, spec in declared.get(section, {}).items()}
-        names = getattr(cls, "RETURN_NAMES", None) or cls.RETURN_TYPES
-        tips = list(getattr(cls, "OUTPUT_TOOLTIPS", None) or ()) + [""] * len(names)
-        nodes[node_id] = {"display_name": NODE_DISPLAY_NAME_MAPPINGS.get(node_id, node_id),
-                          "description": getattr(cls, "DESCRIPTION", ""), "category": cls.CATEGORY,
-                          "inputs": inputs, "outputs": list(zip(names, tips))}
+        tips = list(cls.OUTPUT_TOOLTIPS or ()) + [""] * len(cls.RETURN_NAMES)
+        nodes[node_id] = {"display_name": display_names[node_id], "description": cls.DESCRIPTION or "",
+                          "category": cls.CATEGORY, "inputs": inputs, "outputs": list(zip(cls.RETURN_NAMES, tips))}
     return nodes
 
 

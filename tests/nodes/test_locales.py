@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-PACK = Path(__file__).resolve().parents[1]
+PACK = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(PACK / "scripts"))
 import make_locales  # noqa: E402
 
