@@ -245,3 +245,23 @@ def test_the_readme_screenshot_script_draws_the_graph_in_the_real_frontend(serve
     with Image.open(out) as shot:
         assert shot.width == 1600 and 300 < shot.height <= 900
         assert len(shot.convert("L").getcolors(1 << 16)) > 50  # nodes and links drawn, not an empty canvas
+
+
+@pytest.mark.skipif(not shutil.which("node") or not os.environ.get("HARNESS_ROOT"),
+                    reason="needs node and HARNESS_ROOT (the harness's playwright-core)")
+def test_switching_the_language_to_chinese_shows_the_nodes_in_chinese(server):
+    """locales/zh, served by ComfyUI at /i18n, is what the frontend shows after Settings > Language."""
+    zh = json.loads((PACK / "locales/zh/nodeDefs.json").read_text(encoding="utf-8"))
+    ids = ["UnisonPlanner", "UnisonTaskRouter", "UnisonVACESampler", "UnisonAnnotator"]
+    result = subprocess.run(["node", str(Path(__file__).with_name("locale_check.js"))], capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "COMFY_URL": server["url"], "LOCALE": "zh",
+                                                         "NODES": ",".join(ids)})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    for node_id in ids:
+        assert seen[node_id]["title"] == zh[node_id]["display_name"], node_id
+        assert any("\u4e00" <= ch <= "\u9fff" for ch in seen[node_id]["title"]), seen[node_id]["title"]
+    planner = seen["UnisonPlanner"]
+    assert planner["inputs"]["request"] == zh["UnisonPlanner"]["inputs"]["request"]["name"] != "request"
+    assert planner["inputs"]["image1"] == zh["UnisonPlanner"]["inputs"]["image1"]["name"]
+    assert planner["outputs"][0] == zh["UnisonPlanner"]["outputs"]["0"]["name"]
