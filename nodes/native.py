@@ -47,16 +47,13 @@ def native_outputs(declared) -> list:
 
 def planner_outputs(planned) -> tuple:
     """(prompt, width, height, length) for a planned request; blocked for understanding tasks.
-
-    The size comes from routing the plan with its media (no overrides; headers only), as the
-    router does."""
+    The size is as planned, before the router's overrides (`api.planned_shape`)."""
     if planned.plan.is_understanding:
         return (glue.blocked(None),) * len(PLANNER_OUTPUTS)
-    from unison_runtime.api import comfy_prompt, snap_frames
     from unison_runtime import api
 
-    route = api.route_request(planned).route
-    return comfy_prompt(planned.prompt), route.width, route.height, snap_frames(route.num_frames)
+    width, height, num_frames = api.planned_shape(planned)
+    return api.comfy_prompt(planned.prompt), width, height, api.snap_frames(num_frames)
 
 
 def router_outputs(planned) -> tuple:

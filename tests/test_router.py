@@ -3,6 +3,7 @@
 import pytest
 
 from unison_runtime.errors import PlanError
+from unison_runtime.facts import MEDIA_LIMIT_OF_TASK
 from unison_runtime.plan import Plan
 from unison_runtime.router import MediaInfo, Overrides
 from unison_runtime.router import route as route_with
@@ -158,7 +159,7 @@ def test_flag_overrides_follow_the_task_and_contradictions_are_named():
     chosen = route(plan("<CFV>"), [IMG], {"task": "video_reference", "reference": True})
     assert chosen.plan.reference is True and chosen.reference_indices == (0,)
     # A flag for another task's family is a value that does not apply: left out, with a note.
-    ignored = route(plan("<CFI>"), [IMG], {"control": True})
+    ignored = route(plan("<CFI>"), [], {"control": True})
     assert ignored.task == "text_to_image" and ignored.plan.control is False
     assert "control=on ignored: text_to_image does not use it" in ignored.notes
     with pytest.raises(PlanError, match="control"):  # a flag contradicting the task it applies to
@@ -180,10 +181,35 @@ def test_overrides_a_task_does_not_read_are_left_out_with_one_note_each():
 
 def test_a_source_only_video_edit_never_takes_an_unrelated_image_as_mask():
     face = MediaInfo("image", 64, 64, name="face.png")
-    chosen = route(plan("<BOEDIT>0<EOEDIT><CFV>", [VID, face]), [VID, face])
-    assert chosen.mask_index is None and chosen.annotator == "salient"
-    chosen = route(plan("<BOEDIT>0<EOEDIT><CFV>", [VID, NAMED_MASK]), [VID, NAMED_MASK])
-    assert chosen.mask_index is None  # a name is no role
+    assert route(plan("<BOEDIT>0<EOEDIT><CFV>", [VID]), [VID]).annotator == "salient"
+    # the image is neither taken as the mask nor dropped without a word: a name is no role
+    for other in (face, NAMED_MASK):
+        with pytest.raises(PlanError, match=r"video_edit uses one source video and one mask; .* #2 \(image\) "
+                                            "would be left unused"):
+            route(plan("<BOEDIT>0<EOEDIT><CFV>", [VID, other]), [VID, other])
     # an item given as a mask is the mask
     chosen = route(plan("<BOEDIT>0<EOEDIT><CFV>", [VID, MASK]), [VID, MASK])
     assert chosen.mask_index == 1 and chosen.annotator == "mask"
+
+
+@pytest.mark.parametrize("task, media, unused", [
+    ("text_to_image", [IMG], "#1 (image)"),
+    ("text_to_video", [IMG, VID], "#1 (image), #2 (video)"),
+    ("image_edit", [IMG, MASK, IMG], "#3 (image)"),
+    ("image_control", [IMG, IMG], "#2 (image)"),
+    ("video_control", [VID, VID], "#2 (video)"),
+    ("video_reference", [IMG, VID], "#2 (video)"),
+    ("image_to_video", [IMG, IMG], "#2 (image)"),
+])
+def test_media_a_task_cannot_use_is_refused_in_one_line_naming_the_limit(task, media, unused):
+    with pytest.raises(PlanError) as refused:
+        route(plan("<CFI>"), media, {"task": task})
+    message = str(refused.value)
+    assert message.startswith(f"{task} uses {MEDIA_LIMIT_OF_TASK[task]}; the request has {len(media)} media")
+    assert f"{unused} would be left unused" in message and "\n" not in message
+
+
+def test_every_item_used_is_not_refused():
+    assert route(plan("<CFI>"), [IMG, IMG], {"task": "image_to_video", "frame_ref": "firstlast"}).frame_indices == (0, 1)
+    assert route(plan("<CFI>"), [IMG, IMG, IMG], {"task": "image_reference"}).reference_indices == (0, 1, 2)
+    assert route(plan("<CFI>"), [IMG, MASK], {"task": "image_edit"}).mask_index == 1

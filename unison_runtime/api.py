@@ -25,7 +25,7 @@ from .models import OFFLOAD_POLICY_HELP
 _HOMES = {
     # the stages, in the order a request goes through them
     "unison_runtime.pipeline.stages": ("read_request", "plan_request", "answer_request", "route_request",
-                                       "prepare_request", "condition", "generation_inputs", "generate_video",
+                                       "planned_shape", "prepare_request", "condition", "generation_inputs", "generate_video",
                                        "Planned", "Conditioning"),
     "unison_runtime.pipeline": ("run",),
     "unison_runtime.pipeline.options": ("ModelOptions", "RunOptions", "RunHooks"),

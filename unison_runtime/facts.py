@@ -26,6 +26,7 @@ SIZE_STEP = 16  # Wan's VAE downsamples 8x and the DiT patches 2x2
 MIN_SIDE = 16
 MAX_SIDE = 2048
 MAX_FRAMES = 241  # 10 s at 24 fps; frame counts are 4k+1
+MAX_REFERENCES = 3  # reference images VACE conditions on (the reference's limit)
 FPS = 24  # the planner's training data counts time at 24 fps; videos are saved at 24 fps
 CONTEXT_LENGTH = 2048  # Unison's DiT text length in tokens (Wan's 512 raised); not a pixel limit
 
@@ -54,6 +55,16 @@ ROUTER_OVERRIDES_OF_TASK = {
     + (("reference",) if task in REFERENCE_TASKS else ())
     + (("control",) if task in CONTROL_TASKS else ())
     for task in TASKS if task not in UNDERSTANDING_TASKS
+}
+# What each generating task can use of a request's media (router.route refuses more, naming this,
+# rather than leaving an item out without a word; reference tasks count images, at most MAX_REFERENCES).
+MEDIA_LIMIT_OF_TASK = {
+    "text_to_image": "no media", "text_to_video": "no media",
+    "image_edit": "one source image and one mask", "video_edit": "one source video and one mask",
+    "image_control": "one control image", "video_control": "one control video (or image sequence)",
+    "image_reference": f"up to {MAX_REFERENCES} reference images",
+    "video_reference": f"up to {MAX_REFERENCES} reference images",
+    "image_to_video": "one image (two with frame_ref=firstlast)",
 }
 MASK_MODES = ("mask", "bbox", "label", "caption", "salient")  # the annotator modes that make an edit mask
 # The annotator settings each mode reads (width and height: every mode).

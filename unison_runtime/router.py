@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Mapping
 
 from .errors import PlanError
-from .facts import FRAME_REFS, ROUTER_OVERRIDES_OF_TASK, TASKS
+from .facts import FRAME_REFS, MEDIA_LIMIT_OF_TASK, ROUTER_OVERRIDES_OF_TASK, TASKS
 from .plan import Plan
 
 FRAME_REF_ANNOTATOR = {"first": "firstframe", "last": "lastframe", "firstlast": "firstlastframe"}
@@ -143,9 +143,25 @@ def route(plan: Plan, media: list[MediaInfo], overrides: Overrides | None = None
         return Route(plan=plan, task=task, needs_generator=False, notes=ignored)
     builder = _ROUTE_BUILDERS[task]
     given = set(overrides.chosen())
-    routed = fit_to_source(builder(plan, media), media, exact_size=bool(given & {"width", "height"}),
+    routed = builder(plan, media)
+    check_every_media_used(routed, media)
+    routed = fit_to_source(routed, media, exact_size=bool(given & {"width", "height"}),
                            exact_frames="num_frames" in given)
     return replace(routed, notes=ignored + routed.notes)
+
+
+def check_every_media_used(route: Route, media: list[MediaInfo]) -> None:
+    """Refuse media the task would leave out (a third image on an edit, a video on text-to-image):
+    the user connected it to be used, so say in one line what the task takes."""
+    used = {route.source_index, route.mask_index, route.control_index, *route.reference_indices,
+            *route.frame_indices}
+    unused = [i for i in range(len(media)) if i not in used]
+    if not unused:
+        return
+    left = ", ".join(f"#{i + 1} ({'mask' if media[i].is_mask else media[i].kind})" for i in unused)
+    raise PlanError(f"{route.task} uses {MEDIA_LIMIT_OF_TASK[route.task]}; the request has {len(media)} media "
+                    f"item(s) and {left} would be left unused: remove {'it' if len(unused) == 1 else 'them'} "
+                    "or choose a task that uses them")
 
 
 def without_ignored(overrides: Overrides, task: str) -> tuple[Overrides, tuple[str, ...]]:

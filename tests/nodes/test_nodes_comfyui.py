@@ -265,3 +265,18 @@ def test_switching_the_language_to_chinese_shows_the_nodes_in_chinese(server):
     assert planner["inputs"]["request"] == zh["UnisonPlanner"]["inputs"]["request"]["name"] != "request"
     assert planner["inputs"]["image1"] == zh["UnisonPlanner"]["inputs"]["image1"]["name"]
     assert planner["outputs"][0] == zh["UnisonPlanner"]["outputs"]["0"]["name"]
+
+
+def test_more_media_than_the_task_uses_is_a_one_line_error_naming_the_limit(server):
+    graph = tiny(json.loads((API_DIR / "06_image_control.json").read_text()), "06_image_control")
+    planner = next(n for n in graph.values() if n["class_type"] == "UnisonPlanner")
+    router = next(n for n in graph.values() if n["class_type"] == "UnisonTaskRouter")
+    planner["inputs"]["image2"] = planner["inputs"]["image1"]  # a second image on a one-image task
+    router["inputs"]["task"] = "image_control"
+    entry = _run(server, graph)
+    assert entry["status"]["status_str"] == "error"
+    error = next(m for kind, m in entry["status"]["messages"] if kind == "execution_error")
+    assert error["node_type"] == "UnisonTaskRouter"  # the planner plans; the router could still choose a task
+    message = error["exception_message"].strip()
+    assert message.startswith("image_control uses one control image; the request has 2 media item(s) and "
+                              "#2 (image) would be left unused") and "\n" not in message

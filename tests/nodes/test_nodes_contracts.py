@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from executor import v1_spec
+from executor import call_node, v1_spec
 from nodes import NODE_CLASS_MAPPINGS, comfy_glue, display_names
 
 PACK = Path(__file__).resolve().parents[2]
@@ -503,3 +503,22 @@ def test_annotator_node_outputs_frames_and_masks(comfy_env):
 
     with pytest.raises(AnnotatorError, match="SAM2"):
         node.execute("bbox", image, "", "1,1,10,10", 0, 0, 0, 0, 0, False)
+
+
+def test_media_the_planned_task_cannot_use_fail_at_the_router_which_may_still_choose_a_task(comfy_env):
+    """The planner plans (its size outputs as planned); the router refuses the unused image in one
+    line, or runs the task the user chose there that uses both."""
+    import torch
+
+    image = torch.rand(1, 64, 96, 3)
+    planned, _, _, _, width, height, _ = call_node(NODE_CLASS_MAPPINGS["UnisonPlanner"], dict(
+        request="Generate an image of a dancer following this pose. {image1} {image2}", max_new_tokens=16,
+        plan_by="rules", image1=image, image2=image))[0]
+    assert planned.plan.task == "image_control" and (width, height) != (0, 0)
+    router = NODE_CLASS_MAPPINGS["UnisonTaskRouter"]
+    settings = dict(plan=planned, width=0, height=0, num_frames=0, frame_ref="auto", mask_index=-1,
+                    source_index=-1, reference="auto", control="auto")
+    with pytest.raises(ValueError, match=r"^image_control uses one control image; the request has 2 media "
+                                         r"item\(s\) and #2 \(image\) would be left unused"):
+        call_node(router, dict(settings, task="auto"))
+    assert call_node(router, dict(settings, task="image_reference"))[0][7] == "image_reference"

@@ -11,14 +11,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import GenerationError
-from ..facts import MAX_FRAMES, SIZE_STEP, SWITCHES
+from ..facts import MAX_FRAMES, MAX_REFERENCES, SIZE_STEP, SWITCHES
 from ..facts import MAX_SIDE as MAX_SIZE
 from ..facts import MIN_SIDE as MIN_SIZE
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-MAX_REFERENCES = 3
 MAX_STEPS = 1000
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from ..errors import GenerationError, PlanError, RequestError
-from ..facts import REFERENCE_TASKS
+from ..facts import MAX_REFERENCES, REFERENCE_TASKS
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..router import Overrides, Route
@@ -47,8 +47,6 @@ def check_out_dir(out_dir: str | Path | None) -> None:
 
 def check_route(route: "Route") -> None:
     """What only the route reveals, refused before annotators and the generator load."""
-    from ..generator.inputs import MAX_REFERENCES
-
     if len(route.reference_indices) > MAX_REFERENCES:
         raise GenerationError(f"{route.task} was given {len(route.reference_indices)} reference images; "
                               f"at most {MAX_REFERENCES} are allowed")
@@ -59,7 +57,6 @@ def check_route(route: "Route") -> None:
 
 def _check_overrides(overrides: "Overrides | None", media_kinds: Sequence[str]) -> None:
     """Overrides validated on their own (sizes, frame counts, indices), as the router will."""
-    from ..generator.inputs import MAX_REFERENCES
     from ..plan import Plan
     from ..router import Overrides
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
-from ..errors import ModelLoadError, UnisonError
+from ..errors import GenerationError, ModelLoadError, PlanError, UnisonError
 from ..plan import Plan
 from ..request import GivenMedia, Request
 from ..router import Overrides, Route
@@ -116,6 +116,18 @@ def route_request(planned: Planned, overrides: Overrides | None = None) -> Plann
     chosen = route(planned.plan, describe_media(planned.request), overrides)
     check_route(chosen)  # before annotators and the generator load
     return replace(planned, plan=chosen.plan, route=chosen)
+
+
+def planned_shape(planned: Planned) -> tuple[int, int, int]:
+    """(width, height, num_frames) as planned, before a router's overrides: the route's (an edit
+    follows its source) when the plan routes with its media as it is, else the plan's own. The
+    planner's outputs never fail for what a router may still change (the task, which media)."""
+    try:
+        route = route_request(planned).route
+    except (PlanError, GenerationError):
+        width, height = planned.plan.resolved_size()
+        return width, height, planned.plan.resolved_num_frames()
+    return route.width, route.height, route.num_frames
 
 
 def prepare_request(planned: Planned, annotators: "AnnotatorSources | None" = None) -> Planned:
