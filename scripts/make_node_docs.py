@@ -29,6 +29,10 @@ Media: connect images to `image1`..`image4`, a frame batch to `video1`, a mask t
 write `{image1}` … in the request where each belongs; or write `###name.png###` for a file in
 ComfyUI's input folder. Models go under `models/unison/{planner,projector,generator,annotators}`
 (the Wan single files may instead sit in ComfyUI's `diffusion_models`, `text_encoders`, `vae`).
+
+In the frontend the image row grows as you connect it (one free socket after the last connected
+one), and UnisonTaskRouter and UnisonAnnotator show only the settings their chosen task or mode
+reads: the others are hidden, kept in the saved workflow, and ignored with a note if they are set.
 """
 
 

@@ -280,3 +280,63 @@ def test_more_media_than_the_task_uses_is_a_one_line_error_naming_the_limit(serv
     message = error["exception_message"].strip()
     assert message.startswith("image_control uses one control image; the request has 2 media item(s) and "
                               "#2 (image) would be left unused") and "\n" not in message
+
+
+@pytest.mark.skipif(not shutil.which("node") or not os.environ.get("HARNESS_ROOT"),
+                    reason="needs node and HARNESS_ROOT (the harness's playwright-core)")
+def test_the_frontend_shows_the_inputs_that_apply_and_grows_the_media_row(server, tmp_path):
+    sys.path.insert(0, str(PACK / "scripts"))
+    from make_web_facts import widgets_of_choice
+
+    names = ["05_image_edit", "11_video_edit"]
+    forced = json.loads((UI_DIR / "11_video_edit.json").read_text())  # a graph saved with the task chosen
+    next(n for n in forced["nodes"] if n["type"] == "UnisonTaskRouter")["widgets_values"][0] = "video_edit"
+    (tmp_path / "forced_video_edit.json").write_text(json.dumps(forced))
+    files = [UI_DIR / f"{n}.json" for n in names] + [tmp_path / "forced_video_edit.json"]
+    result = subprocess.run(["node", str(Path(__file__).with_name("inputs_check.js"))], capture_output=True,
+                            text=True, timeout=300, env={**os.environ, "COMFY_URL": server["url"],
+                                                         "PACK_NAME": server["pack_name"],
+                                                         "WORKFLOWS": ",".join(map(str, files))})
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["errors"] == []
+    facts = widgets_of_choice()
+    as_sets = lambda table: {choice: set(names) for choice, names in table.items()}  # noqa: E731
+    # The Router shows the overrides the chosen task reads (all of them on auto), the Annotator its mode's.
+    assert as_sets(seen["router"]) == as_sets(facts["UnisonTaskRouter"]["shows"])
+    assert seen["router"]["image_to_video"] == ["width", "height", "num_frames", "frame_ref"]
+    assert seen["router"]["video_edit"] == ["width", "height", "num_frames", "mask_index", "source_index"]
+    assert seen["router"]["text_understanding"] == []
+    assert as_sets(seen["annotator"]) == as_sets(facts["UnisonAnnotator"]["shows"])
+    assert "boxes" in seen["annotator"]["bbox"] and "text" not in seen["annotator"]["bbox"]
+    assert "text" in seen["annotator"]["caption"] and "dilate" not in seen["annotator"]["reference"]
+    # One free image socket after the last connected one, links following their sockets.
+    assert [(s["what"], s["sockets"]) for s in seen["row"]] == [
+        ("created", ["image1"]), ("connect image1", ["image1", "image2"]),
+        ("connect image2", ["image1", "image2", "image3"]), ("connect image3", ["image1", "image2", "image3", "image4"]),
+        ("connect image4", ["image1", "image2", "image3", "image4"]),
+        ("disconnect image4", ["image1", "image2", "image3", "image4"]), ("disconnect image3", ["image1", "image2", "image3"])]
+    assert all(s["linked"] for s in seen["row"])
+    ids = seen["ids"]
+    assert seen["rowPrompt"] == {"image1": [ids["load"], 0], "image2": [ids["load"], 0], "mask1": [ids["mask"], 1],
+                                 "image3": None}
+    # Released templates: fewer sockets shown, the same values saved and the same prompt queued as their API twins.
+    for name in names:
+        shown, ui = seen["templates"][name], json.loads((UI_DIR / f"{name}.json").read_text())
+        api = json.loads((API_DIR / f"{name}.json").read_text())
+        for node in ui["nodes"]:
+            if not node["type"].startswith("Unison"):
+                continue
+            mine = shown["nodes"][str(node["id"])]
+            assert mine["linked"] and mine["widgets_values"][:len(node["widgets_values"])] == node["widgets_values"]
+            assert shown["prompt"][str(node["id"])]["inputs"] == api[str(node["id"])]["inputs"], (name, node["type"])
+        planner = next(v for v in shown["nodes"].values() if v["type"] == "UnisonPlanner")
+        router = next(v for v in shown["nodes"].values() if v["type"] == "UnisonTaskRouter")
+        assert [i for i in planner["inputs"] if i.startswith("image")] == (["image1", "image2"] if name == "05_image_edit" else ["image1"])
+        assert router["hidden"] == []  # task auto: every override may apply
+    # Loaded with its task chosen: the settings video_edit does not read are hidden, and still queued.
+    forced_seen = seen["templates"]["forced_video_edit"]
+    router = next(v for v in forced_seen["nodes"].values() if v["type"] == "UnisonTaskRouter")
+    assert router["hidden"] == ["frame_ref", "reference", "control"]
+    router_id = next(k for k, v in forced_seen["nodes"].items() if v["type"] == "UnisonTaskRouter")
+    assert forced_seen["prompt"][router_id]["inputs"]["frame_ref"] == "auto"
