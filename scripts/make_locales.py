@@ -20,15 +20,15 @@ PACK = Path(__file__).resolve().parents[1]
 LOCALES = PACK / "locales"
 CATALOGUES = PACK / "translations"  # not under locales/: ComfyUI reads every folder there as a language
 LANGUAGES = ("zh", "zh-TW", "ja", "ko", "ru", "fr", "es", "pt-BR")
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling helpers, however we were loaded
+from generated_files import write_or_check  # noqa: E402
+from pack_nodes import pack_nodes, v1_spec  # noqa: E402
 
 
 def declarations() -> dict[str, dict]:
     """What each node tells the frontend, {node_id: {"display_name", "description", "category",
     "inputs": {name: tooltip}, "outputs": [(name, tooltip), ...]}}: the one place that reads the
     node API (ComfyUI's V1 view of the V3 schemas); everything below reads only this."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling helper, however we were loaded
-    from pack_nodes import pack_nodes, v1_spec
-
     pack = pack_nodes()
     display_names = pack.display_names()
     nodes = {}
@@ -81,11 +81,12 @@ def load_catalogue(lang: str, needed: list[str]) -> dict[str, str]:
     if not path.is_file():
         raise SystemExit(f"{lang}: no catalogue translations/{path.name}")
     catalogue = json.loads(path.read_text(encoding="utf-8"))
+    wanted = set(needed)
     problems = [f"{lang}: missing translation of {key!r}" for key in needed if key not in catalogue]
     problems += [f"{lang}: stale key {key!r} (no declaration has this English text)"
-                 for key in catalogue if key not in set(needed)]
+                 for key in catalogue if key not in wanted]
     problems += [f"{lang}: empty translation of {key!r}" for key, text in catalogue.items()
-                 if key in needed and not (isinstance(text, str) and text.strip())]
+                 if key in wanted and not (isinstance(text, str) and text.strip())]
     if problems:
         raise SystemExit(f"translations/{path.name} does not match the declarations:\n  " + "\n  ".join(problems))
     return catalogue
@@ -106,9 +107,6 @@ def render() -> dict[Path, str]:
 
 
 def main(argv=None) -> int:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling helper, however we were loaded
-    from generated_files import write_or_check
-
     return write_or_check(render, PACK, __doc__.splitlines()[0], argv)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 PACK = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling helpers, however we were loaded
+from generated_files import write_or_check  # noqa: E402
 from pack_nodes import pack_nodes, v1_spec  # noqa: E402
 INTRO = """# ComfyUI-Unison nodes
 
@@ -157,9 +158,6 @@ def render() -> dict[Path, str]:
 
 
 def main(argv=None) -> int:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling helper, however we were loaded
-    from generated_files import write_or_check
-
     return write_or_check(render, PACK, __doc__.splitlines()[0], argv)
 
 

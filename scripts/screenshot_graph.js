@@ -1,25 +1,15 @@
 // Draw one workflow in the real ComfyUI frontend (headless Chromium) and save a PNG of it.
 // Env: COMFY_URL, WORKFLOW (UI-format json), OUT (png path), HARNESS_ROOT (for playwright-core),
 //      WIDTH/HEIGHT (viewport, default 1600x900). Exit 1 when a node is missing or an error is shown.
-const path = require('path');
 const fs = require('fs');
-const os = require('os');
-const { chromium } = require(path.join(process.env.HARNESS_ROOT, 'pw', 'node_modules', 'playwright-core'));
+const { launch, openComfy } = require('./comfy_browser.js');
 
 (async () => {
   const width = Number(process.env.WIDTH || 1600), height = Number(process.env.HEIGHT || 900);
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'chromium-profile-'));
-  const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium', headless: true, viewport: { width, height },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  const { page, close } = await launch({ width, height });
   let failed = false;
   try {
-    const page = ctx.pages()[0] || await ctx.newPage();
-    await page.goto(process.env.COMFY_URL, { waitUntil: 'domcontentloaded' });
-    await page.waitForFunction(() => window.app && window.app.graph && window.app.canvas, null, { timeout: 90000 });
-    await page.waitForTimeout(1500);
+    await openComfy(page);
     const workflow = JSON.parse(fs.readFileSync(process.env.WORKFLOW, 'utf8'));
     await page.evaluate(async (wf) => { await window.app.loadGraphData(wf); }, workflow);
     await page.waitForTimeout(2500);
@@ -52,8 +42,7 @@ const { chromium } = require(path.join(process.env.HARNESS_ROOT, 'pw', 'node_mod
     console.log(JSON.stringify(report));
     failed = report.unknown.length > 0 || !!report.error || report.count === 0;
   } finally {
-    await ctx.close();
-    fs.rmSync(profile, { recursive: true, force: true });
+    await close();
   }
   process.exit(failed ? 1 : 0);
 })();

@@ -54,6 +54,10 @@ function makeTextWidget(node) {
 }
 
 // -- settings that follow the choice ----------------------------------------------------------
+// Per node: its choice widget, the settings each value reads, and all of its settings.
+const CHOICES = Object.fromEntries(Object.entries(WIDGETS_OF_CHOICE).map(([id, { choice, shows }]) =>
+  [id, { choice, shows, settings: new Set(Object.values(shows).flat()) }]));
+
 function isLinked(node, widgetName) {
   return node.inputs?.some((slot) => slot.widget?.name === widgetName && slot.link != null) ?? false;
 }
@@ -64,14 +68,11 @@ function setHidden(widget, hidden) {
   widget.options.hidden = hidden;  // the Vue node renderer reads the option
 }
 
-function showSettingsOfChoice(node) {
-  const facts = WIDGETS_OF_CHOICE[node.comfyClass ?? node.type];
-  const choice = node.widgets?.find((w) => w.name === facts.choice);
-  if (!choice) return;
+function showSettingsOfChoice(node, facts, choice) {
   const shown = new Set(facts.shows[choice.value] ?? facts.settings);  // an unknown value hides nothing
   let changed = false;
   for (const widget of node.widgets) {
-    if (!facts.settings.includes(widget.name)) continue;
+    if (!facts.settings.has(widget.name)) continue;
     const hidden = !shown.has(widget.name) && !isLinked(node, widget.name);
     if (!!widget.hidden !== hidden) {
       setHidden(widget, hidden);
@@ -82,7 +83,7 @@ function showSettingsOfChoice(node) {
 }
 
 function followChoice(node) {
-  const facts = WIDGETS_OF_CHOICE[node.comfyClass ?? node.type];
+  const facts = CHOICES[node.comfyClass ?? node.type];
   const choice = node.widgets?.find((w) => w.name === facts.choice);
   if (!choice) return;
   if (!choice.__unisonFollowed) {
@@ -90,11 +91,11 @@ function followChoice(node) {
     const callback = choice.callback;
     choice.callback = function () {
       const result = callback?.apply(this, arguments);
-      showSettingsOfChoice(node);
+      showSettingsOfChoice(node, facts, choice);
       return result;
     };
   }
-  showSettingsOfChoice(node);  // also for a value set by a loaded workflow
+  showSettingsOfChoice(node, facts, choice);  // also for a value set by a loaded workflow
 }
 
 function fitHeight(node) {
@@ -153,7 +154,7 @@ function hasMediaRow(nodeData) {
 app.registerExtension({
   name: "comfyui-unison.inputs-that-follow",
   async beforeRegisterNodeDef(nodeType, nodeData) {
-    const choice = nodeData.name in WIDGETS_OF_CHOICE;
+    const choice = nodeData.name in CHOICES;
     const row = hasMediaRow(nodeData);
     if (!choice && !row) return;
     const refresh = (node) => {
@@ -163,8 +164,7 @@ app.registerExtension({
     const onNodeCreated = nodeType.prototype.onNodeCreated;
     nodeType.prototype.onNodeCreated = function () {
       const result = onNodeCreated?.apply(this, arguments);
-      if (row) rememberRow(this);
-      refresh(this);
+      refresh(this);  // the row is remembered as declared before any socket is removed
       return result;
     };
     const onConfigure = nodeType.prototype.onConfigure;

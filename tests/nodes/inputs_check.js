@@ -6,30 +6,22 @@
 // Env: COMFY_URL, PACK_NAME (the pack's folder in custom_nodes), HARNESS_ROOT (playwright-core), WORKFLOWS (comma-separated UI-format files).
 const path = require('path');
 const fs = require('fs');
-const os = require('os');
-const { chromium } = require(path.join(process.env.HARNESS_ROOT, 'pw', 'node_modules', 'playwright-core'));
+const { launch, openComfy } = require(path.join(__dirname, '..', '..', 'scripts', 'comfy_browser.js'));
 
 (async () => {
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'chromium-profile-'));
-  const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 1400, height: 900 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  const page = ctx.pages()[0] || await ctx.newPage();
+  const { page, close } = await launch();
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   let code = 1;
   try {
-    await page.goto(process.env.COMFY_URL, { waitUntil: 'domcontentloaded' });
-    await page.waitForFunction(() => window.app && window.app.graph && window.app.canvas, null, { timeout: 90000 });
-    await page.waitForTimeout(1500);
+    await openComfy(page);
     const settle = () => page.evaluate(() => new Promise((r) => setTimeout(r, 50)));
     const seen = await page.evaluate(async (packName) => {
       const app = window.app, graph = app.graph, LG = window.LiteGraph;
       const tick = () => new Promise((r) => setTimeout(r, 20));
       graph.clear();
-      const shownFor = async (type, choiceName, settings) => {
+      const shownFor = async (type, { choice: choiceName, shows }) => {
+        const settings = Object.values(shows).flat();
         const node = LG.createNode(type);
         graph.add(node);
         const choice = node.widgets.find((w) => w.name === choiceName);
@@ -43,12 +35,13 @@ const { chromium } = require(path.join(process.env.HARNESS_ROOT, 'pw', 'node_mod
         return out;
       };
       const { WIDGETS_OF_CHOICE: facts } = await import(`/extensions/${packName}/unison_facts.js`);
-      const router = await shownFor('UnisonTaskRouter', 'task', facts.UnisonTaskRouter.settings);
-      const annotator = await shownFor('UnisonAnnotator', 'mode', facts.UnisonAnnotator.settings);
+      const router = await shownFor('UnisonTaskRouter', facts.UnisonTaskRouter);
+      const annotator = await shownFor('UnisonAnnotator', facts.UnisonAnnotator);
 
-      const linksPointAtTheirSockets = (node) => (node.inputs || []).every((slot, i) => {
+      // Every link into the node points at its socket's index (kept for the templates below).
+      const linksPointAtTheirSockets = window.__linksPointAtTheirSockets = (node) => (node.inputs || []).every((slot, i) => {
         if (slot.link == null) return true;
-        const link = graph._links?.get?.(slot.link) ?? graph.links?.[slot.link];
+        const link = node.graph._links?.get?.(slot.link) ?? node.graph.links?.[slot.link];
         return link && link.target_slot === i && link.target_id === node.id;
       });
       const sockets = (node) => node.inputs.filter((s) => /^image\d+$/.test(s.name)).map((s) => s.name);
@@ -82,12 +75,8 @@ const { chromium } = require(path.join(process.env.HARNESS_ROOT, 'pw', 'node_mod
         const out = { nodes: {} };
         for (const node of nodes) {
           if (!node.type.startsWith('Unison')) continue;
-          const linked = (node.inputs || []).every((slot, i) => {
-            if (slot.link == null) return true;
-            const link = graph._links?.get?.(slot.link) ?? graph.links?.[slot.link];
-            return link && link.target_slot === i;
-          });
-          out.nodes[node.id] = { type: node.type, inputs: (node.inputs || []).map((s) => s.name), linked,
+          out.nodes[node.id] = { type: node.type, inputs: (node.inputs || []).map((s) => s.name),
+            linked: window.__linksPointAtTheirSockets(node),
             hidden: (node.widgets || []).filter((w) => w.hidden).map((w) => w.name),
             widgets_values: node.serialize().widgets_values };
         }
@@ -101,8 +90,7 @@ const { chromium } = require(path.join(process.env.HARNESS_ROOT, 'pw', 'node_mod
   } catch (e) {
     console.error('exception: ' + (e.stack || e));
   } finally {
-    await ctx.close();
-    fs.rmSync(profile, { recursive: true, force: true });
+    await close();
   }
   process.exit(code);
 })();

@@ -3,9 +3,7 @@
 // outputs: [label], category}}. The setting is set back to English before exiting.
 // Env: COMFY_URL, LOCALE (e.g. zh), NODES (comma-separated node ids), HARNESS_ROOT (playwright-core).
 const path = require('path');
-const fs = require('fs');
-const os = require('os');
-const { chromium } = require(path.join(process.env.HARNESS_ROOT, 'pw', 'node_modules', 'playwright-core'));
+const { launch, openComfy } = require(path.join(__dirname, '..', '..', 'scripts', 'comfy_browser.js'));
 
 const setLocale = (page, locale) => page.evaluate(async (value) => {
   const setting = window.app.extensionManager?.setting;
@@ -13,25 +11,13 @@ const setLocale = (page, locale) => page.evaluate(async (value) => {
   else await window.app.ui.settings.setSettingValueAsync('Comfy.Locale', value);
 }, locale);
 
-async function open(page) {
-  await page.goto(process.env.COMFY_URL, { waitUntil: 'domcontentloaded' });
-  await page.waitForFunction(() => window.app && window.app.graph && window.app.canvas, null, { timeout: 90000 });
-  await page.waitForTimeout(1500);
-}
-
 (async () => {
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'chromium-profile-'));
-  const ctx = await chromium.launchPersistentContext(profile, {
-    executablePath: '/usr/bin/chromium', headless: true, viewport: { width: 1400, height: 900 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-  const page = ctx.pages()[0] || await ctx.newPage();
+  const { page, close } = await launch();
   let code = 1;
   try {
-    await open(page);
+    await openComfy(page);
     await setLocale(page, process.env.LOCALE);
-    await open(page);  // as a user would: the node definitions are read again in the new language
+    await openComfy(page);  // as a user would: the node definitions are read again in the new language
     const seen = await page.evaluate((ids) => {
       const out = {};
       for (const id of ids) {
@@ -51,8 +37,7 @@ async function open(page) {
     console.error('exception: ' + (e.stack || e));
   } finally {
     await setLocale(page, 'en').catch(() => {});  // the other tests read English text
-    await ctx.close();
-    fs.rmSync(profile, { recursive: true, force: true });
+    await close();
   }
   process.exit(code);
 })();
